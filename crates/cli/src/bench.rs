@@ -1,0 +1,167 @@
+//! `bench`: training and inference throughput on synthetic batches, and achieved GFLOP/s of each
+//! convolution primitive at the model's shapes.
+
+use std::time::Instant;
+
+use convplay_compute::data::Dataset;
+use convplay_compute::model::graph::NodeOp;
+use convplay_compute::model::{Mode, Model, Workspace};
+use convplay_compute::ops::conv2d::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
+};
+use convplay_compute::rng::Rng;
+use convplay_compute::train::{TrainSpec, Trainer};
+use serde_json::json;
+
+use crate::common::{CliResult, err, model_spec, print_json, set_threads};
+
+/// Median seconds of `reps` runs of `f`.
+fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResult<f64> {
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+/// Random digit-like data: `n` images of noise strokes, labels cycling 0..9.
+fn synthetic(n: usize) -> CliResult<Dataset> {
+    let mut rng = Rng::new(1);
+    let images = (0..n * 784)
+        .map(|_| {
+            if rng.next_f32() < 0.2 {
+                (rng.next_u64() & 255) as u8
+            } else {
+                0
+            }
+        })
+        .collect();
+    Dataset::new(images, (0..n).map(|i| (i % 10) as u8).collect()).map_err(err)
+}
+
+pub fn run(
+    model: &str,
+    batch: usize,
+    canvas: usize,
+    steps: usize,
+    threads: usize,
+    json_out: bool,
+) -> CliResult<()> {
+    set_threads(threads)?;
+    let spec = model_spec(model, canvas)?;
+    let summary = spec.summary().map_err(err)?;
+    let data = synthetic(batch * 4)?;
+    let mut t = Trainer::new(
+        spec,
+        TrainSpec {
+            batch,
+            canvas,
+            ..TrainSpec::default()
+        },
+    )
+    .map_err(err)?;
+    let batches: Vec<Vec<usize>> = (0..4)
+        .map(|b| (b * batch..(b + 1) * batch).collect())
+        .collect();
+    for b in batches.iter().take(3) {
+        t.train_step(&data, b).map_err(err)?;
+    }
+    let start = Instant::now();
+    for s in 0..steps.max(1) {
+        t.train_step(&data, &batches[s % 4]).map_err(err)?;
+    }
+    let train_ips = (steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64();
+
+    let mut model = t.model.clone();
+    let mut ws = Workspace::new();
+    let x: Vec<f32> = {
+        let mut rng = Rng::new(2);
+        (0..batch * model.input_len())
+            .map(|_| rng.next_f32())
+            .collect()
+    };
+    model.forward(&mut ws, &x, batch, Mode::Eval).map_err(err)?;
+    let infer_s = time(steps.max(3), || {
+        model.forward(&mut ws, &x, batch, Mode::Eval).map_err(err)
+    })?;
+    let infer_ips = batch as f64 / infer_s;
+
+    let macs = summary.total_macs as f64;
+    let train_gflops = train_ips * 6.0 * macs / 1e9;
+    let layers = conv_layers(&model, batch)?;
+    let threads_used = rayon::current_num_threads();
+    if json_out {
+        print_json(&json!({
+            "model": summary.name, "batch": batch, "threads": threads_used, "steps": steps,
+            "train_images_per_sec": train_ips, "infer_images_per_sec": infer_ips,
+            "train_gflops": train_gflops, "infer_gflops": infer_ips * 2.0 * macs / 1e9,
+            "mflop_per_train_image": 6.0 * macs / 1e6, "conv_layers": layers,
+            "isa": convplay_compute::cpu::simd::active_isa(),
+        }));
+    } else {
+        println!(
+            "{} batch {batch}, {threads_used} thread(s), {}",
+            summary.name,
+            convplay_compute::cpu::simd::active_isa()
+        );
+        println!(
+            "train {train_ips:.1} img/s ({train_gflops:.1} GFLOP/s at {:.0} MFLOP/image)",
+            6.0 * macs / 1e6
+        );
+        println!("infer {infer_ips:.1} img/s");
+        for l in layers {
+            println!(
+                "  {:<8} forward {:>6.1}  backward_input {:>6.1}  backward_weight {:>6.1} GFLOP/s",
+                l["name"].as_str().unwrap_or(""),
+                l["forward_gflops"].as_f64().unwrap_or(0.0),
+                l["backward_input_gflops"].as_f64().unwrap_or(0.0),
+                l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Each conv primitive timed alone at the model's shapes and this batch.
+fn conv_layers(model: &Model, n: usize) -> CliResult<Vec<serde_json::Value>> {
+    let mut rng = Rng::new(3);
+    let mut out = Vec::new();
+    for node in &model.graph.nodes {
+        let NodeOp::Conv2d { geom: g, .. } = &node.op else {
+            continue;
+        };
+        let x: Vec<f32> = (0..n * g.in_len())
+            .map(|_| rng.uniform(-1.0, 1.0))
+            .collect();
+        let w: Vec<f32> = (0..g.weight_len())
+            .map(|_| rng.uniform(-1.0, 1.0))
+            .collect();
+        let dout: Vec<f32> = (0..n * g.out_len())
+            .map(|_| rng.uniform(-1.0, 1.0))
+            .collect();
+        let (mut y, mut dx, mut dw, mut db) = (
+            vec![0.0; n * g.out_len()],
+            vec![0.0; n * g.in_len()],
+            vec![0.0; g.weight_len()],
+            vec![0.0; g.c_out],
+        );
+        let flop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
+        let fwd = time(5, || {
+            conv2d_forward(&mut y, &x, &w, None, g, n).map_err(err)
+        })?;
+        let bin = time(5, || {
+            conv2d_backward_input(&mut dx, &dout, &w, g, n).map_err(err)
+        })?;
+        let bw = time(5, || {
+            conv2d_backward_weight(&mut dw, Some(&mut db), &dout, &x, g, n).map_err(err)
+        })?;
+        out.push(json!({
+            "name": node.layer, "macs_per_image": g.macs(),
+            "forward_gflops": flop / fwd, "backward_input_gflops": flop / bin, "backward_weight_gflops": flop / bw,
+        }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,96 @@
+//! What every command shares: finding the data, reading a model argument, progress bars, errors.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use convplay_compute::data::{Dataset, DatasetKind, load_split};
+use convplay_compute::model::{ModelSpec, preset_for};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Errors are one line for the user.
+pub type CliResult<T> = Result<T, String>;
+
+pub fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// `--data-dir`, else `$CONVPLAY_DATA`, else the first `web/data` found walking up from the
+/// current directory or from the executable's directory.
+pub fn data_dir(flag: Option<&Path>) -> CliResult<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    if let Ok(p) = std::env::var("CONVPLAY_DATA") {
+        return Ok(PathBuf::from(p));
+    }
+    let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
+    for start in starts.into_iter().flatten() {
+        for dir in start.ancestors() {
+            let candidate = dir.join("web/data");
+            if candidate.is_dir() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err("no web/data directory found: run `bash scripts/fetch-data.sh` in the convplay checkout, or pass --data-dir".into())
+}
+
+pub fn load(
+    dir: &Path,
+    kind: DatasetKind,
+    train: bool,
+    limit: Option<usize>,
+) -> CliResult<Dataset> {
+    let d = load_split(dir, kind, train).map_err(err)?;
+    Ok(match limit {
+        Some(n) => d.subset(n),
+        None => d,
+    })
+}
+
+/// A preset name or a path to a spec JSON file; presets are built for a `canvas`-sided input.
+pub fn model_spec(arg: &str, canvas: usize) -> CliResult<ModelSpec> {
+    let path = Path::new(arg);
+    if arg.ends_with(".json") || path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {arg}: {e}"))?;
+        return ModelSpec::from_json(&text).map_err(|e| format!("{arg}: {e}"));
+    }
+    preset_for(arg, canvas).map_err(err)
+}
+
+/// A bar on stderr (hidden when stderr is not a terminal or `quiet`).
+pub fn bar(len: u64, prefix: &str, quiet: bool) -> ProgressBar {
+    let pb = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(len)
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix.to_string());
+    pb.enable_steady_tick(Duration::from_millis(250));
+    pb
+}
+
+/// Sets rayon's global thread count (0 = one per core).
+pub fn set_threads(threads: usize) -> CliResult<()> {
+    if threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialise")
+    );
+}

@@ -1,0 +1,236 @@
+//! `convplay`: train, evaluate and benchmark convplay's CNNs natively, and reproduce the
+//! lecture's flatten-vs-GAP shift experiment.
+
+mod bench;
+mod common;
+mod shift_map;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use convplay_compute::data::{CanvasPlacement, DatasetKind};
+
+use common::CliResult;
+
+#[derive(Parser)]
+#[command(
+    name = "convplay",
+    version,
+    about = "Train, evaluate and benchmark CNNs: the flatten-vs-GAP shift experiment and more"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimizerArg {
+    Adam,
+    Sgd,
+}
+
+/// Where the data is and how much of it to use.
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// mnist or fashion-mnist
+    #[arg(long, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Directory holding mnist/ and fashion-mnist/ IDX files [default: web/data found upward]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Worker threads (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Machine-readable JSON on stdout instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Epochs over the training set
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Batch size
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerArg,
+    /// Learning rate
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// SGD momentum
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// L2 weight decay
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Seed of initialisation, shuffling, dropout and shifts
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train on the first N training images only
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Evaluate on the first N test images only
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Canvas side: 28 (no padding) or 64 (the lecture's zero-padded canvas); any value 28..=512
+    #[arg(long, default_value_t = 64)]
+    pub canvas: usize,
+    /// Train-time augmentation: move each digit up to N pixels from the centre
+    #[arg(long, default_value_t = 0)]
+    pub train_shift: usize,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Layer table of a model: output shapes, parameters, multiply-adds
+    Summary {
+        /// Preset name (cnn-flatten, cnn-gap, lenet5) or a spec .json file
+        model: String,
+        /// Input side for presets
+        #[arg(long, default_value_t = 64)]
+        canvas: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train one model and save its weights
+    Train {
+        /// Preset name or spec .json file
+        #[arg(long, default_value = "cnn-gap")]
+        model: String,
+        #[command(flatten)]
+        train: TrainArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Where to write the weights (.safetensors)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Evaluate a weights file on the test set
+    Eval {
+        #[arg(long)]
+        weights: PathBuf,
+        /// centered, shifted[:SEED] or at:DX,DY
+        #[arg(long, default_value = "centered")]
+        placement: CanvasPlacement,
+        /// Evaluate on the first N test images only
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// The lecture's experiment: cnn-flatten vs cnn-gap on centred and shifted digits
+    ShiftExperiment {
+        /// A subset that finishes in under 3 minutes on 2 cores
+        #[arg(long)]
+        quick: bool,
+        /// Epochs for both models [default: 8, or 2 with --quick]
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Seed of the shifted test set's offsets
+        #[arg(long, default_value_t = 0)]
+        shift_seed: u64,
+        /// Save both models' weights into this directory
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Accuracy at each digit offset (dx, dy) of a grid: CSV, and a PNG heatmap
+    ShiftMap {
+        #[arg(long)]
+        weights: PathBuf,
+        /// Grid spacing in pixels
+        #[arg(long, default_value_t = 4)]
+        step: usize,
+        /// Test images per cell
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Write a heatmap PNG here
+        #[arg(long)]
+        png: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Training and inference speed (images/s, GFLOP/s) on synthetic batches
+    Bench {
+        #[arg(long, default_value = "cnn-gap")]
+        model: String,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 64)]
+        canvas: usize,
+        /// Timed training steps (after 3 warm-up steps)
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Summary {
+            model,
+            canvas,
+            json,
+        } => train::summary(&model, canvas, json),
+        Command::Train {
+            model,
+            train,
+            data,
+            out,
+        } => train::train(&model, &train, &data, out.as_deref()),
+        Command::Eval {
+            weights,
+            placement,
+            limit,
+            data,
+        } => train::eval(&weights, placement, limit, &data),
+        Command::ShiftExperiment {
+            quick,
+            epochs,
+            seed,
+            shift_seed,
+            out_dir,
+            data,
+        } => train::shift_experiment(quick, epochs, seed, shift_seed, out_dir.as_deref(), &data),
+        Command::ShiftMap {
+            weights,
+            step,
+            limit,
+            png,
+            data,
+        } => shift_map::run(&weights, step, limit, png.as_deref(), &data),
+        Command::Bench {
+            model,
+            batch,
+            canvas,
+            steps,
+            threads,
+            json,
+        } => bench::run(&model, batch, canvas, steps, threads, json),
+    }
+}
+
+fn main() -> ExitCode {
+    // A bug must still reach the user as one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("convplay: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("convplay: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

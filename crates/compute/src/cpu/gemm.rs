@@ -1,0 +1,168 @@
+//! Matrix multiply at the heart of conv and dense: the `gemm` crate (AVX-512 / AVX2+FMA chosen at
+//! run time on x86_64, simd128 on wasm32), plus the plain triple loop it is tested against.
+//!
+//! Matrices are described by a pointer-free view: a slice, a row stride and a column stride, so a
+//! transpose is just swapped strides.
+
+/// A read-only matrix view: element (i, j) is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major `rows × cols`.
+    pub fn rm(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+    /// The transpose of this view.
+    pub fn t(self) -> Self {
+        Self {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+    fn last_index(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// `c[m×n] (row-major, row stride ldc) = (accumulate ? c : 0) + a[m×k] · b[k×n]`, single-threaded.
+pub fn sgemm(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "sgemm: inner dimensions differ");
+    assert!(a.data.len() >= a.last_index() && b.data.len() >= b.last_index());
+    assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts above bound every index the kernel touches: a (m×k with strides rs, cs),
+    // b (k×n), c (m×n with row stride ldc, column stride 1) all lie inside their slices, and `c`
+    // is borrowed mutably so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The reference: the obvious triple loop, accumulating in f32 in `k` order.
+pub fn sgemm_scalar(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows);
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+            }
+            let dst = &mut c[i * ldc + j];
+            *dst = if accumulate { *dst + s } else { s };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+    }
+
+    #[test]
+    fn sgemm_matches_scalar_reference_on_awkward_shapes() {
+        let mut rng = Rng::new(11);
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 1),
+            (3, 5, 2),
+            (7, 7, 7),
+            (17, 33, 65),
+            (64, 9, 3844),
+            (123, 255, 72),
+        ];
+        for &(m, k, n) in &shapes {
+            for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+                for accumulate in [false, true] {
+                    let a_buf = random(m * k, &mut rng);
+                    let b_buf = random(k * n, &mut rng);
+                    let a = if ta {
+                        Mat::rm(&a_buf, k, m).t()
+                    } else {
+                        Mat::rm(&a_buf, m, k)
+                    };
+                    let b = if tb {
+                        Mat::rm(&b_buf, n, k).t()
+                    } else {
+                        Mat::rm(&b_buf, k, n)
+                    };
+                    let init = random(m * n, &mut rng);
+                    let mut fast = init.clone();
+                    let mut slow = init.clone();
+                    sgemm(a, b, &mut fast, n, accumulate);
+                    sgemm_scalar(a, b, &mut slow, n, accumulate);
+                    for (x, y) in fast.iter().zip(&slow) {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * (k as f32).sqrt().max(1.0) * y.abs().max(1.0),
+                            "{m}x{k}x{n} ta={ta} tb={tb}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sgemm_with_empty_inner_dimension_clears_or_keeps() {
+        let mut c = vec![5.0; 4];
+        sgemm(Mat::rm(&[], 2, 0), Mat::rm(&[], 0, 2), &mut c, 2, true);
+        assert_eq!(c, vec![5.0; 4]);
+        sgemm(Mat::rm(&[], 2, 0), Mat::rm(&[], 0, 2), &mut c, 2, false);
+        assert_eq!(c, vec![0.0; 4]);
+    }
+}

@@ -1,0 +1,5 @@
+//! CPU kernels.
+
+pub mod elementwise;
+pub mod gemm;
+pub mod simd;

@@ -1,0 +1,274 @@
+//! SIMD abstraction for the element-wise kernels.
+//!
+//! Each instruction set is a zero-sized *token* type implementing the private
+//! trait `VecF32`; a token can only be created once the instruction set is
+//! known to be available, so the trait's methods are safe to call and the
+//! generic kernel bodies (in `super::elementwise`) contain no `unsafe`.
+//! `unsafe` lives only in the backend files (`avx2.rs`, `avx512.rs`,
+//! `simd128.rs`) and in `dispatch!`, which instantiates a generic kernel
+//! inside a `#[target_feature]` function so that the intrinsics inline.
+//!
+//! Selection: on x86_64 at run time (AVX-512F > AVX2+FMA > scalar, detected
+//! once and cached); on wasm32 at compile time (`simd128` if the crate is built
+//! with `-C target-feature=+simd128`, else scalar); scalar everywhere else.
+//! [`set_simd_enabled`] forces the scalar path process-wide, and
+//! `elementwise::Kernels::new(isa)` picks any supported ISA explicitly.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+pub(crate) mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) mod simd128;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Vector operations on `STEP` lanes of f32, implemented by one token type per
+/// instruction set. All lane-wise operations are IEEE-754 correctly rounded
+/// (so bitwise equal to the scalar operators) except [`VecF32::fma`], which
+/// may or may not be fused depending on the backend.
+pub(crate) trait VecF32: Copy {
+    /// Number of f32 lanes in [`VecF32::V`] (at most 16).
+    const STEP: usize;
+    type V: Copy;
+
+    fn splat(self, x: f32) -> Self::V;
+    /// Loads `x[..STEP]`. Panics if `x.len() < STEP`.
+    fn load(self, x: &[f32]) -> Self::V;
+    /// Stores into `y[..STEP]`. Panics if `y.len() < STEP`.
+    fn store(self, y: &mut [f32], v: Self::V);
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, fused (one rounding) on AVX2/AVX-512, unfused on scalar
+    /// and simd128. Use only where the result is compared with a tolerance.
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Lane-wise `if a > b { a } else { b }`: a NaN in `a` yields `b`.
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Clears the sign bit.
+    fn abs(self, a: Self::V) -> Self::V;
+    fn sqrt(self, a: Self::V) -> Self::V;
+    /// Lane-wise `if c > 0.0 { v } else { 0.0 }` (NaN `c` yields `+0.0`).
+    fn select_gt_zero(self, c: Self::V, v: Self::V) -> Self::V;
+    /// Sum of the lanes, in an unspecified order.
+    fn reduce_sum(self, v: Self::V) -> f32;
+    /// Maximum of the lanes; the lanes must not be NaN.
+    fn reduce_max(self, v: Self::V) -> f32;
+
+    #[inline(always)]
+    fn zero(self) -> Self::V {
+        self.splat(0.0)
+    }
+    /// Loads `x.len() < STEP` values; the remaining lanes are zero.
+    #[inline(always)]
+    fn load_partial(self, x: &[f32]) -> Self::V {
+        let mut buf = [0.0f32; 16];
+        buf[..x.len()].copy_from_slice(x);
+        self.load(&buf)
+    }
+    /// Stores the first `y.len() < STEP` lanes of `v`.
+    #[inline(always)]
+    fn store_partial(self, y: &mut [f32], v: Self::V) {
+        let mut buf = [0.0f32; 16];
+        self.store(&mut buf, v);
+        let n = y.len();
+        y.copy_from_slice(&buf[..n]);
+    }
+    /// Loads a chunk of at most `STEP` values (zero-padded).
+    #[inline(always)]
+    fn load_chunk(self, x: &[f32]) -> Self::V {
+        if x.len() >= Self::STEP {
+            self.load(x)
+        } else {
+            self.load_partial(x)
+        }
+    }
+    /// Stores the first `y.len()` (at most `STEP`) lanes of `v`.
+    #[inline(always)]
+    fn store_chunk(self, y: &mut [f32], v: Self::V) {
+        if y.len() >= Self::STEP {
+            self.store(y, v)
+        } else {
+            self.store_partial(y, v)
+        }
+    }
+}
+
+/// An instruction set the kernels can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable one-lane code.
+    Scalar,
+    /// x86_64 AVX2 + FMA, 8 lanes.
+    Avx2Fma,
+    /// x86_64 AVX-512F, 16 lanes.
+    Avx512,
+    /// wasm32 SIMD128, 4 lanes (compile-time choice).
+    Simd128,
+}
+
+impl Isa {
+    /// Every ISA, best first.
+    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2Fma, Isa::Simd128, Isa::Scalar];
+
+    /// "avx512", "avx2+fma", "simd128" or "scalar".
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2Fma => "avx2+fma",
+            Isa::Avx512 => "avx512",
+            Isa::Simd128 => "simd128",
+        }
+    }
+
+    /// Whether this ISA can be used in this build on this CPU.
+    pub fn is_supported(self) -> bool {
+        Backend::new(self).is_some()
+    }
+
+    /// The supported ISAs, best first (always ends with [`Isa::Scalar`]).
+    pub fn supported() -> impl Iterator<Item = Isa> {
+        Isa::ALL.into_iter().filter(|isa| isa.is_supported())
+    }
+
+    /// The best supported ISA (detected once, then cached), regardless of
+    /// [`set_simd_enabled`].
+    pub fn best() -> Isa {
+        best_backend().isa()
+    }
+}
+
+static SIMD_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Enables (default) or disables SIMD process-wide: when disabled, the
+/// dispatching kernels use the scalar backend on every thread. Meant for
+/// debugging numerics; tests should use `elementwise::Kernels::new(isa)`.
+pub fn set_simd_enabled(enabled: bool) {
+    SIMD_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// See [`set_simd_enabled`].
+pub fn simd_enabled() -> bool {
+    SIMD_ENABLED.load(Ordering::Relaxed)
+}
+
+/// The ISA the dispatching kernels currently use.
+pub fn active() -> Isa {
+    active_backend().isa()
+}
+
+/// Name of the ISA the dispatching kernels currently use: "avx512",
+/// "avx2+fma", "simd128" or "scalar".
+pub fn active_isa() -> &'static str {
+    active().name()
+}
+
+/// A token for one supported ISA (holding it proves support).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Backend {
+    Scalar(scalar::Scalar),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(avx2::Avx2),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(avx512::Avx512),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128(simd128::Simd128),
+}
+
+impl Backend {
+    /// The token for `isa`, or `None` if this build/CPU lacks it.
+    pub(crate) fn new(isa: Isa) -> Option<Backend> {
+        match isa {
+            Isa::Scalar => Some(Backend::Scalar(scalar::Scalar)),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => avx2::Avx2::try_new().map(Backend::Avx2),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::Avx512::try_new().map(Backend::Avx512),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => Some(Backend::Simd128(simd128::Simd128::new())),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    pub(crate) fn isa(self) -> Isa {
+        match self {
+            Backend::Scalar(_) => Isa::Scalar,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2(_) => Isa::Avx2Fma,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512(_) => Isa::Avx512,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Backend::Simd128(_) => Isa::Simd128,
+        }
+    }
+}
+
+fn best_backend() -> Backend {
+    static BEST: OnceLock<Backend> = OnceLock::new();
+    *BEST.get_or_init(|| {
+        Isa::ALL
+            .into_iter()
+            .find_map(Backend::new)
+            .unwrap_or(Backend::Scalar(scalar::Scalar))
+    })
+}
+
+/// The backend the dispatching kernels use now (best, or scalar if SIMD is
+/// disabled).
+pub(crate) fn active_backend() -> Backend {
+    if simd_enabled() {
+        best_backend()
+    } else {
+        Backend::Scalar(scalar::Scalar)
+    }
+}
+
+/// Runs the generic kernel `$kernel::<T>(token, args...)` for the token held
+/// by `$backend: Backend`. For SIMD backends the call is wrapped in a
+/// `#[target_feature]` function so that the `#[inline(always)]` kernel body
+/// and the intrinsics inside it are compiled for that instruction set.
+///
+/// `dispatch!(backend => generic::axpy(y: &mut [f32], a: f32, x: &[f32]) -> ())`
+macro_rules! dispatch {
+    ($backend:expr => $($kernel:ident)::+ ($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty) => {
+        match $backend {
+            $crate::cpu::simd::Backend::Scalar(t) => $($kernel)::+(t, $($arg),*),
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::simd::Backend::Avx2(t) => {
+                #[target_feature(enable = "avx2,fma")]
+                fn run(t: $crate::cpu::simd::avx2::Avx2, $($arg: $ty),*) -> $ret {
+                    $($kernel)::+(t, $($arg),*)
+                }
+                #[allow(unsafe_code)]
+                // SAFETY: an `Avx2` token exists only if AVX2 and FMA were
+                // detected at run time, which is what `run` requires.
+                unsafe {
+                    run(t, $($arg),*)
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::simd::Backend::Avx512(t) => {
+                #[target_feature(enable = "avx512f")]
+                fn run(t: $crate::cpu::simd::avx512::Avx512, $($arg: $ty),*) -> $ret {
+                    $($kernel)::+(t, $($arg),*)
+                }
+                #[allow(unsafe_code)]
+                // SAFETY: an `Avx512` token exists only if AVX-512F was
+                // detected at run time, which is what `run` requires.
+                unsafe {
+                    run(t, $($arg),*)
+                }
+            }
+            // simd128 is enabled for the whole crate, no wrapper needed.
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            $crate::cpu::simd::Backend::Simd128(t) => $($kernel)::+(t, $($arg),*),
+        }
+    };
+}
+pub(crate) use dispatch;

@@ -1,0 +1,18 @@
+//! convplay-compute: tensors, CNN ops (forward + backward), the CPU backend (scalar reference +
+//! SIMD), models, optimizers, data and the training loop. It runs natively (multi-core via rayon)
+//! and in the browser (wasm32, single-threaded, simd128).
+
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod par;
+pub mod rng;
+pub mod train;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use model::{Model, ModelSpec, preset};

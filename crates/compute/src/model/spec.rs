@@ -1,0 +1,193 @@
+//! `ModelSpec`: what a network is, as plain serde data (JSON in files, share links and weights
+//! metadata). Layer names follow the lecture's Keras code; activations sit on their conv or dense
+//! layer as in Keras.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ops::Padding;
+
+/// A network: an input shape `[channels, height, width]` and a sequence of layers whose last
+/// output is the logits (the softmax lives in the loss).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub input: [usize; 3],
+    pub layers: Vec<LayerSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Linear,
+    Relu,
+    /// Only meaningful on the last layer: softmax is applied by the loss and by prediction.
+    Softmax,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Glorot (Xavier) uniform, Keras's default.
+    #[default]
+    GlorotUniform,
+    /// He (Kaiming) uniform, for ReLU networks.
+    HeUniform,
+}
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn is_one(v: &usize) -> bool {
+    *v == 1
+}
+fn is_true(v: &bool) -> bool {
+    *v
+}
+fn bn_eps() -> f32 {
+    1e-5
+}
+fn bn_momentum() -> f32 {
+    0.1
+}
+
+/// One layer. `type` selects the variant in JSON, e.g.
+/// `{"type": "conv2d", "name": "conv1", "filters": 32, "kernel": 3, "activation": "relu"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    Conv2d {
+        name: String,
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        stride: usize,
+        #[serde(default)]
+        padding: Padding,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        groups: usize,
+        #[serde(default)]
+        activation: Activation,
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        bias: bool,
+        #[serde(default)]
+        init: Init,
+    },
+    MaxPool {
+        name: String,
+        size: usize,
+        /// Defaults to `size`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+        #[serde(default)]
+        padding: Padding,
+    },
+    AvgPool {
+        name: String,
+        size: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+        #[serde(default)]
+        padding: Padding,
+    },
+    GlobalAvgPool {
+        name: String,
+    },
+    Flatten {
+        name: String,
+    },
+    Dense {
+        name: String,
+        units: usize,
+        #[serde(default)]
+        activation: Activation,
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        bias: bool,
+        #[serde(default)]
+        init: Init,
+    },
+    Dropout {
+        name: String,
+        rate: f32,
+    },
+    BatchNorm {
+        name: String,
+        #[serde(default = "bn_eps")]
+        eps: f32,
+        #[serde(default = "bn_momentum")]
+        momentum: f32,
+    },
+    Relu {
+        name: String,
+    },
+    /// `y = body(x) + shortcut(x)`; the shortcut is the identity, or a 1×1 convolution with
+    /// `stride` and the body's channel count when shapes differ.
+    Residual {
+        name: String,
+        body: Vec<LayerSpec>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        projection: Option<Projection>,
+    },
+    /// Parallel branches on the same input, merged by channel concatenation (Inception).
+    Branches {
+        name: String,
+        branches: Vec<Vec<LayerSpec>>,
+    },
+}
+
+/// The 1×1 convolution on a residual shortcut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Projection {
+    pub filters: usize,
+    #[serde(default = "one")]
+    pub stride: usize,
+}
+
+impl LayerSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            LayerSpec::Conv2d { name, .. }
+            | LayerSpec::MaxPool { name, .. }
+            | LayerSpec::AvgPool { name, .. }
+            | LayerSpec::GlobalAvgPool { name }
+            | LayerSpec::Flatten { name }
+            | LayerSpec::Dense { name, .. }
+            | LayerSpec::Dropout { name, .. }
+            | LayerSpec::BatchNorm { name, .. }
+            | LayerSpec::Relu { name }
+            | LayerSpec::Residual { name, .. }
+            | LayerSpec::Branches { name, .. } => name,
+        }
+    }
+
+    /// The Keras-style type name shown in summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv2d { .. } => "Conv2D",
+            LayerSpec::MaxPool { .. } => "MaxPooling2D",
+            LayerSpec::AvgPool { .. } => "AveragePooling2D",
+            LayerSpec::GlobalAvgPool { .. } => "GlobalAveragePooling2D",
+            LayerSpec::Flatten { .. } => "Flatten",
+            LayerSpec::Dense { .. } => "Dense",
+            LayerSpec::Dropout { .. } => "Dropout",
+            LayerSpec::BatchNorm { .. } => "BatchNormalization",
+            LayerSpec::Relu { .. } => "ReLU",
+            LayerSpec::Residual { .. } => "Residual",
+            LayerSpec::Branches { .. } => "Concatenate",
+        }
+    }
+}
+
+impl ModelSpec {
+    pub fn from_json(text: &str) -> crate::Result<Self> {
+        serde_json::from_str(text).map_err(|e| crate::Error::SpecJson(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a ModelSpec always serialises")
+    }
+}

@@ -1,0 +1,57 @@
+//! Residual add: y = a + b. Backward hands dy to both inputs.
+
+use crate::cpu::elementwise;
+use crate::error::{Error, Result};
+
+pub fn add_forward(y: &mut [f32], a: &[f32], b: &[f32]) -> Result<()> {
+    if y.len() != a.len() || y.len() != b.len() {
+        return Err(Error::ShapeMismatch {
+            op: "add_forward",
+            expected: format!("{} floats in y, a and b", y.len()),
+            got: format!("a {}, b {}", a.len(), b.len()),
+        });
+    }
+    y.copy_from_slice(a);
+    elementwise::add_assign(y, b);
+    Ok(())
+}
+
+/// da += dy and db += dy.
+pub fn add_backward(da: &mut [f32], db: &mut [f32], dy: &[f32]) -> Result<()> {
+    if da.len() != dy.len() || db.len() != dy.len() {
+        return Err(Error::ShapeMismatch {
+            op: "add_backward",
+            expected: format!("{} floats in da, db and dy", dy.len()),
+            got: format!("da {}, db {}", da.len(), db.len()),
+        });
+    }
+    elementwise::add_assign(da, dy);
+    elementwise::add_assign(db, dy);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{check_gradient, random, weighted_sum};
+    use crate::rng::Rng;
+
+    #[test]
+    fn add_backward_matches_finite_difference() {
+        let mut rng = Rng::new(3);
+        let (a, b, r) = (
+            random(50, &mut rng),
+            random(50, &mut rng),
+            random(50, &mut rng),
+        );
+        let (mut da, mut db) = (vec![0.0; 50], vec![0.0; 50]);
+        add_backward(&mut da, &mut db, &r).unwrap();
+        let loss = |a: &[f32], b: &[f32]| {
+            let mut y = vec![0.0; 50];
+            add_forward(&mut y, a, b).unwrap();
+            weighted_sum(&y, &r)
+        };
+        check_gradient("add da", &a, &da, |p| loss(p, &b), 50);
+        check_gradient("add db", &b, &db, |p| loss(&a, p), 50);
+    }
+}

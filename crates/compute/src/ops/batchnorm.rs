@@ -1,0 +1,323 @@
+//! Batch normalisation over `[n, c, h, w]` per channel (a dense output is `[n, c, 1, 1]`), with
+//! PyTorch's conventions: biased batch variance to normalise, unbiased variance into the running
+//! estimate, `running = (1 − momentum)·running + momentum·batch`.
+//!
+//! Training normalises with the batch's statistics and keeps (mean, 1/σ) per channel for backward;
+//! evaluation uses the running statistics.
+
+use crate::error::{Error, Result};
+
+/// One channel's batch statistics, kept by the training forward for backward.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChannelStats {
+    pub mean: f32,
+    pub inv_std: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormGeom {
+    pub c: usize,
+    /// h·w
+    pub plane: usize,
+    pub eps: f32,
+    pub momentum: f32,
+}
+
+impl BatchNormGeom {
+    fn check(&self, op: &'static str, x: usize, n: usize, params: &[usize]) -> Result<()> {
+        if x != n * self.c * self.plane || params.iter().any(|&p| p != self.c) {
+            return Err(Error::ShapeMismatch {
+                op,
+                expected: format!(
+                    "x of {} floats, per-channel params of {}",
+                    n * self.c * self.plane,
+                    self.c
+                ),
+                got: format!("x {x}, params {params:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with channel `ch`'s planes of every image.
+    fn planes<'a>(&self, x: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
+        let (c, p) = (self.c, self.plane);
+        x.chunks_exact(c * p)
+            .map(move |img| &img[ch * p..(ch + 1) * p])
+    }
+}
+
+/// Training forward: y = γ·(x − μ_B)/σ_B + β; updates the running statistics; fills `stats`.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward_train(
+    y: &mut [f32],
+    stats: &mut [ChannelStats],
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    g: &BatchNormGeom,
+    n: usize,
+) -> Result<()> {
+    g.check(
+        "batchnorm_forward_train",
+        x.len(),
+        n,
+        &[
+            stats.len(),
+            running_mean.len(),
+            running_var.len(),
+            gamma.len(),
+            beta.len(),
+        ],
+    )?;
+    if y.len() != x.len() {
+        return Err(Error::ShapeMismatch {
+            op: "batchnorm_forward_train",
+            expected: x.len().to_string(),
+            got: y.len().to_string(),
+        });
+    }
+    let m = (n * g.plane) as f64;
+    for ch in 0..g.c {
+        let mean = g.planes(x, ch).flatten().map(|v| *v as f64).sum::<f64>() / m;
+        let ss = g
+            .planes(x, ch)
+            .flatten()
+            .map(|v| (*v as f64 - mean).powi(2))
+            .sum::<f64>();
+        let var = ss / m;
+        let inv_std = 1.0 / (var + g.eps as f64).sqrt();
+        stats[ch] = ChannelStats {
+            mean: mean as f32,
+            inv_std: inv_std as f32,
+        };
+        let unbiased = if m > 1.0 { ss / (m - 1.0) } else { var };
+        running_mean[ch] = (1.0 - g.momentum) * running_mean[ch] + g.momentum * mean as f32;
+        running_var[ch] = (1.0 - g.momentum) * running_var[ch] + g.momentum * unbiased as f32;
+    }
+    apply(y, x, g, |ch| {
+        let s = stats[ch];
+        (
+            gamma[ch] * s.inv_std,
+            beta[ch] - gamma[ch] * s.inv_std * s.mean,
+        )
+    });
+    Ok(())
+}
+
+/// Evaluation forward with the running statistics.
+pub fn batchnorm_forward_eval(
+    y: &mut [f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    g: &BatchNormGeom,
+    n: usize,
+) -> Result<()> {
+    g.check(
+        "batchnorm_forward_eval",
+        x.len(),
+        n,
+        &[
+            gamma.len(),
+            beta.len(),
+            running_mean.len(),
+            running_var.len(),
+        ],
+    )?;
+    apply(y, x, g, |ch| {
+        let scale = gamma[ch] / (running_var[ch] + g.eps).sqrt();
+        (scale, beta[ch] - scale * running_mean[ch])
+    });
+    Ok(())
+}
+
+/// y = x·scale(ch) + shift(ch).
+fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f32, f32)) {
+    let coefs: Vec<(f32, f32)> = (0..g.c).map(coef).collect();
+    for (yi, xi) in y
+        .chunks_exact_mut(g.c * g.plane)
+        .zip(x.chunks_exact(g.c * g.plane))
+    {
+        for (ch, &(scale, shift)) in coefs.iter().enumerate() {
+            let (yp, xp) = (
+                &mut yi[ch * g.plane..(ch + 1) * g.plane],
+                &xi[ch * g.plane..(ch + 1) * g.plane],
+            );
+            yp.iter_mut()
+                .zip(xp)
+                .for_each(|(a, b)| *a = b * scale + shift);
+        }
+    }
+}
+
+/// dx += ∂L/∂x, dγ += Σ dy·x̂, dβ += Σ dy, for a training-mode forward with batch `stats`.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    stats: &[ChannelStats],
+    g: &BatchNormGeom,
+    n: usize,
+) -> Result<()> {
+    g.check(
+        "batchnorm_backward",
+        x.len(),
+        n,
+        &[dgamma.len(), dbeta.len(), gamma.len(), stats.len()],
+    )?;
+    if dx.len() != x.len() || dy.len() != x.len() {
+        return Err(Error::ShapeMismatch {
+            op: "batchnorm_backward",
+            expected: x.len().to_string(),
+            got: format!("dx {}, dy {}", dx.len(), dy.len()),
+        });
+    }
+    let m = (n * g.plane) as f32;
+    let mut sums = vec![(0.0f64, 0.0f64); g.c]; // (Σ dy, Σ dy·x̂) per channel
+    for (ch, s) in sums.iter_mut().enumerate() {
+        let st = stats[ch];
+        for (dp, xp) in g.planes(dy, ch).zip(g.planes(x, ch)) {
+            for (d, v) in dp.iter().zip(xp) {
+                s.0 += *d as f64;
+                s.1 += (*d * (v - st.mean) * st.inv_std) as f64;
+            }
+        }
+        dbeta[ch] += s.0 as f32;
+        dgamma[ch] += s.1 as f32;
+    }
+    let cp = g.c * g.plane;
+    for ((dxi, dyi), xi) in dx
+        .chunks_exact_mut(cp)
+        .zip(dy.chunks_exact(cp))
+        .zip(x.chunks_exact(cp))
+    {
+        for ch in 0..g.c {
+            let st = stats[ch];
+            let (sum_dy, sum_dy_xhat) = (sums[ch].0 as f32, sums[ch].1 as f32);
+            let k = gamma[ch] * st.inv_std / m;
+            let r = ch * g.plane..(ch + 1) * g.plane;
+            for ((d, gy), v) in dxi[r.clone()].iter_mut().zip(&dyi[r.clone()]).zip(&xi[r]) {
+                let xhat = (v - st.mean) * st.inv_std;
+                *d += k * (m * gy - sum_dy - xhat * sum_dy_xhat);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{check_gradient, random, weighted_sum};
+    use crate::rng::Rng;
+
+    fn forward(
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        g: &BatchNormGeom,
+        n: usize,
+    ) -> (Vec<f32>, Vec<ChannelStats>) {
+        let mut y = vec![0.0; x.len()];
+        let mut stats = vec![ChannelStats::default(); g.c];
+        let (mut rm, mut rv) = (vec![0.0; g.c], vec![1.0; g.c]);
+        batchnorm_forward_train(&mut y, &mut stats, &mut rm, &mut rv, x, gamma, beta, g, n)
+            .unwrap();
+        (y, stats)
+    }
+
+    #[test]
+    fn batchnorm_train_output_is_normalised_per_channel() {
+        let mut rng = Rng::new(10);
+        let g = BatchNormGeom {
+            c: 3,
+            plane: 10,
+            eps: 1e-5,
+            momentum: 0.1,
+        };
+        let x: Vec<f32> = random(4 * 30, &mut rng)
+            .iter()
+            .map(|v| 3.0 * v + 2.0)
+            .collect();
+        let (y, _) = forward(&x, &[1.0; 3], &[0.0; 3], &g, 4);
+        for ch in 0..3 {
+            let vals: Vec<f32> = g.planes(&y, ch).flatten().copied().collect();
+            let mean = vals.iter().sum::<f32>() / vals.len() as f32;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / vals.len() as f32;
+            assert!(
+                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+                "{mean} {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn batchnorm_running_statistics_follow_pytorch() {
+        let g = BatchNormGeom {
+            c: 1,
+            plane: 2,
+            eps: 1e-5,
+            momentum: 0.1,
+        };
+        let x = [1.0, 3.0, 5.0, 7.0]; // mean 4, unbiased var 20/3
+        let (mut y, mut stats, mut rm, mut rv) = (
+            vec![0.0; 4],
+            vec![ChannelStats::default()],
+            vec![0.0],
+            vec![1.0],
+        );
+        batchnorm_forward_train(
+            &mut y,
+            &mut stats,
+            &mut rm,
+            &mut rv,
+            &x,
+            &[1.0],
+            &[0.0],
+            &g,
+            2,
+        )
+        .unwrap();
+        assert!((rm[0] - 0.4).abs() < 1e-6);
+        assert!((rv[0] - (0.9 + 0.1 * 20.0 / 3.0)).abs() < 1e-5);
+        let mut ye = vec![0.0; 4];
+        batchnorm_forward_eval(&mut ye, &x, &[2.0], &[1.0], &[4.0], &[4.0], &g, 2).unwrap();
+        assert!((ye[0] - (2.0 * (1.0 - 4.0) / (4.0f32 + 1e-5).sqrt() + 1.0)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn batchnorm_backward_matches_finite_difference() {
+        let mut rng = Rng::new(11);
+        for &(c, plane, n) in &[(3, 6, 4), (5, 1, 7), (2, 9, 1)] {
+            let g = BatchNormGeom {
+                c,
+                plane,
+                eps: 1e-5,
+                momentum: 0.1,
+            };
+            let x = random(n * c * plane, &mut rng);
+            let gamma: Vec<f32> = random(c, &mut rng).iter().map(|v| v + 1.5).collect();
+            let beta = random(c, &mut rng);
+            let r = random(x.len(), &mut rng);
+            let (_, stats) = forward(&x, &gamma, &beta, &g, n);
+            let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+            batchnorm_backward(&mut dx, &mut dg, &mut db, &r, &x, &gamma, &stats, &g, n).unwrap();
+            let loss =
+                |x: &[f32], gm: &[f32], bt: &[f32]| weighted_sum(&forward(x, gm, bt, &g, n).0, &r);
+            if n * plane > 1 {
+                check_gradient("batchnorm dx", &x, &dx, |p| loss(p, &gamma, &beta), 60);
+            }
+            check_gradient("batchnorm dgamma", &gamma, &dg, |p| loss(&x, p, &beta), 10);
+            check_gradient("batchnorm dbeta", &beta, &db, |p| loss(&x, &gamma, p), 10);
+        }
+    }
+}

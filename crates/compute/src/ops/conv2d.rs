@@ -1,0 +1,544 @@
+//! 2-D convolution (cross-correlation, as every framework computes it) with stride, padding and
+//! groups (`groups == c_in == c_out` is depthwise).
+//!
+//! Shapes: x `[n, c_in, h_in, w_in]`, w `[c_out, c_in / groups, kh, kw]` (PyTorch's layout),
+//! b `[c_out]`, out `[n, c_out, h_out, w_out]`.
+//!
+//! The fast path lowers each image and group to one matrix multiply: `im2col` gathers the input
+//! patches into `col [c_in_g·kh·kw, h_out·w_out]`, then `out_g = w_g · col`. Backward input is
+//! `col2im(w_gᵀ · dout_g)`; backward weight is `dw_g += dout_g · colᵀ`. Images run in parallel;
+//! weight gradients are summed per fixed chunk of images, then chunks in order, so the result does
+//! not depend on the thread count.
+
+use std::cell::RefCell;
+
+use super::{Padding, window_axis};
+use crate::cpu::gemm::{Mat, sgemm};
+use crate::error::{Error, Result};
+use crate::par;
+
+/// Everything about one convolution but the batch size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeom {
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub groups: usize,
+}
+
+/// Images whose weight gradients are summed together before chunks are combined in order.
+const WEIGHT_GRAD_CHUNK: usize = 4;
+
+impl Conv2dGeom {
+    /// Validates a square-kernel convolution and infers its output size.
+    pub fn new(
+        input: [usize; 3],
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+        groups: usize,
+    ) -> Result<Self, String> {
+        let [c_in, h_in, w_in] = input;
+        if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
+            return Err(format!(
+                "groups = {groups} must divide both input channels ({c_in}) and filters ({c_out})"
+            ));
+        }
+        if c_out == 0 {
+            return Err("filters must be at least 1".into());
+        }
+        if stride == 0 {
+            return Err("stride must be at least 1".into());
+        }
+        let (h_out, pad_top) = window_axis(h_in, kernel, stride, padding).ok_or_else(|| {
+            format!("kernel {kernel}×{kernel} does not fit the {h_in}×{w_in} input")
+        })?;
+        let (w_out, pad_left) = window_axis(w_in, kernel, stride, padding).ok_or_else(|| {
+            format!("kernel {kernel}×{kernel} does not fit the {h_in}×{w_in} input")
+        })?;
+        Ok(Self {
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            kh: kernel,
+            kw: kernel,
+            stride,
+            pad_top,
+            pad_left,
+            h_out,
+            w_out,
+            groups,
+        })
+    }
+    pub fn in_len(&self) -> usize {
+        self.c_in * self.h_in * self.w_in
+    }
+    pub fn out_len(&self) -> usize {
+        self.c_out * self.h_out * self.w_out
+    }
+    pub fn c_in_g(&self) -> usize {
+        self.c_in / self.groups
+    }
+    pub fn c_out_g(&self) -> usize {
+        self.c_out / self.groups
+    }
+    pub fn weight_len(&self) -> usize {
+        self.c_out * self.c_in_g() * self.kh * self.kw
+    }
+    /// Multiply-adds of the forward pass for one image.
+    pub fn macs(&self) -> u64 {
+        (self.out_len() * self.c_in_g() * self.kh * self.kw) as u64
+    }
+    fn col_rows(&self) -> usize {
+        self.c_in_g() * self.kh * self.kw
+    }
+    fn col_cols(&self) -> usize {
+        self.h_out * self.w_out
+    }
+    /// 1×1, stride 1, no padding: the image itself is the column matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad_top == 0 && self.pad_left == 0
+    }
+    fn check(&self, op: &'static str, what: &str, len: usize, expected: usize) -> Result<()> {
+        if len != expected {
+            return Err(Error::ShapeMismatch {
+                op,
+                expected: format!("{what} of {expected} floats"),
+                got: len.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's reusable column buffer of `len` floats.
+fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COL.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < len {
+            c.resize(len, 0.0);
+        }
+        f(&mut c[..len])
+    })
+}
+
+/// Gathers the patches of channels `[c0, c0 + c_in_g)` of one image into `col`.
+/// x: `[c_in, h_in, w_in]`, col: `[c_in_g·kh·kw, h_out·w_out]`.
+fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize) {
+    let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
+    for ci in 0..g.c_in_g() {
+        let plane = &x[(c0 + ci) * hw_in..(c0 + ci + 1) * hw_in];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = &mut col[((ci * g.kh + ky) * g.kw + kx) * hw_out..][..hw_out];
+                // The valid output columns for this kx: ix = ox·s + kx − pad_left in [0, w_in).
+                let ox_lo = g
+                    .pad_left
+                    .saturating_sub(kx)
+                    .div_ceil(g.stride)
+                    .min(g.w_out);
+                let ox_hi = ((g.w_in + g.pad_left).saturating_sub(kx))
+                    .div_ceil(g.stride)
+                    .clamp(ox_lo, g.w_out);
+                for oy in 0..g.h_out {
+                    let dst = &mut row[oy * g.w_out..(oy + 1) * g.w_out];
+                    let iy = (oy * g.stride + ky) as isize - g.pad_top as isize;
+                    if iy < 0 || iy >= g.h_in as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w_in..(iy as usize + 1) * g.w_in];
+                    dst[..ox_lo].fill(0.0);
+                    dst[ox_hi..].fill(0.0);
+                    if ox_lo == ox_hi {
+                        continue;
+                    }
+                    let ix0 = ox_lo * g.stride + kx - g.pad_left;
+                    if g.stride == 1 {
+                        dst[ox_lo..ox_hi].copy_from_slice(&src[ix0..ix0 + (ox_hi - ox_lo)]);
+                    } else {
+                        for (k, d) in dst[ox_lo..ox_hi].iter_mut().enumerate() {
+                            *d = src[ix0 + k * g.stride];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Scatters `col` back onto channels `[c0, c0 + c_in_g)` of one image, accumulating: the adjoint of
+/// [`im2col`].
+fn col2im(dx: &mut [f32], col: &[f32], g: &Conv2dGeom, c0: usize) {
+    let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
+    for ci in 0..g.c_in_g() {
+        let plane = &mut dx[(c0 + ci) * hw_in..(c0 + ci + 1) * hw_in];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = &col[((ci * g.kh + ky) * g.kw + kx) * hw_out..][..hw_out];
+                let ox_lo = g
+                    .pad_left
+                    .saturating_sub(kx)
+                    .div_ceil(g.stride)
+                    .min(g.w_out);
+                let ox_hi = ((g.w_in + g.pad_left).saturating_sub(kx))
+                    .div_ceil(g.stride)
+                    .clamp(ox_lo, g.w_out);
+                for oy in 0..g.h_out {
+                    let iy = (oy * g.stride + ky) as isize - g.pad_top as isize;
+                    if iy < 0 || iy >= g.h_in as isize || ox_lo == ox_hi {
+                        continue;
+                    }
+                    let src = &row[oy * g.w_out..(oy + 1) * g.w_out];
+                    let dst = &mut plane[iy as usize * g.w_in..(iy as usize + 1) * g.w_in];
+                    let ix0 = ox_lo * g.stride + kx - g.pad_left;
+                    for (k, s) in src[ox_lo..ox_hi].iter().enumerate() {
+                        dst[ix0 + k * g.stride] += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// out = conv(x, w) + b. Overwrites `out`.
+pub fn conv2d_forward(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
+    const OP: &str = "conv2d_forward";
+    g.check(OP, "out", out.len(), n * g.out_len())?;
+    g.check(OP, "x", x.len(), n * g.in_len())?;
+    g.check(OP, "w", w.len(), g.weight_len())?;
+    if let Some(b) = b {
+        g.check(OP, "b", b.len(), g.c_out)?;
+    }
+    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
+    par::for_each_chunk_mut(out, g.out_len(), |i, o| {
+        let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+        for grp in 0..g.groups {
+            let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
+            let og = &mut o[grp * cog * cols..(grp + 1) * cog * cols];
+            if g.is_pointwise() {
+                let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
+                sgemm(wg, Mat::rm(xg, rows, cols), og, cols, false);
+            } else {
+                with_col(rows * cols, |col| {
+                    im2col(col, xi, g, grp * g.c_in_g());
+                    sgemm(wg, Mat::rm(col, rows, cols), og, cols, false);
+                });
+            }
+        }
+        if let Some(b) = b {
+            for (plane, &bc) in o.chunks_exact_mut(cols).zip(b) {
+                plane.iter_mut().for_each(|v| *v += bc);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// dx += conv_transpose(dout, w).
+pub fn conv2d_backward_input(
+    dx: &mut [f32],
+    dout: &[f32],
+    w: &[f32],
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
+    const OP: &str = "conv2d_backward_input";
+    g.check(OP, "dx", dx.len(), n * g.in_len())?;
+    g.check(OP, "dout", dout.len(), n * g.out_len())?;
+    g.check(OP, "w", w.len(), g.weight_len())?;
+    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
+    par::for_each_chunk_mut(dx, g.in_len(), |i, dxi| {
+        let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
+        for grp in 0..g.groups {
+            let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
+            let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
+            if g.is_pointwise() {
+                let dxg = &mut dxi[grp * rows * cols..(grp + 1) * rows * cols];
+                sgemm(wg.t(), dg, dxg, cols, true);
+            } else {
+                with_col(rows * cols, |col| {
+                    sgemm(wg.t(), dg, col, cols, false);
+                    col2im(dxi, col, g, grp * g.c_in_g());
+                });
+            }
+        }
+    });
+    Ok(())
+}
+
+/// dw += Σ_images dout · colᵀ, db += Σ dout over images and positions.
+pub fn conv2d_backward_weight(
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    dout: &[f32],
+    x: &[f32],
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
+    const OP: &str = "conv2d_backward_weight";
+    g.check(OP, "dw", dw.len(), g.weight_len())?;
+    g.check(OP, "dout", dout.len(), n * g.out_len())?;
+    g.check(OP, "x", x.len(), n * g.in_len())?;
+    if let Some(db) = &db {
+        g.check(OP, "db", db.len(), g.c_out)?;
+    }
+    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
+    let part_len = g.weight_len() + g.c_out;
+    let chunks = n.div_ceil(WEIGHT_GRAD_CHUNK);
+    let mut parts = vec![0.0f32; chunks * part_len];
+    par::for_each_chunk_mut(&mut parts, part_len, |c, part| {
+        let (pw, pb) = part.split_at_mut(g.weight_len());
+        for i in c * WEIGHT_GRAD_CHUNK..((c + 1) * WEIGHT_GRAD_CHUNK).min(n) {
+            let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+            let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
+            for grp in 0..g.groups {
+                let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
+                let pwg = &mut pw[grp * cog * rows..(grp + 1) * cog * rows];
+                if g.is_pointwise() {
+                    let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
+                    sgemm(dg, Mat::rm(xg, rows, cols).t(), pwg, rows, true);
+                } else {
+                    with_col(rows * cols, |col| {
+                        im2col(col, xi, g, grp * g.c_in_g());
+                        sgemm(dg, Mat::rm(col, rows, cols).t(), pwg, rows, true);
+                    });
+                }
+            }
+            for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
+                *bc += plane.iter().sum::<f32>();
+            }
+        }
+    });
+    let mut db = db;
+    for part in parts.chunks_exact(part_len) {
+        let (pw, pb) = part.split_at(g.weight_len());
+        dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+        if let Some(db) = db.as_deref_mut() {
+            db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+        }
+    }
+    Ok(())
+}
+
+/// The plain direct convolution every fast path is tested against.
+pub mod reference {
+    use super::Conv2dGeom;
+
+    /// Input index of output position `o` and kernel offset `k` along one axis, if inside.
+    fn src(o: usize, k: usize, stride: usize, pad: usize, len: usize) -> Option<usize> {
+        let i = (o * stride + k) as isize - pad as isize;
+        (0..len as isize).contains(&i).then_some(i as usize)
+    }
+
+    /// Calls `f(out_index, x_index, w_index)` for every multiply-add of the convolution.
+    fn each_mac(g: &Conv2dGeom, n: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let (cig, cog) = (g.c_in_g(), g.c_out_g());
+        for b in 0..n {
+            for co in 0..g.c_out {
+                let grp = co / cog;
+                for oy in 0..g.h_out {
+                    for ox in 0..g.w_out {
+                        let o = ((b * g.c_out + co) * g.h_out + oy) * g.w_out + ox;
+                        for ci in 0..cig {
+                            let c = grp * cig + ci;
+                            for ky in 0..g.kh {
+                                let Some(iy) = src(oy, ky, g.stride, g.pad_top, g.h_in) else {
+                                    continue;
+                                };
+                                for kx in 0..g.kw {
+                                    let Some(ix) = src(ox, kx, g.stride, g.pad_left, g.w_in) else {
+                                        continue;
+                                    };
+                                    let xi = ((b * g.c_in + c) * g.h_in + iy) * g.w_in + ix;
+                                    let wi = ((co * cig + ci) * g.kh + ky) * g.kw + kx;
+                                    f(o, xi, wi);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn conv2d_forward(
+        out: &mut [f32],
+        x: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+        g: &Conv2dGeom,
+        n: usize,
+    ) {
+        let hw = g.h_out * g.w_out;
+        for (o, v) in out.iter_mut().enumerate() {
+            *v = b.map_or(0.0, |b| b[(o / hw) % g.c_out]);
+        }
+        each_mac(g, n, |o, xi, wi| out[o] += x[xi] * w[wi]);
+    }
+
+    pub fn conv2d_backward_input(
+        dx: &mut [f32],
+        dout: &[f32],
+        w: &[f32],
+        g: &Conv2dGeom,
+        n: usize,
+    ) {
+        each_mac(g, n, |o, xi, wi| dx[xi] += dout[o] * w[wi]);
+    }
+
+    pub fn conv2d_backward_weight(
+        dw: &mut [f32],
+        db: Option<&mut [f32]>,
+        dout: &[f32],
+        x: &[f32],
+        g: &Conv2dGeom,
+        n: usize,
+    ) {
+        each_mac(g, n, |o, xi, wi| dw[wi] += dout[o] * x[xi]);
+        if let Some(db) = db {
+            let hw = g.h_out * g.w_out;
+            for (o, d) in dout.iter().enumerate() {
+                db[(o / hw) % g.c_out] += d;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{check_gradient, random, weighted_sum};
+    use crate::rng::Rng;
+
+    /// (input c,h,w; c_out; kernel; stride; padding; groups; batch)
+    type Case = ([usize; 3], usize, usize, usize, Padding, usize, usize);
+
+    fn cases() -> Vec<Case> {
+        vec![
+            ([1, 5, 5], 2, 3, 1, Padding::Valid, 1, 1),
+            ([3, 7, 7], 7, 3, 1, Padding::Same, 1, 2),
+            ([3, 7, 6], 4, 3, 2, Padding::Same, 1, 2),
+            ([4, 9, 9], 6, 3, 2, Padding::Valid, 2, 3),
+            ([4, 6, 6], 4, 3, 1, Padding::Same, 4, 2),
+            ([5, 4, 4], 3, 1, 1, Padding::Valid, 1, 5),
+            ([2, 8, 8], 4, 5, 1, Padding::Same, 2, 1),
+            ([6, 5, 7], 6, 1, 2, Padding::Valid, 3, 2),
+            ([1, 1, 1], 1, 1, 1, Padding::Valid, 1, 1),
+            ([2, 1, 1], 2, 5, 1, Padding::Same, 1, 1),
+            ([1, 2, 3], 2, 5, 2, Padding::Same, 1, 2),
+        ]
+    }
+
+    fn geom(c: &Case) -> Conv2dGeom {
+        Conv2dGeom::new(c.0, c.1, c.2, c.3, c.4, c.5).unwrap()
+    }
+
+    #[test]
+    fn conv2d_fast_path_matches_reference_on_awkward_shapes() {
+        let mut rng = Rng::new(5);
+        let mut all = cases();
+        all.push(([32, 31, 31], 64, 3, 1, Padding::Valid, 1, 3));
+        all.push(([8, 13, 11], 8, 3, 2, Padding::Same, 8, 2));
+        for c in &all {
+            let g = geom(c);
+            let n = c.6;
+            let x = random(n * g.in_len(), &mut rng);
+            let w = random(g.weight_len(), &mut rng);
+            let b = random(g.c_out, &mut rng);
+            let dout = random(n * g.out_len(), &mut rng);
+            let tol = |r: f32| 1e-4 * r.abs().max(1.0) * ((g.c_in_g() * g.kh * g.kw) as f32).sqrt();
+
+            let mut fast = vec![0.0; n * g.out_len()];
+            let mut slow = fast.clone();
+            conv2d_forward(&mut fast, &x, &w, Some(&b), &g, n).unwrap();
+            reference::conv2d_forward(&mut slow, &x, &w, Some(&b), &g, n);
+            for (a, r) in fast.iter().zip(&slow) {
+                assert!((a - r).abs() <= tol(*r), "{c:?} forward {a} vs {r}");
+            }
+
+            let mut fast = vec![0.5; n * g.in_len()];
+            let mut slow = fast.clone();
+            conv2d_backward_input(&mut fast, &dout, &w, &g, n).unwrap();
+            reference::conv2d_backward_input(&mut slow, &dout, &w, &g, n);
+            for (a, r) in fast.iter().zip(&slow) {
+                assert!((a - r).abs() <= tol(*r), "{c:?} backward_input {a} vs {r}");
+            }
+
+            let (mut fw, mut fb) = (vec![0.25; g.weight_len()], vec![0.25; g.c_out]);
+            let (mut sw, mut sb) = (fw.clone(), fb.clone());
+            conv2d_backward_weight(&mut fw, Some(&mut fb), &dout, &x, &g, n).unwrap();
+            reference::conv2d_backward_weight(&mut sw, Some(&mut sb), &dout, &x, &g, n);
+            let tol_w = |r: f32| 1e-4 * r.abs().max(1.0) * ((n * g.h_out * g.w_out) as f32).sqrt();
+            for (a, r) in fw.iter().zip(&sw).chain(fb.iter().zip(&sb)) {
+                assert!(
+                    (a - r).abs() <= tol_w(*r),
+                    "{c:?} backward_weight {a} vs {r}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conv2d_backward_matches_finite_difference() {
+        let mut rng = Rng::new(9);
+        for c in &cases() {
+            let g = geom(c);
+            let n = c.6;
+            let x = random(n * g.in_len(), &mut rng);
+            let w = random(g.weight_len(), &mut rng);
+            let b = random(g.c_out, &mut rng);
+            let r = random(n * g.out_len(), &mut rng);
+            let loss = |x: &[f32], w: &[f32], b: &[f32]| {
+                let mut out = vec![0.0; n * g.out_len()];
+                conv2d_forward(&mut out, x, w, Some(b), &g, n).unwrap();
+                weighted_sum(&out, &r)
+            };
+            let mut dx = vec![0.0; x.len()];
+            let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
+            conv2d_backward_input(&mut dx, &r, &w, &g, n).unwrap();
+            conv2d_backward_weight(&mut dw, Some(&mut db), &r, &x, &g, n).unwrap();
+            check_gradient("conv2d dx", &x, &dx, |p| loss(p, &w, &b), 40);
+            check_gradient("conv2d dw", &w, &dw, |p| loss(&x, p, &b), 40);
+            check_gradient("conv2d db", &b, &db, |p| loss(&x, &w, p), 40);
+        }
+    }
+
+    #[test]
+    fn conv2d_rejects_impossible_geometry_and_wrong_lengths() {
+        assert!(Conv2dGeom::new([3, 8, 8], 4, 3, 1, Padding::Valid, 2).is_err());
+        assert!(Conv2dGeom::new([1, 2, 2], 4, 3, 1, Padding::Valid, 1).is_err());
+        assert!(Conv2dGeom::new([1, 8, 8], 4, 3, 0, Padding::Valid, 1).is_err());
+        let g = Conv2dGeom::new([1, 4, 4], 2, 3, 1, Padding::Valid, 1).unwrap();
+        let mut out = vec![0.0; 7];
+        let err = conv2d_forward(&mut out, &[0.0; 16], &[0.0; 18], None, &g, 1).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::ShapeMismatch {
+                op: "conv2d_forward",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,70 @@
+//! Data parallelism that gives the same bits whatever the thread count.
+//!
+//! Natively, work items run on rayon's pool; on wasm32 they run one after another. Callers split
+//! work into items whose boundaries do not depend on the number of threads, so every reduction
+//! happens in the same order on 1 thread or 16.
+
+/// Calls `f(i, chunk)` for each `chunk_len`-sized chunk of `data` (the last may be shorter).
+pub fn for_each_chunk_mut<T: Send, F>(data: &mut [T], chunk_len: usize, f: F)
+where
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    if data.is_empty() || chunk_len == 0 {
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        data.chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    }
+}
+
+/// Two slices split in lockstep: item `i` gets `a[i*a_len..]` and `b[i*b_len..]`.
+pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
+    a: &mut [A],
+    a_len: usize,
+    b: &mut [B],
+    b_len: usize,
+    f: F,
+) where
+    F: Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+{
+    if a.is_empty() || a_len == 0 || b_len == 0 {
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        a.par_chunks_mut(a_len)
+            .zip(b.par_chunks_mut(b_len))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        a.chunks_mut(a_len)
+            .zip(b.chunks_mut(b_len))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    }
+}
+
+/// Number of threads work is spread over (1 on wasm32).
+pub fn threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        1
+    }
+}

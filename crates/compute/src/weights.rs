@@ -1,0 +1,201 @@
+//! Weights files: `.safetensors` in PyTorch's layout and names (`conv1.weight` `[out, in/groups,
+//! kh, kw]`, `classifier.weight` `[out, in]`, `<layer>.bias`, batch-norm `weight`, `bias`,
+//! `running_mean`, `running_var`), with the `ModelSpec` JSON in the file's metadata under
+//! `convplay.spec`, so a file alone rebuilds its model. The browser and the CLI read each other's
+//! files.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::error::{Error, Result};
+use crate::model::{Model, ModelSpec};
+
+/// Metadata key holding the model spec JSON.
+pub const SPEC_KEY: &str = "convplay.spec";
+
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Serialises every parameter and buffer of `model`.
+pub fn save(model: &Model) -> Result<Vec<u8>> {
+    let infos = model
+        .graph
+        .params
+        .iter()
+        .map(|p| (p, &model.params))
+        .chain(model.graph.buffers.iter().map(|b| (b, &model.buffers)));
+    let owned: Vec<(String, Vec<usize>, Vec<u8>)> = infos
+        .map(|(info, buf)| {
+            (
+                info.name.clone(),
+                info.shape.clone(),
+                le_bytes(&buf[info.range()]),
+            )
+        })
+        .collect();
+    let views = owned
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Weights(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = HashMap::new();
+    meta.insert(SPEC_KEY.to_string(), model.spec.to_json());
+    meta.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Weights(e.to_string()))
+}
+
+/// The model spec stored in a weights file.
+pub fn read_spec(bytes: &[u8]) -> Result<ModelSpec> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::Weights(format!("not a safetensors file: {e}")))?;
+    let json = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(SPEC_KEY))
+        .ok_or_else(|| {
+            Error::Weights(format!(
+                "no {SPEC_KEY} in the file's metadata: it was not written by convplay"
+            ))
+        })?;
+    ModelSpec::from_json(json)
+}
+
+/// Copies the tensors of `bytes` into `model`. Every tensor the model has must be present with
+/// its exact shape and dtype F32; extra tensors are an error too. Nothing is changed on error.
+pub fn load_into(model: &mut Model, bytes: &[u8]) -> Result<()> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::Weights(format!("not a safetensors file: {e}")))?;
+    let mut params = model.params.clone();
+    let mut buffers = model.buffers.clone();
+    let mut seen = 0;
+    for (infos, dst) in [
+        (&model.graph.params, &mut params),
+        (&model.graph.buffers, &mut buffers),
+    ] {
+        for info in infos {
+            let t = st.tensor(&info.name).map_err(|_| {
+                Error::WeightsMismatch(format!(
+                    "tensor {} is missing (model {})",
+                    info.name, model.spec.name
+                ))
+            })?;
+            if t.dtype() != Dtype::F32 {
+                return Err(Error::WeightsMismatch(format!(
+                    "tensor {} is {:?}, expected F32",
+                    info.name,
+                    t.dtype()
+                )));
+            }
+            if t.shape() != info.shape.as_slice() {
+                return Err(Error::WeightsMismatch(format!(
+                    "tensor {} has shape {:?}, the model needs {:?}",
+                    info.name,
+                    t.shape(),
+                    info.shape
+                )));
+            }
+            for (d, chunk) in dst[info.range()].iter_mut().zip(t.data().chunks_exact(4)) {
+                *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+            seen += 1;
+        }
+    }
+    if st.len() != seen {
+        let known: Vec<&str> = model
+            .graph
+            .params
+            .iter()
+            .chain(&model.graph.buffers)
+            .map(|p| p.name.as_str())
+            .collect();
+        let extra: Vec<String> = st
+            .names()
+            .into_iter()
+            .filter(|n| !known.contains(n))
+            .map(|n| n.to_string())
+            .collect();
+        return Err(Error::WeightsMismatch(format!(
+            "the file has tensors the model lacks: {}",
+            extra.join(", ")
+        )));
+    }
+    model.params = params;
+    model.buffers = buffers;
+    Ok(())
+}
+
+/// Rebuilds the model a weights file describes, with its weights.
+pub fn load(bytes: &[u8]) -> Result<Model> {
+    let spec = read_spec(bytes)?;
+    let mut model = Model::new(spec, 0)?;
+    load_into(&mut model, bytes)?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LayerSpec, preset_for};
+
+    #[test]
+    fn safetensors_round_trip_restores_spec_and_every_weight() {
+        let mut spec = preset_for("cnn-gap", 28).unwrap();
+        spec.layers.insert(
+            1,
+            LayerSpec::BatchNorm {
+                name: "bn1".into(),
+                eps: 1e-5,
+                momentum: 0.1,
+            },
+        );
+        let mut model = Model::new(spec, 3).unwrap();
+        model
+            .buffers
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = i as f32 * 0.5);
+        let bytes = save(&model).unwrap();
+        let back = load(&bytes).unwrap();
+        assert_eq!(back.spec, model.spec);
+        assert_eq!(back.params, model.params);
+        assert_eq!(back.buffers, model.buffers);
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("conv1.weight").unwrap().shape(), &[32, 1, 3, 3]);
+        assert_eq!(st.tensor("classifier.weight").unwrap().shape(), &[64, 128]);
+        assert_eq!(st.tensor("bn1.running_var").unwrap().shape(), &[32]);
+    }
+
+    #[test]
+    fn weights_for_another_model_are_a_clear_error_and_change_nothing() {
+        let gap = Model::new(preset_for("cnn-gap", 64).unwrap(), 1).unwrap();
+        let mut flat = Model::new(preset_for("cnn-flatten", 64).unwrap(), 2).unwrap();
+        let before = flat.params.clone();
+        let err = load_into(&mut flat, &save(&gap).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::WeightsMismatch(_)), "{err}");
+        assert!(err.to_string().contains("classifier.weight"), "{err}");
+        assert_eq!(flat.params, before);
+    }
+
+    #[test]
+    fn garbage_and_foreign_files_are_rejected() {
+        assert!(matches!(
+            load(b"not a weights file"),
+            Err(Error::Weights(_))
+        ));
+        let foreign = safetensors::serialize(
+            vec![(
+                "w".to_string(),
+                TensorView::new(Dtype::F32, vec![1], &[0u8; 4]).unwrap(),
+            )],
+            None,
+        )
+        .unwrap();
+        let err = load(&foreign).unwrap_err();
+        assert!(err.to_string().contains(SPEC_KEY), "{err}");
+    }
+}
