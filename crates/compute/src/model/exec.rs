@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use super::Model;
 use super::graph::{Graph, NodeOp, ParamId};
+use crate::cpu::elementwise;
 use crate::error::{Error, Result};
 use crate::ops::batchnorm::{self, ChannelStats};
 use crate::ops::{add, concat, conv2d, dense, dropout, gap, pool, relu};
@@ -123,22 +124,30 @@ impl Model {
             let mut out = std::mem::take(&mut ws.acts[node.output]);
             let x = &ws.acts[node.inputs[0]];
             match &node.op {
-                NodeOp::Conv2d { geom, weight, bias } => conv2d::conv2d_forward(
-                    &mut out,
-                    x,
-                    self.p(*weight),
-                    bias.map(|b| self.p(b)),
+                NodeOp::Conv2d {
                     geom,
-                    n,
-                )?,
-                NodeOp::Dense { geom, weight, bias } => dense::dense_forward(
-                    &mut out,
-                    x,
-                    self.p(*weight),
-                    bias.map(|b| self.p(b)),
+                    weight,
+                    bias,
+                    relu,
+                } => {
+                    let b = bias.map(|b| self.p(b));
+                    conv2d::conv2d_forward(&mut out, x, self.p(*weight), b, geom, n)?;
+                    if *relu {
+                        elementwise::relu_forward_inplace(&mut out);
+                    }
+                }
+                NodeOp::Dense {
                     geom,
-                    n,
-                )?,
+                    weight,
+                    bias,
+                    relu,
+                } => {
+                    let b = bias.map(|b| self.p(b));
+                    dense::dense_forward(&mut out, x, self.p(*weight), b, geom, n)?;
+                    if *relu {
+                        elementwise::relu_forward_inplace(&mut out);
+                    }
+                }
                 NodeOp::MaxPool(g) => pool::max_pool_forward(&mut out, &mut ws.argmax[k], x, g, n)?,
                 NodeOp::AvgPool(g) => pool::avg_pool_forward(&mut out, x, g, n)?,
                 NodeOp::GlobalAvgPool { plane } => gap::gap_forward(&mut out, x, *plane)?,
@@ -224,12 +233,20 @@ impl Model {
         ws.grads[self.graph.output].copy_from_slice(dlogits);
         for k in (0..self.graph.nodes.len()).rev() {
             let node = self.graph.nodes[k].clone();
-            let dy = std::mem::take(&mut ws.grads[node.output]);
+            let mut dy = std::mem::take(&mut ws.grads[node.output]);
+            if let NodeOp::Conv2d { relu: true, .. } | NodeOp::Dense { relu: true, .. } = node.op {
+                // The fused ReLU: gradient flows only where the output is positive.
+                for (d, y) in dy.iter_mut().zip(&ws.acts[node.output]) {
+                    *d = if *y > 0.0 { *d } else { 0.0 };
+                }
+            }
             let xi = node.inputs[0];
             // The input image needs no gradient: skip the costly backward-input pass into it.
             let wants_dx = xi != 0;
             match &node.op {
-                NodeOp::Conv2d { geom, weight, bias } => {
+                NodeOp::Conv2d {
+                    geom, weight, bias, ..
+                } => {
                     let x = &ws.acts[xi];
                     let (dw, db) = self.grad_pair(*weight, *bias);
                     conv2d::conv2d_backward_weight(dw, db, &dy, x, geom, n)?;
@@ -243,7 +260,9 @@ impl Model {
                         )?;
                     }
                 }
-                NodeOp::Dense { geom, weight, bias } => {
+                NodeOp::Dense {
+                    geom, weight, bias, ..
+                } => {
                     let x = &ws.acts[xi];
                     let (dw, db) = self.grad_pair(*weight, *bias);
                     dense::dense_backward_weight(dw, db, &dy, x, geom, n)?;

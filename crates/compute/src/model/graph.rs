@@ -47,15 +47,19 @@ impl ParamInfo {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeOp {
+    /// `relu`: the layer's ReLU runs in place on the output (and masks the gradient in
+    /// backward), saving a pass over memory and a buffer.
     Conv2d {
         geom: Conv2dGeom,
         weight: ParamId,
         bias: Option<ParamId>,
+        relu: bool,
     },
     Dense {
         geom: DenseGeom,
         weight: ParamId,
         bias: Option<ParamId>,
+        relu: bool,
     },
     MaxPool(PoolGeom),
     AvgPool(PoolGeom),
@@ -247,8 +251,21 @@ impl Builder {
                 "softmax is only allowed on the last layer (the loss applies it)",
             )),
             Activation::Relu => {
-                let (shape, flat) = (self.g.values[x], self.g.flat[x]);
-                self.node(NodeOp::Relu, vec![x], shape, flat, name)
+                // Fuse into the conv or dense node that produced `x`.
+                match self.g.nodes.last_mut() {
+                    Some(Node {
+                        op: NodeOp::Conv2d { relu, .. } | NodeOp::Dense { relu, .. },
+                        output,
+                        ..
+                    }) if *output == x => {
+                        *relu = true;
+                        Ok(x)
+                    }
+                    _ => {
+                        let (shape, flat) = (self.g.values[x], self.g.flat[x]);
+                        self.node(NodeOp::Relu, vec![x], shape, flat, name)
+                    }
+                }
             }
         }
     }
@@ -312,6 +329,7 @@ impl Builder {
                 geom,
                 weight: w,
                 bias: b,
+                relu: false,
             },
             vec![x],
             [filters, geom.h_out, geom.w_out],
@@ -456,6 +474,7 @@ impl Builder {
                         geom,
                         weight: wt,
                         bias: b,
+                        relu: false,
                     },
                     vec![x],
                     [*units, 1, 1],

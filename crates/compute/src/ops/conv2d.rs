@@ -206,8 +206,15 @@ fn col2im(dx: &mut [f32], col: &[f32], g: &Conv2dGeom, c0: usize) {
                     let src = &row[oy * g.w_out..(oy + 1) * g.w_out];
                     let dst = &mut plane[iy as usize * g.w_in..(iy as usize + 1) * g.w_in];
                     let ix0 = ox_lo * g.stride + kx - g.pad_left;
-                    for (k, s) in src[ox_lo..ox_hi].iter().enumerate() {
-                        dst[ix0 + k * g.stride] += s;
+                    if g.stride == 1 {
+                        let d = &mut dst[ix0..ix0 + (ox_hi - ox_lo)];
+                        d.iter_mut()
+                            .zip(&src[ox_lo..ox_hi])
+                            .for_each(|(a, b)| *a += b);
+                    } else {
+                        for (k, s) in src[ox_lo..ox_hi].iter().enumerate() {
+                            dst[ix0 + k * g.stride] += s;
+                        }
                     }
                 }
             }

@@ -90,8 +90,13 @@ pub fn max_pool_forward(
         });
     }
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
+    let two_by_two = g.size == 2 && g.stride == 2 && g.pad_top == 0 && g.pad_left == 0;
     par::for_each_chunk_pair_mut(out, hw_out, argmax, hw_out, |p, o, am| {
         let plane = &x[p * hw_in..(p + 1) * hw_in];
+        if two_by_two {
+            max_pool_2x2(o, am, plane, g);
+            return;
+        }
         for oy in 0..g.h_out {
             let (y0, y1) = g.span(oy, g.pad_top, g.h_in);
             for ox in 0..g.w_out {
@@ -113,6 +118,34 @@ pub fn max_pool_forward(
         }
     });
     Ok(())
+}
+
+/// The common 2×2, stride 2, unpadded case of [`max_pool_forward`] on one plane, with the same
+/// tie-breaking (first of the row-major window wins).
+fn max_pool_2x2(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
+    let w = g.w_in;
+    for oy in 0..g.h_out {
+        let r0 = &plane[2 * oy * w..2 * oy * w + 2 * g.w_out];
+        let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * g.w_out];
+        let (orow, arow) = (
+            &mut o[oy * g.w_out..(oy + 1) * g.w_out],
+            &mut am[oy * g.w_out..(oy + 1) * g.w_out],
+        );
+        for ox in 0..g.w_out {
+            let (a, b) = (r0[2 * ox], r0[2 * ox + 1]);
+            let (c, d) = (r1[2 * ox], r1[2 * ox + 1]);
+            // Branch-free selects; strict `>` keeps the first maximum in row-major order.
+            let (top, ti) = if b > a { (b, 1) } else { (a, 0) };
+            let (bottom, bi) = if d > c { (d, w + 1) } else { (c, w) };
+            let (m, i) = if bottom > top {
+                (bottom, bi)
+            } else {
+                (top, ti)
+            };
+            orow[ox] = m;
+            arow[ox] = (2 * oy * w + 2 * ox + i) as u32;
+        }
+    }
 }
 
 /// dx += dout routed to each window's maximum.
@@ -208,6 +241,45 @@ mod tests {
         max_pool_forward(&mut out, &mut am, &x, &g, 1).unwrap();
         assert_eq!(out, vec![5.0, 7.0, 13.0, 15.0]);
         assert_eq!(am, vec![5, 7, 13, 15]);
+    }
+
+    #[test]
+    fn max_pool_2x2_fast_path_matches_brute_force_with_ties_and_odd_sizes() {
+        let mut rng = Rng::new(21);
+        for &(h, w) in &[(2, 2), (7, 5), (62, 62), (29, 29), (3, 8)] {
+            let g = PoolGeom::new([3, h, w], 2, 2, Padding::Valid).unwrap();
+            // Coarse values so windows often tie.
+            let x: Vec<f32> = (0..2 * g.in_len())
+                .map(|_| (rng.below(4) as f32) - 1.0)
+                .collect();
+            let (mut out, mut am) = (vec![0.0; 2 * g.out_len()], vec![0; 2 * g.out_len()]);
+            max_pool_forward(&mut out, &mut am, &x, &g, 2).unwrap();
+            for p in 0..6 {
+                let plane = &x[p * h * w..(p + 1) * h * w];
+                for oy in 0..g.h_out {
+                    for ox in 0..g.w_out {
+                        let cells = [
+                            (2 * oy) * w + 2 * ox,
+                            (2 * oy) * w + 2 * ox + 1,
+                            (2 * oy + 1) * w + 2 * ox,
+                            (2 * oy + 1) * w + 2 * ox + 1,
+                        ];
+                        let mut best = cells[0];
+                        for &c in &cells[1..] {
+                            if plane[c] > plane[best] {
+                                best = c;
+                            }
+                        }
+                        let o = p * g.h_out * g.w_out + oy * g.w_out + ox;
+                        assert_eq!(
+                            (out[o], am[o]),
+                            (plane[best], best as u32),
+                            "{h}x{w} plane {p} at {oy},{ox}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
