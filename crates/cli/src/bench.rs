@@ -53,7 +53,6 @@ pub fn run(
     set_threads(threads)?;
     let spec = model_spec(model, canvas)?;
     let summary = spec.summary().map_err(err)?;
-    let data = synthetic(batch * 4)?;
     let mut t = Trainer::new(
         spec,
         TrainSpec {
@@ -63,6 +62,7 @@ pub fn run(
         },
     )
     .map_err(err)?;
+    let data = synthetic(batch * 4)?;
     let batches: Vec<Vec<usize>> = (0..4)
         .map(|b| (b * batch..(b + 1) * batch).collect())
         .collect();

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine (scripts/setup.sh) and runs every test:
+#   1. native: convplay-compute (ops, finite-difference gradients, SIMD vs scalar, models, data,
+#      training, weights) and the convplay CLI end to end on real MNIST;
+#   2. wasm32: the compute crate builds for the browser, and its SIMD kernels are checked against
+#      the scalar reference under wasm simd128 (node);
+#   3. browser: the app's components in headless Chromium, and the site builds with Trunk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== native tests"
+cargo test -p convplay-compute -p convplay-cli
+
+echo "== wasm32: compute builds, SIMD kernels match the scalar reference under simd128"
+cargo build --target wasm32-unknown-unknown -p convplay-compute
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown -p convplay-compute --lib
+
+echo "== browser: app components in headless Chromium, and the site build"
+bash scripts/test-browser.sh
+bash scripts/build-web.sh
