@@ -6,6 +6,8 @@ pub mod graph;
 pub mod presets;
 pub mod spec;
 pub mod summary;
+#[cfg(test)]
+mod tests;
 
 pub use exec::{Mode, Workspace};
 pub use graph::{Graph, ParamInfo, SummaryRow, compile};

@@ -17,12 +17,23 @@ pub fn check_gradient(
     what: &str,
     x: &[f32],
     analytic: &[f32],
-    mut loss: impl FnMut(&[f32]) -> f64,
+    loss: impl FnMut(&[f32]) -> f64,
     samples: usize,
 ) {
+    check_gradient_with(what, x, analytic, loss, samples, 1e-2, 2e-2)
+}
+
+/// [`check_gradient`] with a chosen step `eps` and relative tolerance `tol`.
+pub fn check_gradient_with(
+    what: &str,
+    x: &[f32],
+    analytic: &[f32],
+    mut loss: impl FnMut(&[f32]) -> f64,
+    samples: usize,
+    eps: f32,
+    tol: f64,
+) {
     assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
-    let eps = 1e-2f32;
-    let tol = 2e-2f64;
     let step = (x.len() / samples.max(1)).max(1);
     let mut probe = x.to_vec();
     let mut checked = 0;
