@@ -398,6 +398,7 @@ mod tests {
         (losses, t.model.params)
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn same_seed_gives_identical_losses_and_weights() {
         let (l1, p1) = run(42, 5);
@@ -425,6 +426,7 @@ mod tests {
         assert_eq!(one.1, two.1);
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn training_lowers_the_loss_on_a_learnable_toy_set() {
         let data = toy_data();

@@ -114,6 +114,7 @@ mod tests {
         (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn sgemm_matches_scalar_reference_on_awkward_shapes() {
         let mut rng = Rng::new(11);
@@ -157,6 +158,7 @@ mod tests {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn sgemm_with_empty_inner_dimension_clears_or_keeps() {
         let mut c = vec![5.0; 4];

@@ -462,6 +462,7 @@ mod tests {
         Conv2dGeom::new(c.0, c.1, c.2, c.3, c.4, c.5).unwrap()
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn conv2d_fast_path_matches_reference_on_awkward_shapes() {
         let mut rng = Rng::new(5);
@@ -507,6 +508,7 @@ mod tests {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn conv2d_backward_matches_finite_difference() {
         let mut rng = Rng::new(9);

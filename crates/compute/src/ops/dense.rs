@@ -177,6 +177,7 @@ mod tests {
         (64, 4608, 64),
     ];
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn dense_fast_path_matches_reference() {
         let mut rng = Rng::new(6);
@@ -220,6 +221,7 @@ mod tests {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn dense_backward_matches_finite_difference() {
         let mut rng = Rng::new(7);

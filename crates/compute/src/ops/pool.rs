@@ -243,6 +243,7 @@ mod tests {
         assert_eq!(am, vec![5, 7, 13, 15]);
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn max_pool_2x2_fast_path_matches_brute_force_with_ties_and_odd_sizes() {
         let mut rng = Rng::new(21);
@@ -324,6 +325,7 @@ mod tests {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn avg_pool_backward_matches_finite_difference() {
         let mut rng = Rng::new(3);
