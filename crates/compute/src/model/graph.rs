@@ -290,6 +290,8 @@ impl Builder {
         Ok(x)
     }
 
+    // One argument per field of the spec's conv layer (or projection).
+    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         x: ValueId,
@@ -510,7 +512,7 @@ impl Builder {
                 Ok(out)
             }
             LayerSpec::BatchNorm { eps, momentum, .. } => {
-                if !(*eps > 0.0) || !(0.0..=1.0).contains(momentum) {
+                if !eps.is_finite() || *eps <= 0.0 || !(0.0..=1.0).contains(momentum) {
                     return Err(invalid(
                         name,
                         "batch-norm needs eps > 0 and momentum in [0, 1]",

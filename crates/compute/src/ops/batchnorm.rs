@@ -108,6 +108,7 @@ pub fn batchnorm_forward_train(
 }
 
 /// Evaluation forward with the running statistics.
+#[allow(clippy::too_many_arguments)]
 pub fn batchnorm_forward_eval(
     y: &mut [f32],
     x: &[f32],

@@ -48,7 +48,7 @@ impl Conv2dGeom {
         groups: usize,
     ) -> Result<Self, String> {
         let [c_in, h_in, w_in] = input;
-        if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
+        if groups == 0 || !c_in.is_multiple_of(groups) || !c_out.is_multiple_of(groups) {
             return Err(format!(
                 "groups = {groups} must divide both input channels ({c_in}) and filters ({c_out})"
             ));
