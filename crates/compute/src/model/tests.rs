@@ -5,15 +5,21 @@ use super::*;
 use crate::ops::Padding;
 use crate::ops::testing::{check_gradient_with, random, weighted_sum};
 
-fn rows(name: &str) -> Vec<(String, Vec<usize>, usize)> {
-    preset(name)
+/// Asserts the preset's summary rows are exactly `expected` (name, output shape, params).
+fn assert_table(name: &str, expected: &[(&str, Vec<usize>, usize)]) {
+    let got: Vec<(String, Vec<usize>, usize)> = preset(name)
         .unwrap()
         .summary()
         .unwrap()
         .rows
         .into_iter()
         .map(|r| (r.name, r.output_shape, r.params))
-        .collect()
+        .collect();
+    let expected: Vec<(String, Vec<usize>, usize)> = expected
+        .iter()
+        .map(|(n, s, p)| (n.to_string(), s.clone(), *p))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[test]
@@ -31,11 +37,7 @@ fn cnn_flatten_matches_the_lecture_table_layer_by_layer() {
         ("dropout2", vec![64], 0),
         ("output", vec![10], 650),
     ];
-    let got = rows("cnn-flatten");
-    assert_eq!(got.len(), expected.len());
-    for ((n, s, p), (en, es, ep)) in got.iter().zip(&expected) {
-        assert_eq!((n.as_str(), s, *p), (*en, es, *ep));
-    }
+    assert_table("cnn-flatten", &expected);
     assert_eq!(
         preset("cnn-flatten")
             .unwrap()
@@ -48,7 +50,6 @@ fn cnn_flatten_matches_the_lecture_table_layer_by_layer() {
 
 #[test]
 fn cnn_gap_matches_the_lecture_table_layer_by_layer() {
-    let got = rows("cnn-gap");
     let expected: Vec<(&str, Vec<usize>, usize)> = vec![
         ("conv1", vec![32, 62, 62], 320),
         ("pool1", vec![32, 31, 31], 0),
@@ -61,10 +62,7 @@ fn cnn_gap_matches_the_lecture_table_layer_by_layer() {
         ("dropout2", vec![64], 0),
         ("output", vec![10], 650),
     ];
-    for ((n, s, p), (en, es, ep)) in got.iter().zip(&expected) {
-        assert_eq!((n.as_str(), s, *p), (*en, es, *ep));
-    }
-    assert_eq!(got.len(), expected.len());
+    assert_table("cnn-gap", &expected);
     let s = preset("cnn-gap").unwrap().summary().unwrap();
     assert_eq!(s.total_params, 101_578);
     assert_eq!(
