@@ -4,7 +4,7 @@
 #      training, weights) and the convplay CLI end to end on real MNIST;
 #   2. wasm32: the compute crate builds for the browser, and its SIMD kernels are checked against
 #      the scalar reference under wasm simd128 (node);
-#   3. browser: the app's components in headless Chromium, and the site builds with Trunk.
+#   3. browser: the site builds with Trunk, and the app's components run in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,6 @@ cargo build --target wasm32-unknown-unknown -p convplay-compute
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown -p convplay-compute --lib
 
-echo "== browser: app components in headless Chromium, and the site build"
-bash scripts/test-browser.sh
+echo "== browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh
+bash scripts/test-browser.sh
