@@ -27,6 +27,8 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    #[error("invalid experiment: {0}")]
+    InvalidExperiment(String),
     #[error("invalid training settings: {0}")]
     InvalidTrainSpec(String),
     #[error("training diverged at step {step}: loss is {loss}")]

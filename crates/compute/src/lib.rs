@@ -5,6 +5,7 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -15,4 +16,5 @@ pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};
+pub use experiment::{Experiment, LinkError, Run, RunEvent};
 pub use model::{Model, ModelSpec, preset};

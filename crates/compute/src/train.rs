@@ -193,6 +193,13 @@ impl Trainer {
         self.images_per_epoch(data).div_ceil(self.spec.batch)
     }
 
+    /// The next epoch's training images, shuffled by the run's shuffle stream.
+    pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.images_per_epoch(data)).collect();
+        self.shuffle.shuffle(&mut order);
+        order
+    }
+
     /// One optimizer step on the images `indices` of `data`.
     /// A step whose loss, gradients or weights are not finite is refused with
     /// [`Error::Diverged`] and leaves the weights as they were.
@@ -253,9 +260,8 @@ impl Trainer {
         data: &Dataset,
         mut on_step: impl FnMut(&Progress) -> bool,
     ) -> Result<Progress> {
-        let total = self.images_per_epoch(data);
-        let mut order: Vec<usize> = (0..total).collect();
-        self.shuffle.shuffle(&mut order);
+        let order = self.epoch_order(data);
+        let total = order.len();
         let steps = total.div_ceil(self.spec.batch);
         let (mut loss_sum, mut correct, mut images) = (0.0f64, 0usize, 0usize);
         let mut progress = Progress {
@@ -306,32 +312,76 @@ pub fn evaluate(
     placement: CanvasPlacement,
     batch: usize,
 ) -> Result<Evaluation> {
-    let canvas = model.graph.input[1];
-    let classes = model.classes();
-    let mut ws = Workspace::new();
-    let (mut x, mut y, mut probs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut confusion = ConfusionMatrix::new(classes);
-    let mut loss_sum = 0.0f64;
-    let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(batch.max(1)) {
-        let offsets = offsets_for(&placement, canvas, chunk)?;
-        fill_batch(data, chunk, &offsets, canvas, &mut x, &mut y)?;
-        model.forward(&mut ws, &x, chunk.len(), Mode::Eval)?;
-        probs.resize(chunk.len() * classes, 0.0);
-        let out = softmax_ce_forward(&mut probs, ws.logits(), &y, classes)?;
-        loss_sum += out.loss as f64 * chunk.len() as f64;
-        for (row, &label) in ws.logits().chunks_exact(classes).zip(&y) {
-            confusion
-                .add(label as usize, argmax(row))
-                .map_err(|e| Error::InvalidTrainSpec(e.to_string()))?;
+    let mut e = Evaluator::new(model, placement, batch, data.len());
+    loop {
+        if let Some(done) = e.step(model, data)? {
+            return Ok(done);
         }
     }
-    Ok(Evaluation {
-        placement,
-        loss: (loss_sum / data.len().max(1) as f64) as f32,
-        metrics: confusion.summary(),
-        confusion,
-    })
+}
+
+/// A chunked evaluation: [`Evaluator::step`] runs one batch, so a long test never blocks.
+pub struct Evaluator {
+    placement: CanvasPlacement,
+    next: usize,
+    len: usize,
+    batch: usize,
+    loss_sum: f64,
+    confusion: ConfusionMatrix,
+    ws: Workspace,
+    x: Vec<f32>,
+    y: Vec<u8>,
+    probs: Vec<f32>,
+}
+
+impl Evaluator {
+    /// Evaluates the first `len` images of the data set it is stepped over.
+    pub fn new(model: &Model, placement: CanvasPlacement, batch: usize, len: usize) -> Self {
+        Evaluator {
+            placement,
+            next: 0,
+            len,
+            batch: batch.max(1),
+            loss_sum: 0.0,
+            confusion: ConfusionMatrix::new(model.classes()),
+            ws: Workspace::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            probs: Vec::new(),
+        }
+    }
+
+    /// Evaluates the next batch of `data`; returns the result once every image is done.
+    pub fn step(&mut self, model: &mut Model, data: &Dataset) -> Result<Option<Evaluation>> {
+        let canvas = model.graph.input[1];
+        let classes = model.classes();
+        let len = self.len.min(data.len());
+        let end = (self.next + self.batch).min(len);
+        let chunk: Vec<usize> = (self.next..end).collect();
+        if !chunk.is_empty() {
+            let offsets = offsets_for(&self.placement, canvas, &chunk)?;
+            fill_batch(data, &chunk, &offsets, canvas, &mut self.x, &mut self.y)?;
+            model.forward(&mut self.ws, &self.x, chunk.len(), Mode::Eval)?;
+            self.probs.resize(chunk.len() * classes, 0.0);
+            let out = softmax_ce_forward(&mut self.probs, self.ws.logits(), &self.y, classes)?;
+            self.loss_sum += out.loss as f64 * chunk.len() as f64;
+            for (row, &label) in self.ws.logits().chunks_exact(classes).zip(&self.y) {
+                self.confusion
+                    .add(label as usize, argmax(row))
+                    .map_err(|e| Error::InvalidTrainSpec(e.to_string()))?;
+            }
+        }
+        self.next = end;
+        if self.next < len {
+            return Ok(None);
+        }
+        Ok(Some(Evaluation {
+            placement: self.placement,
+            loss: (self.loss_sum / len.max(1) as f64) as f32,
+            metrics: self.confusion.summary(),
+            confusion: std::mem::replace(&mut self.confusion, ConfusionMatrix::new(classes)),
+        }))
+    }
 }
 
 /// Accuracy with every digit at each (dx, dy) of a grid with spacing `step` over the canvas.
@@ -361,18 +411,8 @@ mod tests {
     use super::*;
     use crate::model::preset_for;
 
-    /// 40 synthetic 28×28 "digits": class k is a bright bar at row 2k+4.
     fn toy_data() -> Dataset {
-        let mut images = vec![0u8; 40 * 784];
-        let mut labels = vec![0u8; 40];
-        for i in 0..40 {
-            let k = i % 10;
-            labels[i] = k as u8;
-            for c in 4..24 {
-                images[i * 784 + (2 * k + 4) * 28 + c] = 200 + (i % 7) as u8;
-            }
-        }
-        Dataset::new(images, labels).unwrap()
+        crate::data::toy_dataset(40)
     }
 
     fn spec(seed: u64) -> TrainSpec {

@@ -140,3 +140,18 @@ impl Dataset {
         idx::write_idx(idx::LABELS_MAGIC, &[self.len], &self.labels)
     }
 }
+
+/// `n` synthetic 28×28 "digits" for tests: class k is a bright bar at row 2k+4.
+#[cfg(test)]
+pub(crate) fn toy_dataset(n: usize) -> Dataset {
+    let mut images = vec![0u8; n * Dataset::PIXELS];
+    let mut labels = vec![0u8; n];
+    for i in 0..n {
+        let k = i % CLASSES;
+        labels[i] = k as u8;
+        for c in 4..24 {
+            images[i * Dataset::PIXELS + (2 * k + 4) * Dataset::SIDE + c] = 200 + (i % 7) as u8;
+        }
+    }
+    Dataset::new(images, labels).expect("toy data is well formed")
+}
