@@ -3,6 +3,7 @@
 
 mod bench;
 mod common;
+mod run;
 mod shift_map;
 mod train;
 
@@ -141,6 +142,24 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Train exactly the experiment of a playground share link ("Run this on your machine")
+    Run {
+        /// The share link: a full URL, its fragment (#e=1.…) or the bare e=1.… parameter
+        #[arg(long)]
+        link: String,
+        /// Save every model's weights (.safetensors) into this directory
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Directory holding mnist/ and fashion-mnist/ IDX files [default: web/data found upward]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Worker threads (0 = one per core)
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Machine-readable JSON on stdout (the experiment, every curve point, the results)
+        #[arg(long)]
+        json: bool,
+    },
     /// Accuracy at each digit offset (dx, dy) of a grid: CSV, and a PNG heatmap
     ShiftMap {
         #[arg(long)]
@@ -202,6 +221,21 @@ fn run(cli: Cli) -> CliResult<()> {
             out_dir,
             data,
         } => train::shift_experiment(quick, epochs, seed, shift_seed, out_dir.as_deref(), &data),
+        Command::Run {
+            link,
+            out_dir,
+            data_dir,
+            threads,
+            json,
+        } => run::run(
+            &link,
+            &run::RunArgs {
+                data_dir: data_dir.as_deref(),
+                threads,
+                json,
+                out_dir: out_dir.as_deref(),
+            },
+        ),
         Command::ShiftMap {
             weights,
             step,

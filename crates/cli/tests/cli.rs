@@ -185,3 +185,63 @@ fn invalid_specs_and_foreign_weights_are_one_line_errors() {
         "batch",
     );
 }
+
+#[test]
+fn run_link_trains_the_shared_experiment_and_its_weights_evaluate_the_same() {
+    use convplay_compute::experiment::{DataSpec, Experiment};
+    use convplay_compute::model::preset_for;
+    use convplay_compute::train::TrainSpec;
+    let exp = Experiment {
+        models: vec![
+            preset_for("cnn-flatten", 28).unwrap(),
+            preset_for("cnn-gap", 28).unwrap(),
+        ],
+        data: DataSpec {
+            test_limit: Some(200),
+            ..DataSpec::default()
+        },
+        train: TrainSpec {
+            epochs: 1,
+            batch: 32,
+            limit: Some(1500),
+            canvas: 28,
+            seed: 3,
+            ..TrainSpec::default()
+        },
+    };
+    let link = format!("http://127.0.0.1:8080/#{}", exp.to_fragment());
+    let out_dir = tmp("run-link");
+    let v = json(&convplay(&[
+        "run",
+        "--link",
+        &link,
+        "--json",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]));
+    assert_eq!(v["fragment"], exp.to_fragment());
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models[0]["name"], "cnn-flatten");
+    assert_eq!(models[1]["name"], "cnn-gap");
+    let flat_acc = models[0]["centered"]["accuracy"].as_f64().unwrap();
+    assert!(
+        flat_acc > 0.3,
+        "cnn-flatten centred accuracy {flat_acc} (chance is 0.1)"
+    );
+    let events = v["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e.get("Step").is_some()));
+    assert_eq!(events.last().unwrap(), "Finished");
+    // The saved weights are ordinary weights files: `eval` reproduces the run's figure.
+    let w = out_dir.join("1-cnn-flatten.safetensors");
+    let eval = json(&convplay(&[
+        "eval",
+        "--weights",
+        w.to_str().unwrap(),
+        "--limit",
+        "200",
+        "--json",
+    ]));
+    assert_eq!(eval["metrics"]["accuracy"].as_f64().unwrap(), flat_acc);
+    assert_clear_error(&convplay(&["run", "--link", "#e=2.AAAA"]), "version 2");
+    assert_clear_error(&convplay(&["run", "--link", "hello"]), "bad link");
+}
