@@ -4,7 +4,9 @@
 #      training, weights) and the convplay CLI end to end on real MNIST;
 #   2. wasm32: the compute crate builds for the browser, and its SIMD kernels are checked against
 #      the scalar reference under wasm simd128 (node);
-#   3. browser: the site builds with Trunk, and the app's components run in headless Chromium.
+#   3. browser: the site builds with Trunk, and the app's components run in headless Chromium;
+#   4. end to end: the built site, served on 127.0.0.1, driven in headless Chromium over WebDriver
+#      (loads clean, trains, share link round trip, drawing, bad link); screenshots in target/e2e/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,10 +16,12 @@ echo "== native tests"
 cargo test -p convplay-compute -p convplay-cli
 
 echo "== wasm32: compute builds, SIMD kernels match the scalar reference under simd128"
-cargo build --target wasm32-unknown-unknown -p convplay-compute
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown -p convplay-compute --lib
 
 echo "== browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh
 bash scripts/test-browser.sh
+
+echo "== end to end: the built site in headless Chromium"
+cargo test -p convplay-tests --test e2e
