@@ -175,7 +175,7 @@ impl Ctx {
 pub fn App() -> impl IntoView {
     let opened = link::open(&link::current_fragment());
     let exp = RwSignal::new(opened.experiment);
-    let link_error = opened.error;
+    let link_error = RwSignal::new(opened.error);
     let play = RwSignal::new(Playground::default());
     let ctx_cell = StoredValue::new(None::<Ctx>);
     let worker = use_worker(move |message| {
@@ -188,6 +188,17 @@ pub fn App() -> impl IntoView {
     let ctx = Ctx::new(exp, play, worker);
     ctx_cell.set_value(Some(ctx));
     ctx.provide();
+
+    // A link pasted into the address bar of the open page changes only the fragment.
+    let _ = window_event_listener(leptos::ev::hashchange, move |_| {
+        let fragment = link::current_fragment();
+        if fragment.trim_start_matches('#') == exp.with_untracked(|e| e.to_fragment()) {
+            return;
+        }
+        let opened = link::open(&fragment);
+        link_error.set(opened.error);
+        exp.set(opened.experiment);
+    });
 
     // Fresh models for predictions, and the dataset, follow the experiment.
     let dataset = Memo::new(move |_| exp.with(|e| e.data.dataset));
@@ -223,7 +234,7 @@ pub fn App() -> impl IntoView {
             <a href="#editor" on:click=jump("editor")>"Edit models"</a>
         </nav>
         <main>
-            {link_error.map(|e| view! { <p id="link-error" class="link-error" role="alert">{e}</p> })}
+            {move || link_error.get().map(|e| view! { <p id="link-error" class="link-error" role="alert">{e}</p> })}
             <Errors />
             <DataProgress />
             <section id="experiment" aria-labelledby="experiment-title">

@@ -161,6 +161,7 @@ impl Engine {
         let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
             return Vec::new();
         };
+        let steps_before: u64 = run.trainers().map(|t| t.steps).sum();
         let start = now();
         let events = match run.step(&data.train, &data.test) {
             Ok(events) => events,
@@ -172,7 +173,10 @@ impl Engine {
                 ];
             }
         };
-        self.seconds += now() - start;
+        // images/s counts training steps only, not the evaluation between epochs.
+        if run.trainers().map(|t| t.steps).sum::<u64>() > steps_before {
+            self.seconds += now() - start;
+        }
         let mut out = Vec::new();
         for event in events {
             match event {

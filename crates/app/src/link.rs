@@ -12,11 +12,23 @@ pub struct Opened {
     pub error: Option<String>,
 }
 
-/// The experiment in `fragment` (the address's part after `#`, with or without the `#`): none
-/// when it is empty, else the decoded experiment or the defaults with what was wrong.
+/// The page's sections, which a fragment may name instead of holding an experiment.
+pub const SECTIONS: [&str; 7] = [
+    "experiment",
+    "training",
+    "results",
+    "heatmaps",
+    "playground",
+    "inspect",
+    "editor",
+];
+
+/// The experiment in `fragment` (the address's part after `#`, with or without the `#`): the
+/// defaults when it is empty or names a section, else the decoded experiment or the defaults
+/// with what was wrong.
 pub fn open(fragment: &str) -> Opened {
     let fragment = fragment.trim_start_matches('#');
-    if fragment.is_empty() {
+    if fragment.is_empty() || SECTIONS.contains(&fragment) {
         return Opened {
             experiment: Experiment::default(),
             error: None,
@@ -70,7 +82,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn empty_fragment_opens_the_defaults_without_an_error() {
-        for fragment in ["", "#"] {
+        for fragment in ["", "#", "#results"] {
             let opened = open(fragment);
             assert_eq!(opened.experiment, Experiment::default());
             assert_eq!(opened.error, None);

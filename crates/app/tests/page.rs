@@ -24,6 +24,18 @@ use web_sys::{
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// Lets Leptos run its scheduled effects (rendering follows a signal change on the next task).
+async fn tick() {
+    for _ in 0..2 {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            window()
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0)
+                .unwrap();
+        });
+        wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+    }
+}
+
 /// A fresh host element in the body.
 fn host() -> HtmlElement {
     let host = document().create_element("div").unwrap();
@@ -79,9 +91,16 @@ fn text(host: &Element, selector: &str) -> String {
 }
 
 #[wasm_bindgen_test]
-fn the_page_has_every_element_of_the_dom_contract() {
+async fn the_page_has_every_element_of_the_dom_contract() {
+    let base = window().location().href().unwrap();
+    let base = base.split('#').next().unwrap().to_string();
+    let history = window().history().unwrap();
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&base))
+        .unwrap();
     let host = host();
     let _mounted = mount_to(host.clone(), App);
+    tick().await;
     for id in [
         "backend-badge",
         "run-status",
@@ -163,15 +182,18 @@ fn the_page_has_every_element_of_the_dom_contract() {
     assert!(["loading", "error"].contains(&status.as_str()), "{status}");
     assert!(
         host.query_selector("#link-error").unwrap().is_none(),
-        "no bad link, no error"
+        "no bad link, no error, but: {} at {}",
+        text(&host, "#link-error"),
+        window().location().href().unwrap()
     );
     let draw: HtmlElement = find(&host, "#draw-canvas").unchecked_into();
     assert_eq!(draw.get_attribute("width").as_deref(), Some("64"));
 }
 
 #[wasm_bindgen_test]
-fn settings_change_the_experiment_and_the_share_link() {
+async fn settings_change_the_experiment_and_the_share_link() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Settings /> });
+    tick().await;
     let before: HtmlInputElement = find(&host, "#share-link").unchecked_into();
     let link_before = before.value();
     assert!(link_before.contains("#e="), "{link_before}");
@@ -179,6 +201,7 @@ fn settings_change_the_experiment_and_the_share_link() {
     type_into(&host, "#seed", "99");
     choose(&host, "#optimizer", "sgd");
     choose(&host, "#dataset", "fashion-mnist");
+    tick().await;
     let exp = ctx.exp.get_untracked();
     assert_eq!(exp.train.epochs, 3);
     assert_eq!(exp.train.seed, 99);
@@ -192,9 +215,11 @@ fn settings_change_the_experiment_and_the_share_link() {
 }
 
 #[wasm_bindgen_test]
-fn a_bad_setting_is_shown_beside_its_input_and_changes_nothing() {
+async fn a_bad_setting_is_shown_beside_its_input_and_changes_nothing() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Settings /> });
+    tick().await;
     type_into(&host, "#batch", "0");
+    tick().await;
     assert_eq!(ctx.exp.get_untracked(), Experiment::default());
     assert!(
         text(&host, "#batch-error").contains("batch"),
@@ -202,13 +227,15 @@ fn a_bad_setting_is_shown_beside_its_input_and_changes_nothing() {
         text(&host, "#batch-error")
     );
     type_into(&host, "#batch", "32");
+    tick().await;
     assert_eq!(text(&host, "#batch-error"), "");
     assert_eq!(ctx.exp.get_untracked().train.batch, 32);
 }
 
 #[wasm_bindgen_test]
-fn choosing_a_preset_replaces_that_model() {
+async fn choosing_a_preset_replaces_that_model() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Settings /> });
+    tick().await;
     choose(&host, "#model-0-preset", "lenet5");
     let exp = ctx.exp.get_untracked();
     assert_eq!(exp.models[0].name, "lenet5");
@@ -232,8 +259,9 @@ fn evaluation(correct: usize, of: usize) -> Evaluation {
 }
 
 #[wasm_bindgen_test]
-fn results_cells_fill_in_after_an_evaluation() {
+async fn results_cells_fill_in_after_an_evaluation() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Results /> });
+    tick().await;
     let cell = r#"[data-model="1"][data-test="shifted"][data-metric="accuracy"]"#;
     assert_eq!(text(&host, cell), "");
     ctx.play.update(|p| {
@@ -244,6 +272,7 @@ fn results_cells_fill_in_after_an_evaluation() {
             shifted: evaluation(40, 100),
         })
     });
+    tick().await;
     assert_eq!(text(&host, cell), "40.00");
     assert_eq!(
         text(
@@ -285,8 +314,9 @@ fn pointer(kind: &str, x: f64, y: f64) -> PointerEvent {
 }
 
 #[wasm_bindgen_test]
-fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
+async fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <DrawPlayground /> });
+    tick().await;
     let canvas = find(&host, "#draw-canvas");
     assert!(
         find(&host, "#prediction-0")
@@ -315,6 +345,7 @@ fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
     probs[0][7] = 0.91;
     probs[1][1] = 0.91;
     ctx.play.update(|p| p.apply(FromWorker::Prediction(probs)));
+    tick().await;
     assert_eq!(
         find(&host, "#prediction-0")
             .get_attribute("data-class")
@@ -332,6 +363,7 @@ fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
     // Clearing empties the drawing and the predictions.
     let clear: HtmlElement = find(&host, "#clear-drawing").unchecked_into();
     clear.click();
+    tick().await;
     assert!(ctx.drawing.with_untracked(|d| d.is_empty()));
     assert!(
         find(&host, "#prediction-0")
@@ -341,11 +373,13 @@ fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
 }
 
 #[wasm_bindgen_test]
-fn moving_the_digit_shifts_its_ink() {
+async fn moving_the_digit_shifts_its_ink() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <DrawPlayground /> });
+    tick().await;
     ctx.drawing.update(|d| d.pixels[32 * 64 + 32] = 1.0);
     let move_tool: HtmlElement = find(&host, "#tool-move").unchecked_into();
     move_tool.click();
+    tick().await;
     let canvas = find(&host, "#draw-canvas");
     let rect = canvas.get_bounding_client_rect();
     let px = rect.width() / 64.0;
@@ -368,7 +402,7 @@ fn moving_the_digit_shifts_its_ink() {
 }
 
 #[wasm_bindgen_test]
-fn a_line_chart_draws_one_line_per_series_with_a_legend() {
+async fn a_line_chart_draws_one_line_per_series_with_a_legend() {
     let host = host();
     let series = Signal::derive(|| {
         vec![
@@ -391,6 +425,7 @@ fn a_line_chart_draws_one_line_per_series_with_a_legend() {
     let _m = mount_to(host.clone(), move || {
         view! { <LineChart title="Loss" x_label="epoch" series x_max=Signal::derive(|| 1.0) /> }
     });
+    tick().await;
     assert_eq!(host.query_selector_all("polyline").unwrap().length(), 2);
     assert_eq!(host.query_selector_all("circle").unwrap().length(), 1);
     assert_eq!(host.query_selector_all(".legend li").unwrap().length(), 2);
@@ -398,7 +433,7 @@ fn a_line_chart_draws_one_line_per_series_with_a_legend() {
 }
 
 #[wasm_bindgen_test]
-fn a_garbage_fragment_shows_the_error_and_the_defaults() {
+async fn a_garbage_fragment_shows_the_error_and_the_defaults() {
     let history = window().history().unwrap();
     let base = window().location().href().unwrap();
     let base = base.split('#').next().unwrap().to_string();
@@ -411,6 +446,11 @@ fn a_garbage_fragment_shows_the_error_and_the_defaults() {
         .unwrap();
     let host = host();
     let _mounted = mount_to(host.clone(), App);
+    // The page read its fragment when it mounted; put the test page's address back.
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&base))
+        .unwrap();
+    tick().await;
     let error = text(&host, "#link-error");
     assert!(error.contains("could not be opened"), "{error}");
     assert!(error.contains("default"), "{error}");
