@@ -52,7 +52,8 @@ pub fn polyline(points: &[(f32, f32)], x_max: f32, y_min: f32, y_max: f32) -> St
 
 /// Round tick values for an axis from `lo` to `hi`: about five of them.
 pub fn ticks(lo: f32, hi: f32) -> Vec<f32> {
-    if !(hi > lo) {
+    // Also catches NaN bounds.
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return vec![lo];
     }
     let raw = (hi - lo) / 5.0;

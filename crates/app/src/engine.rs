@@ -429,11 +429,13 @@ mod tests {
     }
 
     fn experiment() -> Experiment {
-        let mut exp = Experiment::default();
-        exp.models = vec![
-            preset_for("cnn-flatten", 28).unwrap(),
-            preset_for("cnn-gap", 28).unwrap(),
-        ];
+        let mut exp = Experiment {
+            models: vec![
+                preset_for("cnn-flatten", 28).unwrap(),
+                preset_for("cnn-gap", 28).unwrap(),
+            ],
+            ..Experiment::default()
+        };
         exp.train.canvas = 28;
         exp.train.epochs = 2;
         exp.train.batch = 16;

@@ -62,7 +62,7 @@ pub fn cam_overlay(drawing: &Drawing, cam: &Cam) -> Vec<u8> {
             let heat = (at(x0, y0) * (1.0 - tx) + at(x0 + 1, y0) * tx) * (1.0 - ty)
                 + (at(x0, y0 + 1) * (1.0 - tx) + at(x0 + 1, y0 + 1) * tx) * ty;
             let ink = drawing.pixels[y * SIDE + x] * 0.6;
-            let g = (ink * 255.0) as f32;
+            let g = ink * 255.0;
             let r = g + (255.0 - g) * heat;
             let b = g * (1.0 - heat);
             out.extend([r as u8, (g * (1.0 - heat * 0.5)) as u8, b as u8, 255]);
