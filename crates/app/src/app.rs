@@ -300,6 +300,7 @@ pub fn BackendBadge() -> impl IntoView {
         Some(info) => view! {
             <p id="backend-badge" class="badge" data-state="ready" title=title>
                 <span class="badge-backend">{info.label()}</span>
+                " "
                 <span class="badge-isa">{format!("ISA {}", info.isa)}</span>
             </p>
         }
