@@ -64,7 +64,9 @@ pub struct Experiment {
 
 impl Default for Experiment {
     /// The lecture's comparison (cnn-flatten vs cnn-gap on the 64×64 canvas, Adam 1e-3, batch
-    /// 64) on a budget a browser trains in minutes: 10,000 images × 2 epochs, 2,000 test images.
+    /// 64) on a budget a browser trains in minutes: one epoch of all 60,000 images, 2,000 test
+    /// images. Less data does not show the point: cnn-gap learns slowly at first (measured
+    /// natively: 49% centred test accuracy after 20,000 images, 91% after 60,000).
     fn default() -> Self {
         let models = ["cnn-flatten", "cnn-gap"]
             .iter()
@@ -73,11 +75,7 @@ impl Default for Experiment {
         Experiment {
             models,
             data: DataSpec::default(),
-            train: TrainSpec {
-                epochs: 2,
-                limit: Some(10_000),
-                ..TrainSpec::default()
-            },
+            train: TrainSpec::default(),
         }
     }
 }

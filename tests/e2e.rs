@@ -1,0 +1,299 @@
+//! The built playground (dist/) served on 127.0.0.1 and driven in headless Chromium over
+//! WebDriver: it loads without console errors, both models train on a small subset and beat
+//! chance, the share link restores the experiment in a fresh page, a drawn stroke gets a
+//! prediction, a garbage link shows its error and the defaults. Screenshots of every view land in
+//! target/e2e/ (1280×800).
+//!
+//! Needs `bash scripts/build-web.sh` first (scripts/test.sh does that).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use convplay_compute::experiment::Experiment;
+use convplay_tests::{Browser, R, StaticServer};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn dist() -> PathBuf {
+    std::env::var("CONVPLAY_DIST").map_or_else(|_| root().join("dist"), PathBuf::from)
+}
+
+fn shots() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| root().join("target"), PathBuf::from)
+        .join("e2e")
+}
+
+/// Sets an input or select the way a user does, firing `input` and `change`.
+fn set(b: &Browser, css: &str, value: &str) -> R<()> {
+    let ok = b.js(
+        "const e = document.querySelector(arguments[0]); if (!e) return false;
+         e.value = arguments[1];
+         e.dispatchEvent(new Event('input', {bubbles: true}));
+         e.dispatchEvent(new Event('change', {bubbles: true}));
+         return true;",
+        vec![json!(css), json!(value)],
+    )?;
+    if ok != json!(true) {
+        return Err(format!("no element {css}"));
+    }
+    Ok(())
+}
+
+fn value(b: &Browser, css: &str) -> R<String> {
+    let v = b.js(
+        "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+        vec![json!(css)],
+    )?;
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no element {css}"))
+}
+
+fn text(b: &Browser, css: &str) -> R<String> {
+    let v = b.js(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+        vec![json!(css)],
+    )?;
+    v.as_str()
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| format!("no element {css}"))
+}
+
+fn state(b: &Browser) -> R<Value> {
+    b.js(
+        "const e = document.querySelector('#run-status'); return e ? e.dataset.state : null;",
+        vec![],
+    )
+}
+
+/// Opens `url` as a fresh document (not a same-page fragment change) and waits for the worker.
+fn open(b: &Browser, url: &str) -> R<()> {
+    b.goto("about:blank")?;
+    b.goto(url)?;
+    b.wait_for(
+        "the page to be idle (worker ready, data loaded)",
+        "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
+        Duration::from_secs(120),
+    )?;
+    Ok(())
+}
+
+fn errors(b: &Browser) -> R<Vec<String>> {
+    Ok(b.console()?
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .map(|(_, m)| m)
+        .collect())
+}
+
+const SETTINGS: [&str; 10] = [
+    "#epochs",
+    "#train-limit",
+    "#test-limit",
+    "#batch",
+    "#lr",
+    "#seed",
+    "#dataset",
+    "#optimizer",
+    "#canvas",
+    "#train-shift",
+];
+
+#[test]
+fn the_playground_end_to_end() -> R<()> {
+    let server = StaticServer::start(dist())?;
+    let b = Browser::start()?;
+    let base = server.url();
+
+    // 1. Loads, with the backend named and no console error.
+    open(&b, &base)?;
+    let badge = text(&b, "#backend-badge")?;
+    assert!(
+        badge.contains("WebGPU") || badge.contains("wasm SIMD"),
+        "badge: {badge}"
+    );
+    let errs = errors(&b)?;
+    assert!(errs.is_empty(), "console errors on load: {errs:?}");
+    assert!(
+        b.js("return document.querySelector('#link-error') === null || document.querySelector('#link-error').offsetParent === null;", vec![])? == json!(true),
+        "a link error shows on a plain load"
+    );
+    let default_link = value(&b, "#share-link")?;
+    assert_eq!(
+        Experiment::from_link(&default_link).map_err(|e| e.to_string())?,
+        Experiment::default(),
+        "a plain load shows the default experiment"
+    );
+
+    // 2. A small experiment: 28×28 canvas, 2,000 images, 1 epoch.
+    for (css, v) in [
+        ("#canvas", "28"),
+        ("#train-limit", "2000"),
+        ("#test-limit", "300"),
+        ("#epochs", "1"),
+        ("#seed", "7"),
+    ] {
+        set(&b, css, v)?;
+    }
+    let link = b.wait_for(
+        "the share link to follow the settings",
+        "const v = document.querySelector('#share-link').value; return v.includes('#e=') ? v : null;",
+        Duration::from_secs(5),
+    )?;
+    let link = link.as_str().unwrap_or_default().to_string();
+    let exp = Experiment::from_link(&link).map_err(|e| format!("the page's own link: {e}"))?;
+    assert_eq!(exp.train.canvas, 28);
+    assert_eq!(exp.train.limit, Some(2000));
+    assert_eq!(exp.data.test_limit, Some(300));
+    assert_eq!(exp.train.epochs, 1);
+    assert_eq!(exp.train.seed, 7);
+    assert_eq!(exp.models.len(), 2);
+    assert!(exp.models.iter().all(|m| m.input == [1, 28, 28]));
+    let command = text(&b, "#run-command")?;
+    assert!(command.starts_with("convplay run --link '"), "{command}");
+    assert_eq!(
+        Experiment::from_link(
+            command
+                .trim_start_matches("convplay run --link ")
+                .trim_matches('\'')
+        )
+        .map_err(|e| e.to_string())?,
+        exp
+    );
+
+    // 3. Trains both models; both beat chance (10%) on the centred test set.
+    b.click("#train")?;
+    b.wait_for(
+        "training to start",
+        "const s = document.querySelector('#run-status').dataset.state; return s === 'training' || s === 'done';",
+        Duration::from_secs(30),
+    )?;
+    b.wait_for(
+        "training to finish",
+        "const s = document.querySelector('#run-status').dataset.state; if (s === 'error') return 'error'; return s === 'done';",
+        Duration::from_secs(600),
+    )?;
+    assert_eq!(state(&b)?, json!("done"));
+    for i in 0..2 {
+        for test in ["centered", "shifted"] {
+            let cell =
+                format!("[data-model=\"{i}\"][data-test=\"{test}\"][data-metric=\"accuracy\"]");
+            let t = text(&b, &cell)?;
+            let acc: f64 = t
+                .trim_end_matches('%')
+                .parse()
+                .map_err(|_| format!("{cell}: {t:?} is not a percentage"))?;
+            assert!((0.0..=100.0).contains(&acc), "{cell}: {acc}");
+            if test == "centered" {
+                assert!(
+                    acc > 15.0,
+                    "model {i} centred accuracy {acc}% is not above chance"
+                );
+            }
+        }
+    }
+    let errs = errors(&b)?;
+    assert!(errs.is_empty(), "console errors while training: {errs:?}");
+
+    // 4. A drawn stroke gets a prediction from both models.
+    b.js(
+        "document.querySelector('#draw-canvas').scrollIntoView({block: 'center'});",
+        vec![],
+    )?;
+    let r = b.js(
+        "const r = document.querySelector('#draw-canvas').getBoundingClientRect();
+         return [r.left, r.top, r.width, r.height];",
+        vec![],
+    )?;
+    let f = |k: usize| r[k].as_f64().unwrap_or(0.0);
+    let (x0, y0, w, h) = (f(0), f(1), f(2), f(3));
+    assert!(w >= 64.0 && h >= 64.0, "the drawing canvas is {w}×{h} px");
+    let p = |fx: f64, fy: f64| ((x0 + fx * w) as i64, (y0 + fy * h) as i64);
+    b.stroke(&[
+        p(0.45, 0.3),
+        p(0.5, 0.4),
+        p(0.5, 0.5),
+        p(0.5, 0.6),
+        p(0.52, 0.7),
+    ])?;
+    for i in 0..2 {
+        let class = b.wait_for(
+            "a prediction for the drawing",
+            &format!(
+                "const e = document.querySelector('#prediction-{i}'); return e && e.getAttribute('data-class');"
+            ),
+            Duration::from_secs(20),
+        )?;
+        let class: usize = class
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("prediction-{i}: {class}"))?;
+        assert!(class < 10);
+    }
+
+    // 5. Screenshots of every view.
+    for view in [
+        "experiment",
+        "training",
+        "results",
+        "heatmaps",
+        "playground",
+        "inspect",
+        "editor",
+    ] {
+        b.js(
+            "const e = document.getElementById(arguments[0]); if (e) e.scrollIntoView(); return !!e;",
+            vec![json!(view)],
+        )
+        .and_then(|v| if v == json!(true) { Ok(()) } else { Err(format!("no #{view} section")) })?;
+        std::thread::sleep(Duration::from_millis(300));
+        b.screenshot(&shots().join(format!("{view}.png")))?;
+    }
+
+    // 6. The share link, opened in a fresh page, restores the same experiment.
+    let before: Vec<String> = SETTINGS.iter().map(|s| value(&b, s)).collect::<R<_>>()?;
+    open(&b, &link)?;
+    let after: Vec<String> = SETTINGS.iter().map(|s| value(&b, s)).collect::<R<_>>()?;
+    assert_eq!(before, after, "settings {SETTINGS:?}");
+    let restored = value(&b, "#share-link")?;
+    assert_eq!(
+        Experiment::from_link(&restored).map_err(|e| e.to_string())?,
+        exp,
+        "the restored page's experiment"
+    );
+    for i in 0..2 {
+        assert_eq!(
+            value(&b, &format!("#model-{i}-preset"))?,
+            exp.models[i].name
+        );
+    }
+    let errs = errors(&b)?;
+    assert!(
+        errs.is_empty(),
+        "console errors on the shared link: {errs:?}"
+    );
+
+    // 7. A garbage fragment: the error is shown, with the defaults.
+    open(&b, &format!("{base}#e=1.%%%not-a-link"))?;
+    let msg = b.wait_for(
+        "the link error",
+        "const e = document.querySelector('#link-error'); return e && e.offsetParent !== null && e.textContent.trim();",
+        Duration::from_secs(10),
+    )?;
+    assert!(
+        msg.as_str().unwrap_or_default().len() > 10,
+        "link error text: {msg}"
+    );
+    b.screenshot(&shots().join("bad-link.png"))?;
+    let shown = value(&b, "#share-link")?;
+    assert_eq!(
+        Experiment::from_link(&shown).map_err(|e| e.to_string())?,
+        Experiment::default(),
+        "a bad link falls back to the defaults"
+    );
+    Ok(())
+}
