@@ -1,110 +1,434 @@
-//! The page: the experiment in one sentence, the worker's backend, and the two models compared,
-//! each as its layer-by-layer summary computed in the worker.
+//! The page: the experiment (two models side by side), training, results, shift heatmaps, the
+//! drawing playground, the look inside, and the layer editor, one section each. [`Ctx`] holds
+//! the shared state and the worker; components read it from context.
 
 use leptos::prelude::*;
 
-use crate::protocol::ToWorker;
-use crate::state::Playground;
+use crate::drawing::Drawing;
+use crate::editor::Editor;
+use crate::experiment::Experiment;
+use crate::heatmaps::Heatmaps;
+use crate::inspect_view::Inspect;
+use crate::link;
+use crate::playground::Playground as DrawPlayground;
+use crate::protocol::{DataStatus, FromWorker, RunState, ToWorker};
+use crate::results::Results;
+use crate::settings::Settings;
+use crate::state::{Playground, Status};
 use crate::summary_table::SummaryTable;
-use crate::worker::use_worker;
+use crate::training::Training;
+use crate::weights_io;
+use crate::worker::{WorkerHandle, use_worker};
 
-/// A model the page compares: its preset name in convplay-compute and the head that sets it apart.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Compared {
-    pub preset: &'static str,
-    pub head: &'static str,
+/// At most one prediction in flight; a drawing changed meanwhile is sent when it answers.
+#[derive(Default)]
+struct Predictor {
+    in_flight: bool,
+    queued: bool,
 }
 
-/// The lecture's two models, in the order the page shows them.
-pub const COMPARED: [Compared; 2] = [
-    Compared {
-        preset: "cnn-flatten",
-        head: "Flatten + dense head",
-    },
-    Compared {
-        preset: "cnn-gap",
-        head: "Global average pooling head",
-    },
-];
+/// Everything the components share.
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    pub exp: RwSignal<Experiment>,
+    pub play: RwSignal<Playground>,
+    pub drawing: RwSignal<Drawing>,
+    pub worker: WorkerHandle,
+    predictor: StoredValue<Predictor>,
+}
+
+impl Ctx {
+    /// Shared state around `worker`, with an empty drawing and nothing heard from the worker yet.
+    pub fn new(exp: RwSignal<Experiment>, play: RwSignal<Playground>, worker: WorkerHandle) -> Ctx {
+        Ctx {
+            exp,
+            play,
+            drawing: RwSignal::new(Drawing::default()),
+            worker,
+            predictor: StoredValue::new(Predictor::default()),
+        }
+    }
+
+    /// Provides this context, and its experiment and playground signals, to child components.
+    pub fn provide(self) {
+        provide_context(self);
+        provide_context(self.exp);
+        provide_context(self.play);
+    }
+
+    /// Changes the drawing and asks for new predictions.
+    pub fn change_drawing(&self, f: impl FnOnce(&mut Drawing)) {
+        self.drawing.update(f);
+        self.predict();
+    }
+
+    /// Asks the worker for the current drawing's predictions (or queues the request).
+    pub fn predict(&self) {
+        if self.drawing.with_untracked(Drawing::is_empty) {
+            self.play.update(|p| p.prediction = None);
+            return;
+        }
+        let send = self.predictor.try_update_value(|p| {
+            if p.in_flight {
+                p.queued = true;
+                false
+            } else {
+                p.in_flight = true;
+                true
+            }
+        });
+        if send == Some(true) {
+            let image = self.drawing.with_untracked(Drawing::image);
+            self.worker.send(ToWorker::Predict(image));
+        }
+    }
+
+    fn predicted(&self) {
+        let again = self.predictor.try_update_value(|p| {
+            p.in_flight = false;
+            std::mem::take(&mut p.queued)
+        });
+        if again == Some(true) {
+            self.predict();
+        }
+    }
+
+    /// Asks the worker for feature maps and the CAM of the current drawing.
+    pub fn inspect(&self) {
+        if !self.drawing.with_untracked(Drawing::is_empty) {
+            let image = self.drawing.with_untracked(Drawing::image);
+            self.worker.send(ToWorker::Inspect(image));
+        }
+    }
+
+    /// Starts training the current experiment.
+    pub fn train(&self) {
+        let exp = self.exp.get_untracked();
+        self.play.update(|p| p.start_run(exp.models.len()));
+        self.worker.send(ToWorker::Start(exp));
+    }
+
+    /// Takes in one message from the worker.
+    fn receive(&self, message: FromWorker) {
+        match &message {
+            FromWorker::Ready(_) => {
+                let exp = self.exp.get_untracked();
+                self.worker.send(ToWorker::Load(exp.data.dataset));
+                self.worker.send(ToWorker::Prepare(exp));
+            }
+            FromWorker::Prediction(_) => self.predicted(),
+            FromWorker::Digit { image, .. } => {
+                let image = image.clone();
+                self.change_drawing(|d| *d = Drawing::centred(&image));
+                self.inspect();
+            }
+            FromWorker::Run(RunState::Finished) => {
+                let (step, images) = crate::heatmaps::DEFAULT;
+                self.worker.send(ToWorker::ShiftMaps { step, images });
+                self.predict();
+                self.inspect();
+            }
+            FromWorker::Imported { spec, .. }
+                if spec.input[1] != self.exp.with_untracked(|e| e.train.canvas) =>
+            {
+                let side = spec.input[1];
+                self.exp.update(|e| {
+                    e.train.canvas = side;
+                    e.models = e
+                        .models
+                        .iter()
+                        .map(|m| crate::settings::on_canvas(m, side))
+                        .collect();
+                });
+            }
+            _ => {}
+        }
+        let imported = match &message {
+            FromWorker::Imported { index, spec } => Some((*index, spec.clone())),
+            _ => None,
+        };
+        let weights = match &message {
+            FromWorker::Weights { index, bytes } => Some((*index, bytes.clone())),
+            _ => None,
+        };
+        self.play.update(|p| p.apply(message));
+        if let Some((index, spec)) = imported {
+            self.exp.update(|e| {
+                if let Some(m) = e.models.get_mut(index) {
+                    *m = spec;
+                }
+            });
+            self.predict();
+        }
+        if let Some((index, bytes)) = weights {
+            let name = self.exp.with_untracked(|e| {
+                e.models
+                    .get(index)
+                    .map_or("model".into(), |m| m.name.clone())
+            });
+            weights_io::download(&format!("{name}.safetensors"), &bytes);
+        }
+    }
+}
 
 #[component]
 pub fn App() -> impl IntoView {
-    let playground = RwSignal::new(Playground::default());
-    provide_context(playground);
-    let worker = use_worker(move |message| playground.update(|p| p.apply(message)));
-    for model in COMPARED {
-        worker.send(ToWorker::Summarize(model.preset.to_string()));
-    }
+    let opened = link::open(&link::current_fragment());
+    let exp = RwSignal::new(opened.experiment);
+    let link_error = RwSignal::new(opened.error);
+    let play = RwSignal::new(Playground::default());
+    let ctx_cell = StoredValue::new(None::<Ctx>);
+    let worker = use_worker(move |message| {
+        if let Some(ctx) = ctx_cell.get_value() {
+            ctx.receive(message);
+        } else if let FromWorker::Error(e) = message {
+            play.update(|p| p.worker_failed(e));
+        }
+    });
+    let ctx = Ctx::new(exp, play, worker);
+    ctx_cell.set_value(Some(ctx));
+    ctx.provide();
+
+    // A link pasted into the address bar of the open page changes only the fragment.
+    let _ = window_event_listener(leptos::ev::hashchange, move |_| {
+        let fragment = link::current_fragment();
+        if fragment.trim_start_matches('#') == exp.with_untracked(|e| e.to_fragment()) {
+            return;
+        }
+        let opened = link::open(&fragment);
+        link_error.set(opened.error);
+        exp.set(opened.experiment);
+    });
+
+    // Fresh models for predictions, and the dataset, follow the experiment.
+    let dataset = Memo::new(move |_| exp.with(|e| e.data.dataset));
+    Effect::new(move |first: Option<()>| {
+        let kind = dataset.get();
+        if first.is_some() {
+            worker.send(ToWorker::Load(kind));
+        }
+    });
+    Effect::new(move |first: Option<()>| {
+        let e = exp.get();
+        if first.is_some() {
+            worker.send(ToWorker::Prepare(e));
+            ctx.predict();
+        }
+    });
 
     view! {
         <header class="masthead">
             <h1>"convplay — flatten vs global average pooling"</h1>
-            <BackendBadge />
-        </header>
-        <main>
-            <p class="lede">
-                "Two CNNs are trained on MNIST digits centred on a 64×64 canvas, one ending in "
-                "flatten + dense layers and the other in global average pooling, then tested on "
-                "centred and on shifted digits: in the lecture, flatten scored 99.36% centred but "
-                "11.03% shifted, GAP 99.34% and 99.06%."
-            </p>
-            <Errors />
-            <div class="models">
-                {COMPARED.into_iter().map(|model| view! { <ModelCard model /> }).collect::<Vec<_>>()}
+            <div class="status-line">
+                <BackendBadge />
+                <RunStatus />
             </div>
+        </header>
+        <nav class="sections" aria-label="Sections">
+            <a href="#experiment" on:click=jump("experiment")>"Experiment"</a>
+            <a href="#training" on:click=jump("training")>"Training"</a>
+            <a href="#results" on:click=jump("results")>"Results"</a>
+            <a href="#heatmaps" on:click=jump("heatmaps")>"Shift heatmaps"</a>
+            <a href="#playground" on:click=jump("playground")>"Draw"</a>
+            <a href="#inspect" on:click=jump("inspect")>"Inside"</a>
+            <a href="#editor" on:click=jump("editor")>"Edit models"</a>
+        </nav>
+        <main>
+            {move || link_error.get().map(|e| view! { <p id="link-error" class="link-error" role="alert">{e}</p> })}
+            <Errors />
+            <DataProgress />
+            <section id="experiment" aria-labelledby="experiment-title">
+                <h2 id="experiment-title">"The experiment"</h2>
+                <p class="lede">
+                    "Two CNNs train on digits centred on a 64×64 canvas: one ends in flatten + dense "
+                    "layers, the other in global average pooling. Both are then tested on centred and on "
+                    "shifted digits. In the lecture flatten scored 99.36% centred but 11.03% shifted, "
+                    "GAP 99.34% and 99.06%."
+                </p>
+                <ModelCards />
+                <Settings />
+            </section>
+            <section id="training" aria-labelledby="training-title">
+                <h2 id="training-title">"Training"</h2>
+                <Training />
+            </section>
+            <section id="results" aria-labelledby="results-title">
+                <h2 id="results-title">"Results"</h2>
+                <Results />
+            </section>
+            <section id="heatmaps" aria-labelledby="heatmaps-title">
+                <h2 id="heatmaps-title">"Accuracy by shift"</h2>
+                <Heatmaps />
+            </section>
+            <section id="playground" aria-labelledby="playground-title">
+                <h2 id="playground-title">"Draw a digit"</h2>
+                <DrawPlayground />
+            </section>
+            <section id="inspect" aria-labelledby="inspect-title">
+                <h2 id="inspect-title">"Inside the models"</h2>
+                <Inspect />
+            </section>
+            <section id="editor" aria-labelledby="editor-title">
+                <h2 id="editor-title">"Edit the models"</h2>
+                <Editor />
+            </section>
         </main>
+    }
+}
+
+/// A section link that scrolls without changing the fragment, which holds the experiment.
+fn jump(id: &'static str) -> impl Fn(leptos::ev::MouseEvent) {
+    move |ev| {
+        ev.prevent_default();
+        if let Some(el) = document().get_element_by_id(id) {
+            el.scroll_into_view();
+        }
     }
 }
 
 /// Where the worker computes, once it has said so.
 #[component]
 pub fn BackendBadge() -> impl IntoView {
-    let playground = expect_context::<RwSignal<Playground>>();
-    move || match playground.with(|p| p.backend().cloned()) {
+    let play = expect_context::<RwSignal<Playground>>();
+    let has_webgpu = js_sys::Reflect::has(&window().navigator(), &"gpu".into()).unwrap_or(false);
+    let title = if has_webgpu {
+        "Training runs in a Web Worker on the CPU with WebAssembly SIMD. This browser offers WebGPU; this build does not train on it yet."
+    } else {
+        "Training runs in a Web Worker on the CPU with WebAssembly SIMD (this browser offers no WebGPU)."
+    };
+    move || match play.with(|p| p.backend().cloned()) {
         Some(info) => view! {
-            <p class="badge" data-state="ready" title="Where the worker computes">
-                <span class="badge-backend">{info.backend}</span>
+            <p id="backend-badge" class="badge" data-state="ready" title=title>
+                <span class="badge-backend">{info.label()}</span>
+                " "
                 <span class="badge-isa">{format!("ISA {}", info.isa)}</span>
             </p>
         }
         .into_any(),
         None => view! {
-            <p class="badge" data-state="starting">"Starting the worker…"</p>
+            <p id="backend-badge" class="badge" data-state="starting">"Starting the worker…"</p>
         }
         .into_any(),
     }
 }
 
-/// One compared model: its name, its head, and its summary once the worker has sent it.
+/// `#run-status`: the page's state in a word, for people and for tests.
 #[component]
-pub fn ModelCard(model: Compared) -> impl IntoView {
-    let playground = expect_context::<RwSignal<Playground>>();
-    let body = move || match playground.with(|p| p.summary(model.preset).cloned()) {
-        Some(Ok(summary)) => view! { <SummaryTable summary /> }.into_any(),
-        Some(Err(error)) => view! { <p class="error">{error}</p> }.into_any(),
-        None => view! { <p class="pending">"Computing the summary in the worker…"</p> }.into_any(),
+pub fn RunStatus() -> impl IntoView {
+    let play = expect_context::<RwSignal<Playground>>();
+    let status = Memo::new(move |_| play.with(Playground::status));
+    let text = move || match status.get() {
+        Status::Loading => "Loading…",
+        Status::Idle => "Ready",
+        Status::Training => "Training",
+        Status::Paused => "Paused",
+        Status::Done => "Done",
+        Status::Error => "Error",
     };
     view! {
-        <section class="model" aria-labelledby=format!("model-{}", model.preset)>
-            <h2 id=format!("model-{}", model.preset)>
-                <code>{model.preset}</code>
-                <span class="head">{model.head}</span>
-            </h2>
-            {body}
-        </section>
+        <p id="run-status" class="run-status" data-state=move || status.get().as_str() role="status">
+            {text}
+        </p>
     }
 }
 
-/// Failures that belong to no one model: the worker failing to start, a panic, a bad message.
+/// The dataset download: progress, or how to fix a missing file.
+#[component]
+fn DataProgress() -> impl IntoView {
+    let play = expect_context::<RwSignal<Playground>>();
+    move || match play.with(|p| p.data.clone()) {
+        Some(DataStatus::Loading {
+            file,
+            received,
+            total,
+        }) => {
+            let mb = |b: u64| format!("{:.1}", b as f64 / 1e6);
+            let label = if total > 0 {
+                format!("Loading {file}: {} of {} MB", mb(received), mb(total))
+            } else {
+                format!("Loading {file}: {} MB", mb(received))
+            };
+            view! {
+                <div class="data-progress">
+                    <label for="data-progress">{label}</label>
+                    <progress id="data-progress" max=total.max(1).to_string() value=received.to_string()></progress>
+                </div>
+            }
+            .into_any()
+        }
+        Some(DataStatus::Failed(e)) => {
+            view! { <p class="data-error" role="alert" id="data-error">{e}</p> }.into_any()
+        }
+        _ => ().into_any(),
+    }
+}
+
+/// The compared models side by side, each with its layer table.
+#[component]
+fn ModelCards() -> impl IntoView {
+    let exp = expect_context::<RwSignal<Experiment>>();
+    let specs = Memo::new(move |_| exp.with(|e| e.models.clone()));
+    view! {
+        <div class="models">
+            {move || {
+                specs
+                    .get()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, spec)| {
+                        let head = head_of(&spec);
+                        let body = match spec.summary() {
+                            Ok(summary) => view! { <SummaryTable summary /> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        };
+                        view! {
+                            <section class="model" data-model=i aria-labelledby=format!("model-{i}-title")>
+                                <h3 id=format!("model-{i}-title")>
+                                    <span class="swatch" style=format!("background:{}", crate::charts::model_colour(i))></span>
+                                    <code>{spec.name.clone()}</code>
+                                    <span class="head">{head}</span>
+                                </h3>
+                                {body}
+                            </section>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </div>
+    }
+}
+
+/// What sets a model apart in the comparison: its head.
+fn head_of(spec: &convplay_compute::ModelSpec) -> &'static str {
+    use convplay_compute::model::LayerSpec;
+    if spec
+        .layers
+        .iter()
+        .any(|l| matches!(l, LayerSpec::GlobalAvgPool { .. }))
+    {
+        "Global average pooling head"
+    } else if spec
+        .layers
+        .iter()
+        .any(|l| matches!(l, LayerSpec::Flatten { .. }))
+    {
+        "Flatten + dense head"
+    } else {
+        ""
+    }
+}
+
+/// Failures: the worker failing to start, a panic, a command that could not be carried out.
 #[component]
 pub fn Errors() -> impl IntoView {
-    let playground = expect_context::<RwSignal<Playground>>();
-    let errors = move || playground.with(|p| p.errors().to_vec());
+    let play = expect_context::<RwSignal<Playground>>();
+    let errors = move || play.with(|p| p.errors().to_vec());
     view! {
         <Show when=move || !errors().is_empty()>
-            <ul class="errors" role="alert">
-                {move || errors().into_iter().map(|e| view! { <li>{e}</li> }).collect::<Vec<_>>()}
-            </ul>
+            <div class="errors" role="alert">
+                <ul>{move || errors().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}</ul>
+                <button type="button" on:click=move |_| play.update(Playground::dismiss_errors)>"Dismiss"</button>
+            </div>
         </Show>
     }
 }

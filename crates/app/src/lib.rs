@@ -1,10 +1,24 @@
 //! The convplay web app. The page (bin `convplay-app`) mounts [`app::App`]; the dedicated Web
-//! Worker (bin `convplay-worker`) answers with [`respond::respond`]. Components live here, in the
+//! Worker (bin `convplay-worker`) answers with [`engine::Engine`]. Components live here, in the
 //! library, so browser tests can mount them one at a time.
 
 pub mod app;
+pub mod charts;
+pub mod drawing;
+pub mod editor;
+pub mod engine;
+pub mod heatmaps;
+pub mod inspect;
+pub mod inspect_view;
+pub mod link;
+pub mod playground;
 pub mod protocol;
-pub mod respond;
+pub mod results;
+pub mod settings;
 pub mod state;
 pub mod summary_table;
+pub mod training;
+pub mod weights_io;
 pub mod worker;
+
+pub use convplay_compute::experiment;

@@ -1,15 +1,78 @@
 //! The page's state: what the worker has told it so far. A plain struct, changed only by
-//! [`Playground::apply`]; the app keeps it in one signal shared through context.
+//! [`Playground::apply`] and a few resets; the app keeps it in one signal shared through context.
 
-use convplay_compute::model::Summary;
+use convplay_compute::metrics::ShiftMap;
+use convplay_compute::train::Evaluation;
 
-use crate::protocol::{BackendInfo, FromWorker};
+use crate::protocol::{BackendInfo, DataStatus, FromWorker, Image, Inspection, RunState};
+
+/// `#run-status`'s `data-state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Loading,
+    Idle,
+    Training,
+    Paused,
+    Done,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Loading => "loading",
+            Status::Idle => "idle",
+            Status::Training => "training",
+            Status::Paused => "paused",
+            Status::Done => "done",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// One point of a training curve: `x` in epochs (1.5 = half-way through the second epoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainPoint {
+    pub x: f32,
+    pub loss: f32,
+    pub accuracy: f32,
+}
+
+/// A model's test results after an epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalPoint {
+    pub epoch: usize,
+    pub centered: Evaluation,
+    pub shifted: Evaluation,
+}
+
+/// Everything the page shows about one model's training.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelRun {
+    pub train: Vec<TrainPoint>,
+    pub evals: Vec<EvalPoint>,
+    /// `(epoch, step, steps per epoch)` of the last report.
+    pub position: Option<(usize, usize, usize)>,
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Playground {
     backend: Option<BackendInfo>,
-    /// One entry per preset the worker has answered for, in the order the answers came.
-    summaries: Vec<(String, Result<Summary, String>)>,
+    pub data: Option<DataStatus>,
+    pub run: Option<RunState>,
+    pub models: Vec<ModelRun>,
+    /// Images trained by all models and seconds spent, for images/s.
+    pub throughput: Option<(u64, f64)>,
+    pub prediction: Option<Vec<Vec<f32>>>,
+    pub inspection: Vec<Inspection>,
+    pub shift_maps: Option<(usize, usize, Vec<ShiftMap>)>,
+    /// A test digit the worker sent, with its label, not yet taken by the drawing canvas.
+    pub digit: Option<(Image, u8)>,
+    /// The last weights file the worker exported, not yet downloaded.
+    pub weights: Option<(usize, Vec<u8>)>,
+    /// A model replaced by imported weights, not yet taken into the experiment.
+    pub imported: Option<(usize, convplay_compute::model::ModelSpec)>,
+    worker_failed: bool,
     errors: Vec<String>,
 }
 
@@ -18,14 +81,66 @@ impl Playground {
     pub fn apply(&mut self, message: FromWorker) {
         match message {
             FromWorker::Ready(info) => self.backend = Some(info),
-            FromWorker::Summary { preset, summary } => {
-                match self.summaries.iter_mut().find(|(name, _)| *name == preset) {
-                    Some((_, known)) => *known = summary,
-                    None => self.summaries.push((preset, summary)),
+            FromWorker::Data(status) => self.data = Some(status),
+            FromWorker::Run(state) => self.run = Some(state),
+            FromWorker::Step(report) => {
+                let model = self.model_mut(report.model);
+                let x = (report.epoch - 1) as f32
+                    + report.step as f32 / report.steps_per_epoch.max(1) as f32;
+                model.train.push(TrainPoint {
+                    x,
+                    loss: report.loss,
+                    accuracy: report.accuracy,
+                });
+                model.position = Some((report.epoch, report.step, report.steps_per_epoch));
+                self.throughput = Some((report.images_total, report.seconds));
+            }
+            FromWorker::Evaluated {
+                model,
+                epoch,
+                centered,
+                shifted,
+            } => self.model_mut(model).evals.push(EvalPoint {
+                epoch,
+                centered,
+                shifted,
+            }),
+            FromWorker::Prediction(p) => self.prediction = Some(p),
+            FromWorker::Inspected(i) => self.inspection = i,
+            FromWorker::ShiftMaps { done, total, maps } => {
+                self.shift_maps = Some((done, total, maps))
+            }
+            FromWorker::Digit { image, label } => self.digit = Some((image, label)),
+            FromWorker::Weights { index, bytes } => self.weights = Some((index, bytes)),
+            FromWorker::Imported { index, spec } => {
+                if let Some(m) = self.models.get_mut(index) {
+                    *m = ModelRun::default();
                 }
+                self.imported = Some((index, spec))
             }
             FromWorker::Error(error) => self.errors.push(error),
         }
+    }
+
+    fn model_mut(&mut self, index: usize) -> &mut ModelRun {
+        if self.models.len() <= index {
+            self.models.resize(index + 1, ModelRun::default());
+        }
+        &mut self.models[index]
+    }
+
+    /// The worker could not be started or reached.
+    pub fn worker_failed(&mut self, error: String) {
+        self.worker_failed = true;
+        self.errors.push(error);
+    }
+
+    /// Forgets the last run's curves and results, for a new one.
+    pub fn start_run(&mut self, models: usize) {
+        self.models = vec![ModelRun::default(); models];
+        self.throughput = None;
+        self.shift_maps = None;
+        self.run = None;
     }
 
     /// `None` until the worker has said `Ready`.
@@ -33,79 +148,114 @@ impl Playground {
         self.backend.as_ref()
     }
 
-    /// `None` while the worker has not answered for `preset`.
-    pub fn summary(&self, preset: &str) -> Option<&Result<Summary, String>> {
-        self.summaries
-            .iter()
-            .find(|(name, _)| name == preset)
-            .map(|(_, summary)| summary)
+    /// What `#run-status` says.
+    pub fn status(&self) -> Status {
+        if self.worker_failed || matches!(self.data, Some(DataStatus::Failed(_))) {
+            return Status::Error;
+        }
+        match self.run {
+            Some(RunState::Training) => return Status::Training,
+            Some(RunState::Paused) => return Status::Paused,
+            Some(RunState::Finished) => return Status::Done,
+            Some(RunState::Stopped) | None => {}
+        }
+        if self.backend.is_none() || !matches!(self.data, Some(DataStatus::Ready { .. })) {
+            Status::Loading
+        } else {
+            Status::Idle
+        }
     }
 
-    /// Failures that belong to no one preset, oldest first.
+    /// Images per second over the run so far.
+    pub fn images_per_second(&self) -> Option<f64> {
+        self.throughput
+            .filter(|&(_, s)| s > 0.0)
+            .map(|(images, s)| images as f64 / s)
+    }
+
+    /// The last evaluation of model `index`.
+    pub fn last_eval(&self, index: usize) -> Option<&EvalPoint> {
+        self.models.get(index).and_then(|m| m.evals.last())
+    }
+
+    /// Failures, oldest first.
     pub fn errors(&self) -> &[String] {
         &self.errors
+    }
+
+    pub fn dismiss_errors(&mut self) {
+        self.errors.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::StepReport;
 
-    fn summary(name: &str, total_params: usize) -> Summary {
-        Summary {
-            name: name.into(),
-            input: [1, 64, 64],
-            rows: Vec::new(),
-            total_params,
-            trainable_params: total_params,
-            total_macs: 0,
-            total_activations: 0,
+    fn info() -> BackendInfo {
+        BackendInfo {
+            backend: "wasm-simd128".into(),
+            isa: "simd128".into(),
         }
     }
 
-    #[test]
-    fn ready_sets_the_backend() {
-        let mut playground = Playground::default();
-        assert_eq!(playground.backend(), None);
-        let info = BackendInfo {
-            backend: "wasm-simd128".into(),
-            isa: "simd128".into(),
-        };
-        playground.apply(FromWorker::Ready(info.clone()));
-        assert_eq!(playground.backend(), Some(&info));
+    fn step(model: usize, epoch: usize, step: usize) -> FromWorker {
+        FromWorker::Step(StepReport {
+            model,
+            epoch,
+            step,
+            steps_per_epoch: 4,
+            loss: 1.0 / step as f32,
+            accuracy: 0.1 * step as f32,
+            images_total: 64 * step as u64,
+            seconds: step as f64,
+        })
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
-    fn a_newer_summary_replaces_the_older_one_for_the_same_preset() {
-        let mut playground = Playground::default();
-        playground.apply(FromWorker::Summary {
-            preset: "cnn-gap".into(),
-            summary: Ok(summary("cnn-gap", 1)),
-        });
-        playground.apply(FromWorker::Summary {
-            preset: "cnn-flatten".into(),
-            summary: Err("broken".into()),
-        });
-        playground.apply(FromWorker::Summary {
-            preset: "cnn-gap".into(),
-            summary: Ok(summary("cnn-gap", 2)),
-        });
-        assert_eq!(
-            playground.summary("cnn-gap"),
-            Some(&Ok(summary("cnn-gap", 2)))
-        );
-        assert_eq!(
-            playground.summary("cnn-flatten"),
-            Some(&Err("broken".into()))
-        );
-        assert_eq!(playground.summary("lenet5"), None);
+    fn status_follows_worker_data_and_run() {
+        let mut p = Playground::default();
+        assert_eq!(p.status(), Status::Loading);
+        p.apply(FromWorker::Ready(info()));
+        assert_eq!(p.status(), Status::Loading, "no data yet");
+        p.apply(FromWorker::Data(DataStatus::Ready { train: 10, test: 5 }));
+        assert_eq!(p.status(), Status::Idle);
+        p.apply(FromWorker::Run(RunState::Training));
+        assert_eq!(p.status(), Status::Training);
+        p.apply(FromWorker::Run(RunState::Paused));
+        assert_eq!(p.status(), Status::Paused);
+        p.apply(FromWorker::Run(RunState::Stopped));
+        assert_eq!(p.status(), Status::Idle);
+        p.apply(FromWorker::Run(RunState::Finished));
+        assert_eq!(p.status(), Status::Done);
+        p.apply(FromWorker::Data(DataStatus::Failed("gone".into())));
+        assert_eq!(p.status(), Status::Error);
     }
 
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
-    fn errors_are_kept_in_order() {
-        let mut playground = Playground::default();
-        playground.apply(FromWorker::Error("first".into()));
-        playground.apply(FromWorker::Error("second".into()));
-        assert_eq!(playground.errors(), ["first", "second"]);
+    fn steps_become_curve_points_in_epochs() {
+        let mut p = Playground::default();
+        p.apply(step(1, 1, 2));
+        p.apply(step(1, 2, 1));
+        assert_eq!(p.models.len(), 2);
+        let xs: Vec<f32> = p.models[1].train.iter().map(|t| t.x).collect();
+        assert_eq!(xs, [0.5, 1.25]);
+        assert_eq!(p.models[1].position, Some((2, 1, 4)));
+        assert_eq!(p.images_per_second(), Some(64.0));
+        p.start_run(2);
+        assert!(p.models.iter().all(|m| m.train.is_empty()));
+        assert_eq!(p.images_per_second(), None);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn worker_failure_is_an_error_state_with_the_message() {
+        let mut p = Playground::default();
+        p.worker_failed("cannot start the worker".into());
+        assert_eq!(p.status(), Status::Error);
+        assert_eq!(p.errors(), ["cannot start the worker"]);
     }
 }

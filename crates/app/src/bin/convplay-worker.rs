@@ -1,11 +1,30 @@
-//! The dedicated Web Worker. It moves messages: each command from the page is decoded, answered
-//! by `convplay_app::respond`, and the answer posted back. It says `Ready` once it listens; the
-//! page holds its commands until then, since a wasm worker misses messages sent while it loads.
+//! The dedicated Web Worker. It decodes each command from the page, answers it with
+//! `convplay_app::engine::Engine`, fetches the datasets from its own origin with progress, and
+//! trains in slices of about 30 ms between which it yields to its event loop, so Pause, Stop
+//! and Predict are handled within one training step. It says `Ready` once it listens; the page
+//! holds its commands until then, since a wasm worker misses messages sent while it loads.
 
-use convplay_app::protocol::{self, FromWorker, ToWorker};
-use convplay_app::respond::{backend_info, respond};
-use wasm_bindgen::{JsCast, closure::Closure};
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+use std::cell::{Cell, RefCell};
+
+use convplay_app::engine::{Data, Engine, backend_info};
+use convplay_app::experiment::Experiment;
+use convplay_app::protocol::{self, DataStatus, FromWorker, RunState, ToWorker};
+use convplay_compute::data::{Dataset, DatasetKind};
+use js_sys::{Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader, Response};
+
+/// Work done between two yields to the event loop, in seconds.
+const SLICE: f64 = 0.03;
+
+thread_local! {
+    static ENGINE: RefCell<Engine> = RefCell::new(Engine::default());
+    static LOOP_RUNNING: Cell<bool> = const { Cell::new(false) };
+    static LOADING: Cell<Option<DatasetKind>> = const { Cell::new(None) };
+    /// A `Start` that waits for its dataset.
+    static PENDING: RefCell<Option<Experiment>> = const { RefCell::new(None) };
+}
 
 fn main() {
     std::panic::set_hook(Box::new(|info| {
@@ -13,16 +32,240 @@ fn main() {
         post(&FromWorker::Error(format!("the worker panicked: {info}")));
     }));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
-        let answer = match protocol::decode::<ToWorker>(event.data()) {
-            Ok(command) => respond(command),
-            Err(e) => FromWorker::Error(e),
-        };
-        post(&answer);
+        match protocol::decode::<ToWorker>(event.data()) {
+            Ok(command) => handle(command),
+            Err(e) => post(&FromWorker::Error(e)),
+        }
     });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The handler lives as long as the worker does.
     on_message.forget();
     post(&FromWorker::Ready(backend_info()));
+}
+
+fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
+    ENGINE.with(|e| f(&mut e.borrow_mut()))
+}
+
+fn answer(result: Result<FromWorker, String>) {
+    post(&result.unwrap_or_else(FromWorker::Error));
+}
+
+fn handle(command: ToWorker) {
+    match command {
+        ToWorker::Load(kind) => load(kind),
+        ToWorker::Prepare(exp) => {
+            if let Err(e) = with_engine(|e| e.prepare(&exp)) {
+                post(&FromWorker::Error(e));
+            }
+        }
+        ToWorker::Start(exp) => {
+            let kind = exp.data.dataset;
+            PENDING.with(|p| *p.borrow_mut() = Some(exp));
+            if with_engine(|e| e.data_kind()) == Some(kind) {
+                start_pending();
+            } else {
+                load(kind);
+            }
+        }
+        ToWorker::Pause => control(RunState::Paused),
+        ToWorker::Resume => control(RunState::Training),
+        ToWorker::Stop => {
+            PENDING.with(|p| p.borrow_mut().take());
+            control(RunState::Stopped)
+        }
+        ToWorker::Predict(image) => post(&with_engine(|e| e.predict(&image))),
+        ToWorker::Inspect(image) => post(&with_engine(|e| e.inspect(&image))),
+        ToWorker::ShiftMaps { step, images } => {
+            answer(with_engine(|e| e.start_shift_maps(step, images)));
+            ensure_loop();
+        }
+        ToWorker::RandomDigit => {
+            let seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
+            answer(with_engine(|e| e.random_digit(seed)));
+        }
+        ToWorker::ExportWeights { index } => answer(with_engine(|e| e.export(index))),
+        ToWorker::ImportWeights { index, bytes } => {
+            answer(with_engine(|e| e.import(index, &bytes)))
+        }
+    }
+}
+
+fn control(to: RunState) {
+    if let Some(message) = with_engine(|e| e.control(to)) {
+        post(&message);
+    }
+    ensure_loop();
+}
+
+fn start_pending() {
+    let Some(exp) = PENDING.with(|p| p.borrow_mut().take()) else {
+        return;
+    };
+    match with_engine(|e| e.start(&exp)) {
+        Ok(()) => post(&FromWorker::Run(RunState::Training)),
+        Err(e) => post(&FromWorker::Error(e)),
+    }
+    ensure_loop();
+}
+
+/// Runs the engine's work in slices until it has none, yielding between slices.
+fn ensure_loop() {
+    if LOOP_RUNNING.get() || !with_engine(|e| e.busy()) {
+        return;
+    }
+    LOOP_RUNNING.set(true);
+    spawn_local(async {
+        loop {
+            let start = now();
+            while with_engine(|e| e.busy()) && now() - start < SLICE {
+                for message in with_engine(|e| e.work(&now)) {
+                    post(&message);
+                }
+            }
+            if !with_engine(|e| e.busy()) {
+                break;
+            }
+            yield_now().await;
+        }
+        LOOP_RUNNING.set(false);
+    });
+}
+
+/// Lets the worker's event loop run (messages from the page) before the next slice.
+async fn yield_now() {
+    let promise = Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+fn now() -> f64 {
+    scope().performance().map_or(0.0, |p| p.now() / 1000.0)
+}
+
+/// Fetches both splits of `kind` unless they are loaded or loading, then starts a pending run.
+fn load(kind: DatasetKind) {
+    if LOADING.get() == Some(kind) {
+        return;
+    }
+    if with_engine(|e| e.data_kind()) == Some(kind) {
+        let ready = with_engine(|e| e.data_sizes());
+        if let Some((train, test)) = ready {
+            post(&FromWorker::Data(DataStatus::Ready { train, test }));
+        }
+        start_pending();
+        return;
+    }
+    LOADING.set(Some(kind));
+    spawn_local(async move {
+        let loaded = load_data(kind).await;
+        if LOADING.get() == Some(kind) {
+            LOADING.set(None);
+        }
+        match loaded {
+            Ok(data) => {
+                let status = DataStatus::Ready {
+                    train: data.train.len(),
+                    test: data.test.len(),
+                };
+                with_engine(|e| e.set_data(data));
+                post(&FromWorker::Data(status));
+                let waiting = PENDING.with(|p| p.borrow().as_ref().map(|e| e.data.dataset));
+                if waiting == Some(kind) {
+                    start_pending();
+                }
+            }
+            Err(e) => {
+                PENDING.with(|p| p.borrow_mut().take());
+                post(&FromWorker::Data(DataStatus::Failed(e)));
+            }
+        }
+    });
+}
+
+async fn load_data(kind: DatasetKind) -> Result<Data, String> {
+    let split = |train: bool| async move {
+        let (images, labels) = DatasetKind::files(train);
+        let images = fetch_file(kind, images).await?;
+        let labels = fetch_file(kind, labels).await?;
+        Dataset::from_idx(&images, &labels).map_err(|e| {
+            format!(
+                "data/{}/ is corrupt: {e}. Run `bash scripts/setup.sh` to fetch it again.",
+                kind.dir()
+            )
+        })
+    };
+    let test = split(false).await?;
+    let train = split(true).await?;
+    Ok(Data { kind, train, test })
+}
+
+/// The bytes of `data/<kind>/<file>` from the page's origin, with progress messages.
+async fn fetch_file(kind: DatasetKind, file: &str) -> Result<Vec<u8>, String> {
+    let path = format!("data/{}/{file}", kind.dir());
+    let missing = |why: String| {
+        format!(
+            "cannot load {path}: {why}. The datasets are not served: run `bash scripts/setup.sh` \
+             (it puts them under web/data/), then rebuild the site with `bash scripts/build-web.sh`."
+        )
+    };
+    let response: Response = JsFuture::from(scope().fetch_with_str(&path))
+        .await
+        .map_err(|e| missing(describe(&e)))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(missing(format!("HTTP {}", response.status())));
+    }
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let body = response
+        .body()
+        .ok_or_else(|| missing("empty response".into()))?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total as usize);
+    let mut reported = 0u64;
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| missing(describe(&e)))?;
+        let done = Reflect::get(&chunk, &"done".into())
+            .map(|d| d.is_truthy())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        if let Ok(value) = Reflect::get(&chunk, &"value".into()) {
+            bytes.extend(value.unchecked_into::<Uint8Array>().to_vec());
+        }
+        let received = bytes.len() as u64;
+        if received - reported >= 1 << 20 {
+            reported = received;
+            post(&FromWorker::Data(DataStatus::Loading {
+                file: path.clone(),
+                received,
+                total,
+            }));
+        }
+    }
+    post(&FromWorker::Data(DataStatus::Loading {
+        file: path.clone(),
+        received: bytes.len() as u64,
+        total,
+    }));
+    Ok(bytes)
+}
+
+fn describe(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{error:?}"))
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {

@@ -1,0 +1,653 @@
+//! The worker's state and what it answers to each command, with no browser in it: the datasets,
+//! the models, the training run and the shift-map job. The worker bin fetches the data, moves
+//! messages and calls [`Engine::work`] in slices between which it yields to its event loop;
+//! everything here is tested natively and in the browser.
+
+use convplay_compute::data::{CanvasPlacement, Dataset, DatasetKind};
+use convplay_compute::metrics::ShiftMap;
+use convplay_compute::model::Model;
+use convplay_compute::rng::Rng;
+use convplay_compute::train::Evaluator;
+use convplay_compute::{cpu::simd, weights};
+
+use crate::experiment::{Experiment, Run, RunEvent};
+use crate::inspect;
+use crate::protocol::{BackendInfo, FromWorker, Image, RunState, StepReport};
+
+/// The worker's backend: wasm with or without the simd128 instructions, as this binary was
+/// compiled (`-C target-feature=+simd128`), and the instruction set the CPU kernels chose.
+pub fn backend_info() -> BackendInfo {
+    let backend = if cfg!(target_feature = "simd128") {
+        "wasm-simd128"
+    } else {
+        "wasm-scalar"
+    };
+    BackendInfo {
+        backend: backend.to_string(),
+        isa: simd::active_isa().to_string(),
+    }
+}
+
+/// Both splits of one dataset.
+pub struct Data {
+    pub kind: DatasetKind,
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+/// Test images per unit of shift-map work: a cell is evaluated a few batches at a time, so the
+/// worker answers predictions in between.
+const SHIFT_BATCH: usize = 25;
+
+/// A shift-map computation in progress: cell `next` (model, dx, dy) is being evaluated.
+struct ShiftJob {
+    maps: Vec<ShiftMap>,
+    images: Dataset,
+    next: usize,
+    cell: Option<Evaluator>,
+}
+
+impl ShiftJob {
+    fn cells_per_map(&self) -> usize {
+        self.maps.first().map_or(0, |m| m.accuracy.len())
+    }
+
+    fn total(&self) -> usize {
+        self.cells_per_map() * self.maps.len()
+    }
+}
+
+#[derive(Default)]
+pub struct Engine {
+    data: Option<Data>,
+    run: Option<Run>,
+    /// The models when no run holds them: fresh from `prepare`, or imported.
+    models: Vec<Model>,
+    /// Whether `models` (or the run's) are worth keeping over fresh ones.
+    trained: bool,
+    state: Option<RunState>,
+    images: u64,
+    seconds: f64,
+    seen: Seen,
+    shift: Option<ShiftJob>,
+    shift_turn: bool,
+    rng: Option<Rng>,
+}
+
+impl Engine {
+    pub fn data_kind(&self) -> Option<DatasetKind> {
+        self.data.as_ref().map(|d| d.kind)
+    }
+
+    /// `(train, test)` image counts of the loaded data.
+    pub fn data_sizes(&self) -> Option<(usize, usize)> {
+        self.data.as_ref().map(|d| (d.train.len(), d.test.len()))
+    }
+
+    pub fn set_data(&mut self, data: Data) {
+        self.data = Some(data);
+    }
+
+    /// Fresh models for `exp`, for predictions before any training; kept trained models win.
+    pub fn prepare(&mut self, exp: &Experiment) -> Result<(), String> {
+        if self.trained || self.run.is_some() {
+            return Ok(());
+        }
+        exp.validate().map_err(|e| e.to_string())?;
+        self.models = exp
+            .models
+            .iter()
+            .map(|spec| Model::new(spec.clone(), exp.train.seed))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Starts training fresh models for `exp` on the loaded data.
+    pub fn start(&mut self, exp: &Experiment) -> Result<(), String> {
+        let data = self
+            .data
+            .as_ref()
+            .filter(|d| d.kind == exp.data.dataset)
+            .ok_or_else(|| format!("the {} data is not loaded yet", exp.data.dataset))?;
+        let mut run = Run::new(exp, &data.train).map_err(|e| e.to_string())?;
+        // A curve point every other step; the figures are the CLI's at the same steps.
+        run.log_every = 2;
+        self.run = Some(run);
+        self.models.clear();
+        self.trained = true;
+        self.state = Some(RunState::Training);
+        self.images = 0;
+        self.seconds = 0.0;
+        self.seen = Seen::default();
+        Ok(())
+    }
+
+    pub fn state(&self) -> Option<RunState> {
+        self.state
+    }
+
+    /// Pause, resume or stop the run; answered with the new state, or nothing when there is no
+    /// run to change.
+    pub fn control(&mut self, to: RunState) -> Option<FromWorker> {
+        let now = self.state?;
+        let next = match (now, to) {
+            (RunState::Training, RunState::Paused) => RunState::Paused,
+            (RunState::Paused, RunState::Training) => RunState::Training,
+            (RunState::Training | RunState::Paused, RunState::Stopped) => RunState::Stopped,
+            _ => return None,
+        };
+        self.state = Some(next);
+        Some(FromWorker::Run(next))
+    }
+
+    /// Whether [`Engine::work`] has anything to do.
+    pub fn busy(&self) -> bool {
+        self.state == Some(RunState::Training) || self.shift.is_some()
+    }
+
+    /// One bounded unit of work: a shift-map cell when a map is being computed, else a training
+    /// step. `now()` is a clock in seconds, for images/s.
+    pub fn work(&mut self, now: &dyn Fn() -> f64) -> Vec<FromWorker> {
+        let training = self.state == Some(RunState::Training);
+        // Maps asked for during training take turns with it.
+        self.shift_turn = !self.shift_turn || !training;
+        if self.shift.is_some() && self.shift_turn {
+            return self.shift_cell();
+        }
+        if self.state != Some(RunState::Training) {
+            return Vec::new();
+        }
+        let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
+            return Vec::new();
+        };
+        let steps_before: u64 = run.trainers().map(|t| t.steps).sum();
+        let start = now();
+        let events = match run.step(&data.train, &data.test) {
+            Ok(events) => events,
+            Err(e) => {
+                self.state = Some(RunState::Stopped);
+                return vec![
+                    FromWorker::Error(format!("training stopped: {e}")),
+                    FromWorker::Run(RunState::Stopped),
+                ];
+            }
+        };
+        // images/s counts training steps only, not the evaluation between epochs.
+        if run.trainers().map(|t| t.steps).sum::<u64>() > steps_before {
+            self.seconds += now() - start;
+        }
+        let mut out = Vec::new();
+        for event in events {
+            match event {
+                RunEvent::Step {
+                    model,
+                    epoch,
+                    step,
+                    steps_per_epoch,
+                    images,
+                    loss,
+                    accuracy,
+                } => {
+                    self.images += self.seen.advance(model, images);
+                    out.push(FromWorker::Step(StepReport {
+                        model,
+                        epoch,
+                        step,
+                        steps_per_epoch,
+                        loss,
+                        accuracy,
+                        images_total: self.images,
+                        seconds: self.seconds,
+                    }));
+                }
+                RunEvent::Evaluated {
+                    model,
+                    epoch,
+                    centered,
+                    shifted,
+                } => out.push(FromWorker::Evaluated {
+                    model,
+                    epoch,
+                    centered,
+                    shifted,
+                }),
+                RunEvent::ModelFinished { .. } => {}
+                RunEvent::Finished => {
+                    self.state = Some(RunState::Finished);
+                    out.push(FromWorker::Run(RunState::Finished));
+                }
+            }
+        }
+        out
+    }
+
+    /// The current models: the run's, or the prepared or imported ones.
+    fn models(&self) -> Vec<&Model> {
+        match self.run.as_ref() {
+            Some(run) => run.models(),
+            None => self.models.iter().collect(),
+        }
+    }
+
+    fn model_mut(&mut self, i: usize) -> Option<&mut Model> {
+        match self.run.as_mut() {
+            Some(run) => run.model_mut(i),
+            None => self.models.get_mut(i),
+        }
+    }
+
+    /// `f` applied to every current model, in order.
+    fn each_model<T>(&mut self, mut f: impl FnMut(usize, &mut Model) -> T) -> Vec<T> {
+        let n = self.models().len();
+        (0..n)
+            .filter_map(|i| self.model_mut(i).map(|m| f(i, m)))
+            .collect()
+    }
+
+    /// Each model's class probabilities for `image`.
+    pub fn predict(&mut self, image: &Image) -> FromWorker {
+        let probs: Result<Vec<Vec<f32>>, _> = self
+            .each_model(|_, m| inspect::predict(m, image))
+            .into_iter()
+            .collect();
+        match probs {
+            Ok(p) => FromWorker::Prediction(p),
+            Err(e) => FromWorker::Error(format!("prediction: {e}")),
+        }
+    }
+
+    pub fn inspect(&mut self, image: &Image) -> FromWorker {
+        let maps: Result<Vec<_>, _> = self
+            .each_model(|i, m| inspect::inspect(m, i, image))
+            .into_iter()
+            .collect();
+        match maps {
+            Ok(m) => FromWorker::Inspected(m),
+            Err(e) => FromWorker::Error(format!("inspect: {e}")),
+        }
+    }
+
+    /// Starts computing every model's accuracy-by-shift map over the first `images` test images.
+    pub fn start_shift_maps(&mut self, step: usize, images: usize) -> Result<FromWorker, String> {
+        let test = &self
+            .data
+            .as_ref()
+            .ok_or("the test data is not loaded yet")?
+            .test;
+        if self.models().is_empty() {
+            return Err("there is no model to map yet".into());
+        }
+        let images = test.subset(images.max(1));
+        let maps: Vec<ShiftMap> = self
+            .models()
+            .iter()
+            .map(|m| ShiftMap::new(m.graph.input[1], step.max(1)))
+            .collect();
+        let job = ShiftJob {
+            maps,
+            images,
+            next: 0,
+            cell: None,
+        };
+        let first = FromWorker::ShiftMaps {
+            done: 0,
+            total: job.total(),
+            maps: job.maps.clone(),
+        };
+        self.shift = Some(job);
+        Ok(first)
+    }
+
+    /// One batch of the current shift-map cell; reports after each row of the grid.
+    fn shift_cell(&mut self) -> Vec<FromWorker> {
+        let Some(mut job) = self.shift.take() else {
+            return Vec::new();
+        };
+        let per_map = job.cells_per_map();
+        let (model, cell) = (job.next / per_map, job.next % per_map);
+        let n = job.maps[model].offsets.len();
+        let placement = CanvasPlacement::At {
+            dx: job.maps[model].offsets[cell % n],
+            dy: job.maps[model].offsets[cell / n],
+        };
+        let Some(m) = self.model_mut(model) else {
+            return vec![FromWorker::Error(
+                "shift map: the models changed while mapping".into(),
+            )];
+        };
+        let len = job.images.len();
+        let evaluator = job
+            .cell
+            .get_or_insert_with(|| Evaluator::new(m, placement, SHIFT_BATCH, len));
+        let finished = match evaluator.step(m, &job.images) {
+            Ok(done) => done,
+            Err(e) => return vec![FromWorker::Error(format!("shift map: {e}"))],
+        };
+        let Some(evaluation) = finished else {
+            self.shift = Some(job);
+            return Vec::new();
+        };
+        job.cell = None;
+        job.maps[model].accuracy[cell] = evaluation.metrics.accuracy;
+        job.next += 1;
+        let total = job.total();
+        let done = job.next;
+        let message = (done == total || done % n == 0).then(|| FromWorker::ShiftMaps {
+            done,
+            total,
+            maps: job.maps.clone(),
+        });
+        if done < total {
+            self.shift = Some(job);
+        }
+        message.into_iter().collect()
+    }
+
+    /// A random test image (seeded per worker, so it differs from visit to visit).
+    pub fn random_digit(&mut self, seed: u64) -> Result<FromWorker, String> {
+        let test = &self
+            .data
+            .as_ref()
+            .ok_or("the test data is not loaded yet")?
+            .test;
+        let rng = self.rng.get_or_insert_with(|| Rng::new(seed));
+        let i = (rng.next_u64() % test.len() as u64) as usize;
+        Ok(FromWorker::Digit {
+            image: Image {
+                side: Dataset::SIDE,
+                pixels: test.image(i).iter().map(|&b| b as f32 / 255.0).collect(),
+            },
+            label: test.label(i),
+        })
+    }
+
+    pub fn export(&self, index: usize) -> Result<FromWorker, String> {
+        let model = self
+            .models()
+            .get(index)
+            .copied()
+            .ok_or_else(|| format!("there is no model {}", index + 1))?;
+        let bytes = weights::save(model).map_err(|e| e.to_string())?;
+        Ok(FromWorker::Weights { index, bytes })
+    }
+
+    /// Replaces model `index` by the one in a `.safetensors` file; stops a run in progress.
+    pub fn import(&mut self, index: usize, bytes: &[u8]) -> Result<FromWorker, String> {
+        let model = weights::load(bytes).map_err(|e| e.to_string())?;
+        let mut models: Vec<Model> = self.models().into_iter().cloned().collect();
+        if index >= models.len() {
+            return Err(format!("there is no model {}", index + 1));
+        }
+        let spec = model.spec.clone();
+        models[index] = model;
+        self.run = None;
+        self.shift = None;
+        if matches!(self.state, Some(RunState::Training | RunState::Paused)) {
+            self.state = Some(RunState::Stopped);
+        }
+        self.models = models;
+        self.trained = true;
+        Ok(FromWorker::Imported { index, spec })
+    }
+}
+
+/// Images trained per model, from the running count of each step report (reports skip steps).
+#[derive(Default)]
+struct Seen(Vec<usize>);
+
+impl Seen {
+    /// The images model `model` trained since its last report.
+    fn advance(&mut self, model: usize, images: usize) -> u64 {
+        if self.0.len() <= model {
+            self.0.resize(model + 1, 0);
+        }
+        let delta = images.saturating_sub(self.0[model]);
+        self.0[model] = images;
+        delta as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use convplay_compute::model::preset_for;
+    use convplay_compute::optim::OptimizerSpec;
+
+    /// 40 synthetic 28×28 "digits": class k is a bright bar at row 2k + 4.
+    fn toy() -> Dataset {
+        let mut images = vec![0u8; 40 * 784];
+        let mut labels = vec![0u8; 40];
+        for i in 0..40 {
+            let k = i % 10;
+            labels[i] = k as u8;
+            for c in 4..24 {
+                images[i * 784 + (2 * k + 4) * 28 + c] = 220;
+            }
+        }
+        Dataset::new(images, labels).unwrap()
+    }
+
+    fn experiment() -> Experiment {
+        let mut exp = Experiment {
+            models: vec![
+                preset_for("cnn-flatten", 28).unwrap(),
+                preset_for("cnn-gap", 28).unwrap(),
+            ],
+            ..Experiment::default()
+        };
+        exp.train.canvas = 28;
+        exp.train.epochs = 2;
+        exp.train.batch = 16;
+        exp.train.limit = Some(40);
+        exp.train.optimizer = OptimizerSpec::adam(3e-3);
+        exp.data.test_limit = Some(20);
+        exp
+    }
+
+    fn engine() -> Engine {
+        let mut engine = Engine::default();
+        engine.set_data(Data {
+            kind: DatasetKind::Mnist,
+            train: toy(),
+            test: toy(),
+        });
+        engine
+    }
+
+    fn clock() -> f64 {
+        0.0
+    }
+
+    /// Runs the engine's work until it has none; returns every message.
+    fn drain(engine: &mut Engine) -> Vec<FromWorker> {
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            if !engine.busy() {
+                return out;
+            }
+            out.extend(engine.work(&clock));
+        }
+        panic!("the engine never finished");
+    }
+
+    fn image() -> Image {
+        Image {
+            side: 28,
+            pixels: toy().image(3).iter().map(|&b| b as f32 / 255.0).collect(),
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn a_run_reports_steps_evaluations_and_finishes() {
+        let mut engine = engine();
+        engine.start(&experiment()).unwrap();
+        assert!(engine.busy());
+        let messages = drain(&mut engine);
+        let steps = messages
+            .iter()
+            .filter(|m| matches!(m, FromWorker::Step(_)))
+            .count();
+        let evals: Vec<(usize, usize)> = messages
+            .iter()
+            .filter_map(|m| match m {
+                FromWorker::Evaluated { model, epoch, .. } => Some((*model, *epoch)),
+                _ => None,
+            })
+            .collect();
+        assert!(steps >= 2, "{steps} step reports");
+        for model in 0..2 {
+            for epoch in 1..=2 {
+                assert!(evals.contains(&(model, epoch)), "{evals:?}");
+            }
+        }
+        assert_eq!(messages.last(), Some(&FromWorker::Run(RunState::Finished)));
+        assert_eq!(engine.state(), Some(RunState::Finished));
+        let FromWorker::Prediction(p) = engine.predict(&image()) else {
+            panic!("no prediction")
+        };
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|m| m.len() == 10));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn pause_resume_and_stop_change_the_state_only_when_they_can() {
+        let mut engine = engine();
+        assert_eq!(engine.control(RunState::Paused), None, "no run to pause");
+        engine.start(&experiment()).unwrap();
+        engine.work(&clock);
+        assert_eq!(
+            engine.control(RunState::Paused),
+            Some(FromWorker::Run(RunState::Paused))
+        );
+        assert!(!engine.busy());
+        assert!(
+            engine.work(&clock).is_empty(),
+            "a paused run does not train"
+        );
+        assert_eq!(engine.control(RunState::Paused), None);
+        assert_eq!(
+            engine.control(RunState::Training),
+            Some(FromWorker::Run(RunState::Training))
+        );
+        assert_eq!(
+            engine.control(RunState::Stopped),
+            Some(FromWorker::Run(RunState::Stopped))
+        );
+        assert!(!engine.busy());
+        assert_eq!(
+            engine.control(RunState::Training),
+            None,
+            "a stopped run stays stopped"
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn start_needs_the_experiments_dataset() {
+        let mut exp = experiment();
+        exp.data.dataset = DatasetKind::FashionMnist;
+        let err = engine().start(&exp).unwrap_err();
+        assert!(err.contains("fashion-mnist"), "{err}");
+        assert!(Engine::default().start(&experiment()).is_err());
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn prepared_models_predict_before_training_and_trained_ones_are_kept() {
+        let mut engine = engine();
+        assert_eq!(engine.predict(&image()), FromWorker::Prediction(vec![]));
+        engine.prepare(&experiment()).unwrap();
+        let FromWorker::Prediction(p) = engine.predict(&image()) else {
+            panic!()
+        };
+        assert_eq!(p.len(), 2);
+        engine.start(&experiment()).unwrap();
+        drain(&mut engine);
+        let trained = engine.export(1).unwrap();
+        let mut one_model = experiment();
+        one_model.models.truncate(1);
+        engine.prepare(&one_model).unwrap();
+        assert_eq!(
+            engine.export(1).unwrap(),
+            trained,
+            "prepare keeps trained models"
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn shift_maps_cover_every_cell_of_every_model() {
+        let mut engine = engine();
+        let mut exp = experiment();
+        exp.train.canvas = 40;
+        exp.models = exp
+            .models
+            .iter()
+            .map(|m| preset_for(&m.name, 40).unwrap())
+            .collect();
+        engine.prepare(&exp).unwrap();
+        let first = engine.start_shift_maps(6, 10).unwrap();
+        let FromWorker::ShiftMaps { done: 0, total, .. } = first else {
+            panic!("{first:?}")
+        };
+        // Offsets 0, 6, 12 per axis: 9 cells per model.
+        assert_eq!(total, 18);
+        let messages = drain(&mut engine);
+        let Some(FromWorker::ShiftMaps { done, maps, .. }) = messages.last() else {
+            panic!("{messages:?}")
+        };
+        assert_eq!(*done, 18);
+        assert_eq!(maps.len(), 2);
+        assert_eq!(maps[0].offsets, [0, 6, 12]);
+        assert!(
+            maps.iter()
+                .all(|m| m.accuracy.iter().all(|a| (0.0..=1.0).contains(a)))
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn exported_weights_import_back_and_bad_files_are_errors() {
+        let mut engine = engine();
+        engine.prepare(&experiment()).unwrap();
+        let FromWorker::Weights { index: 1, bytes } = engine.export(1).unwrap() else {
+            panic!()
+        };
+        let before = engine.predict(&image());
+        let imported = engine.import(0, &bytes).unwrap();
+        let FromWorker::Imported { index: 0, spec } = imported else {
+            panic!("{imported:?}")
+        };
+        assert_eq!(spec.name, "cnn-gap");
+        let FromWorker::Prediction(after) = engine.predict(&image()) else {
+            panic!()
+        };
+        let FromWorker::Prediction(before) = before else {
+            panic!()
+        };
+        assert_eq!(after[0], before[1], "model 0 is now model 1's weights");
+        assert!(
+            engine
+                .import(0, b"not a weights file")
+                .unwrap_err()
+                .contains("safetensors")
+        );
+        assert!(engine.import(5, &bytes).is_err());
+        assert!(engine.export(7).is_err());
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn random_digits_come_from_the_test_set() {
+        let mut engine = engine();
+        let FromWorker::Digit { image, label } = engine.random_digit(5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(image.side, 28);
+        assert!(label < 10);
+        assert!(Engine::default().random_digit(5).is_err());
+    }
+}
