@@ -5,6 +5,8 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -15,4 +17,8 @@ pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};
+
+// The wasm32 tests (SIMD kernels and the WebGPU agreement tests) run in headless Chromium.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 pub use model::{Model, ModelSpec, preset};
