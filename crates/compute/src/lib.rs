@@ -18,7 +18,4 @@ pub mod weights;
 
 pub use error::{Error, Result};
 
-// The wasm32 tests (SIMD kernels and the WebGPU agreement tests) run in headless Chromium.
-#[cfg(all(test, target_arch = "wasm32"))]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 pub use model::{Model, ModelSpec, preset};
