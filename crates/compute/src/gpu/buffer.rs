@@ -59,7 +59,7 @@ impl GpuBuffer {
     /// The buffer's contents, once every submitted command has run.
     pub async fn read_f32(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         let bytes = read_bytes(ctx, &self.buf, 0, self.len * 4).await?;
-        Ok(bytemuck::cast_slice(&bytes).to_vec())
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// Elements `range` of the buffer, once every submitted command has run.
@@ -69,12 +69,12 @@ impl GpuBuffer {
         range: std::ops::Range<usize>,
     ) -> Result<Vec<f32>> {
         let bytes = read_bytes(ctx, &self.buf, range.start * 4, range.len() * 4).await?;
-        Ok(bytemuck::cast_slice(&bytes).to_vec())
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     pub async fn read_u32(&self, ctx: &GpuContext) -> Result<Vec<u32>> {
         let bytes = read_bytes(ctx, &self.buf, 0, self.len * 4).await?;
-        Ok(bytemuck::cast_slice(&bytes).to_vec())
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     #[cfg(not(target_arch = "wasm32"))]
