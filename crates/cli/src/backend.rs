@@ -56,14 +56,14 @@ impl Backend {
 }
 
 pub enum AnyTrainer {
-    Cpu(Trainer),
+    Cpu(Box<Trainer>),
     Gpu(Box<GpuTrainer>),
 }
 
 impl AnyTrainer {
     pub fn new(backend: &Backend, model: ModelSpec, spec: TrainSpec) -> CliResult<Self> {
         Ok(match backend {
-            Backend::Cpu => AnyTrainer::Cpu(Trainer::new(model, spec).map_err(err)?),
+            Backend::Cpu => AnyTrainer::Cpu(Box::new(Trainer::new(model, spec).map_err(err)?)),
             Backend::Gpu(ctx) => AnyTrainer::Gpu(Box::new(
                 gpu::block_on(GpuTrainer::new(ctx.clone(), model, spec)).map_err(err)?,
             )),
@@ -109,7 +109,7 @@ impl AnyTrainer {
                             Trainer::with_model(t.model.clone(), t.spec.clone()).map_err(err)?;
                         cpu.epoch = t.epoch.saturating_sub(1);
                         let p = cpu.train_epoch(data, on_step).map_err(err)?;
-                        *self = AnyTrainer::Cpu(cpu);
+                        *self = AnyTrainer::Cpu(Box::new(cpu));
                         Ok(p)
                     }
                     other => other.map_err(err),

@@ -174,7 +174,7 @@ pub fn check_limits(
     let needs = needs(graph, n, optimizer)?;
     let max = limits
         .max_buffer_size
-        .min(limits.max_storage_buffer_binding_size as u64);
+        .min(limits.max_storage_buffer_binding_size);
     let total: u64 = needs.iter().map(|x| x.floats as u64 * 4).sum();
     if let Some(big) = needs.first() {
         let bytes = big.floats as u64 * 4;

@@ -82,7 +82,11 @@ fn assert_close(what: &str, gpu: &[f32], cpu: &[f32]) {
     let mut worst = (0.0f32, 0usize);
     for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
         let err = (g - c).abs() / c.abs().max(1.0);
-        if !(err <= worst.0) {
+        if worst.0.is_nan() {
+            break;
+        }
+        // NaN counts as the worst error.
+        if err.is_nan() || err > worst.0 {
             worst = (err, i);
         }
     }
