@@ -11,5 +11,5 @@ else
   export CHROMEDRIVER=/usr/bin/chromedriver
   export WASM_BINDGEN_USE_BROWSER=1
 fi
-cargo test --release --target wasm32-unknown-unknown -p convplay-compute --test browser_bench -- --nocapture "$@" 2>&1 |
+cargo test --release --target wasm32-unknown-unknown -p convplay-compute --no-default-features --test browser_bench -- --nocapture "$@" 2>&1 |
   grep -E "img/s|error|panicked|failed"

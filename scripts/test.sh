@@ -17,7 +17,7 @@ cargo test -p convplay-compute -p convplay-cli
 
 echo "== wasm32: compute builds, SIMD kernels match the scalar reference under simd128"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --target wasm32-unknown-unknown -p convplay-compute --lib
+  cargo test --target wasm32-unknown-unknown -p convplay-compute --no-default-features --lib
 
 echo "== browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh

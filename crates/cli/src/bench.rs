@@ -13,10 +13,11 @@ use convplay_compute::rng::Rng;
 use convplay_compute::train::{TrainSpec, Trainer};
 use serde_json::json;
 
+use crate::backend::{Backend, BackendArg};
 use crate::common::{CliResult, err, model_spec, print_json, set_threads};
 
 /// Median seconds of `reps` runs of `f`.
-fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResult<f64> {
+pub(crate) fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResult<f64> {
     let mut t = Vec::with_capacity(reps);
     for _ in 0..reps {
         let s = Instant::now();
@@ -28,7 +29,7 @@ fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResult<f64> {
 }
 
 /// Random digit-like data: `n` images of noise strokes, labels cycling 0..9.
-fn synthetic(n: usize) -> CliResult<Dataset> {
+pub(crate) fn synthetic(n: usize) -> CliResult<Dataset> {
     let mut rng = Rng::new(1);
     let images = (0..n * 784)
         .map(|_| {
@@ -49,9 +50,13 @@ pub fn run(
     steps: usize,
     threads: usize,
     json_out: bool,
+    backend: BackendArg,
 ) -> CliResult<()> {
     set_threads(threads)?;
     let spec = model_spec(model, canvas)?;
+    if let Backend::Gpu(ctx) = Backend::choose(backend)? {
+        return crate::bench_gpu::run(ctx, spec, batch, canvas, steps, json_out);
+    }
     let summary = spec.summary().map_err(err)?;
     let mut t = Trainer::new(
         spec,
@@ -95,7 +100,7 @@ pub fn run(
     let threads_used = rayon::current_num_threads();
     if json_out {
         print_json(&json!({
-            "model": summary.name, "batch": batch, "threads": threads_used, "steps": steps,
+            "model": summary.name, "backend": Backend::Cpu.name(), "batch": batch, "threads": threads_used, "steps": steps,
             "train_images_per_sec": train_ips, "infer_images_per_sec": infer_ips,
             "train_gflops": train_gflops, "infer_gflops": infer_ips * 2.0 * macs / 1e9,
             "mflop_per_train_image": 6.0 * macs / 1e6, "conv_layers": layers,

@@ -1,7 +1,9 @@
 //! `convplay`: train, evaluate and benchmark convplay's CNNs natively, and reproduce the
 //! lecture's flatten-vs-GAP shift experiment.
 
+mod backend;
 mod bench;
+mod bench_gpu;
 mod common;
 mod run;
 mod shift_map;
@@ -47,6 +49,9 @@ pub struct DataArgs {
     /// Machine-readable JSON on stdout instead of tables
     #[arg(long)]
     pub json: bool,
+    /// gpu (wgpu: Vulkan, Metal, DX12), cpu, or auto (a hardware GPU if there is one)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: backend::BackendArg,
 }
 
 #[derive(Args, Clone)]
@@ -191,6 +196,9 @@ enum Command {
         threads: usize,
         #[arg(long)]
         json: bool,
+        /// gpu, cpu, or auto (a hardware GPU if there is one)
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: backend::BackendArg,
     },
 }
 
@@ -250,7 +258,8 @@ fn run(cli: Cli) -> CliResult<()> {
             steps,
             threads,
             json,
-        } => bench::run(&model, batch, canvas, steps, threads, json),
+            backend,
+        } => bench::run(&model, batch, canvas, steps, threads, json, backend),
     }
 }
 

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use convplay_compute::metrics::ShiftMap;
-use convplay_compute::train::shift_map;
 use convplay_compute::weights;
 
 use crate::DataArgs;
+use crate::backend::{Backend, shift_map};
 use crate::common::{CliResult, bar, data_dir, err, load, print_json, set_threads};
 
 pub fn run(
@@ -28,12 +28,12 @@ pub fn run(
         false,
         Some(limit),
     )?;
+    let backend = Backend::choose(d.backend)?;
     let pb = bar(0, "shift-map", d.json);
-    let map = shift_map(&mut model, &test, step, 256, |done, total| {
+    let map = shift_map(&backend, &mut model, &test, step, 256, |done, total| {
         pb.set_length(total as u64);
         pb.set_position(done as u64);
-    })
-    .map_err(err)?;
+    })?;
     pb.finish_and_clear();
     if let Some(png) = png {
         write_png(&map, png)?;

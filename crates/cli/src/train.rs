@@ -7,10 +7,11 @@ use convplay_compute::data::{CanvasPlacement, Dataset};
 use convplay_compute::metrics::ClassificationMetrics;
 use convplay_compute::model::{Model, ModelSpec};
 use convplay_compute::optim::OptimizerSpec;
-use convplay_compute::train::{Evaluation, TrainSpec, Trainer, evaluate};
+use convplay_compute::train::{Evaluation, TrainSpec};
 use convplay_compute::weights;
 use serde_json::json;
 
+use crate::backend::{AnyTrainer, Backend, evaluate};
 use crate::common::{CliResult, bar, data_dir, err, load, model_spec, print_json, set_threads};
 use crate::{DataArgs, OptimizerArg, TrainArgs};
 
@@ -53,36 +54,39 @@ fn train_spec(a: &TrainArgs) -> TrainSpec {
 
 /// Trains `spec` for all its epochs with a progress bar; returns the trainer and seconds spent.
 fn fit(
+    backend: &Backend,
     model: ModelSpec,
     spec: TrainSpec,
     data: &Dataset,
     quiet: bool,
-) -> CliResult<(Trainer, f64)> {
+) -> CliResult<(AnyTrainer, f64)> {
     let name = model.name.clone();
-    let mut t = Trainer::new(model, spec).map_err(err)?;
+    let mut t = AnyTrainer::new(backend, model, spec)?;
     let steps = t.steps_per_epoch(data) as u64;
+    let epochs = t.spec().epochs;
     let started = Instant::now();
-    for epoch in 1..=t.spec.epochs {
-        let pb = bar(steps, &format!("{name} {epoch}/{}", t.spec.epochs), quiet);
+    if !quiet {
+        eprintln!("{name}: training on {}", backend.name());
+    }
+    for epoch in 1..=epochs {
+        let pb = bar(steps, &format!("{name} {epoch}/{epochs}"), quiet);
         let epoch_start = Instant::now();
-        let p = t
-            .train_epoch(data, |p| {
-                pb.set_position(p.step as u64);
-                let ips = p.images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
-                pb.set_message(format!(
-                    "loss {:.4} acc {:.2}% {:.0} img/s",
-                    p.loss,
-                    100.0 * p.accuracy,
-                    ips
-                ));
-                true
-            })
-            .map_err(err)?;
+        let p = t.train_epoch(data, |p| {
+            pb.set_position(p.step as u64);
+            let ips = p.images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
+            pb.set_message(format!(
+                "loss {:.4} acc {:.2}% {:.0} img/s",
+                p.loss,
+                100.0 * p.accuracy,
+                ips
+            ));
+            true
+        })?;
         pb.finish_and_clear();
         if !quiet {
             eprintln!(
                 "{name}: epoch {epoch}/{} loss {:.4} train acc {:.2}% ({:.0} img/s)",
-                t.spec.epochs,
+                epochs,
                 p.loss,
                 100.0 * p.accuracy,
                 p.images as f64 / epoch_start.elapsed().as_secs_f64()
@@ -98,22 +102,31 @@ pub fn train(model: &str, a: &TrainArgs, d: &DataArgs, out: Option<&Path>) -> Cl
     let dir = data_dir(d.data_dir.as_deref())?;
     let train_set = load(&dir, d.dataset, true, None)?;
     let test_set = load(&dir, d.dataset, false, a.test_limit)?;
-    let (mut t, seconds) = fit(spec, train_spec(a), &train_set, d.json)?;
-    let e = evaluate(&mut t.model, &test_set, CanvasPlacement::Centered, 256).map_err(err)?;
+    let backend = Backend::choose(d.backend)?;
+    let (t, seconds) = fit(&backend, spec, train_spec(a), &train_set, d.json)?;
+    let mut model = t.model().clone();
+    let e = evaluate(
+        &backend,
+        &mut model,
+        &test_set,
+        CanvasPlacement::Centered,
+        256,
+    )?;
     if let Some(out) = out {
-        std::fs::write(out, weights::save(&t.model).map_err(err)?)
+        std::fs::write(out, weights::save(&model).map_err(err)?)
             .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     }
     if d.json {
         print_json(&json!({
-            "model": t.model.spec.name, "dataset": d.dataset.to_string(), "epochs": a.epochs,
+            "model": model.spec.name, "dataset": d.dataset.to_string(), "epochs": a.epochs,
+            "backend": backend.name(),
             "seconds": seconds, "test": metrics_json(&e.metrics), "loss": e.loss,
             "weights": out.map(|p| p.display().to_string()),
         }));
     } else {
         println!(
             "{}: test accuracy {:.2}% (loss {:.4}) after {} epoch(s), {:.0} s",
-            t.model.spec.name,
+            model.spec.name,
             100.0 * e.metrics.accuracy,
             e.loss,
             a.epochs,
@@ -140,7 +153,8 @@ pub fn eval(
     set_threads(d.threads)?;
     let mut model = load_weights(path)?;
     let test = load(&data_dir(d.data_dir.as_deref())?, d.dataset, false, limit)?;
-    let e = evaluate(&mut model, &test, placement, 256).map_err(err)?;
+    let backend = Backend::choose(d.backend)?;
+    let e = evaluate(&backend, &mut model, &test, placement, 256)?;
     if d.json {
         print_json(
             &json!({"model": model.spec.name, "placement": placement.to_string(), "loss": e.loss, "metrics": metrics_json(&e.metrics), "confusion": e.confusion}),
@@ -220,19 +234,21 @@ pub fn shift_experiment(
         CanvasPlacement::Centered,
         CanvasPlacement::Shifted { seed: shift_seed },
     ];
+    let backend = Backend::choose(d.backend)?;
     let mut results: Vec<(String, Vec<Evaluation>, f64)> = Vec::new();
     for name in ["cnn-flatten", "cnn-gap"] {
         let model = model_spec(name, 64)?;
-        let (mut t, seconds) = fit(model, spec.clone(), &train_set, d.json)?;
+        let (t, seconds) = fit(&backend, model, spec.clone(), &train_set, d.json)?;
+        let mut trained = t.model().clone();
         let evals = placements
             .iter()
-            .map(|&p| evaluate(&mut t.model, &test_set, p, 256).map_err(err))
+            .map(|&p| evaluate(&backend, &mut trained, &test_set, p, 256))
             .collect::<CliResult<Vec<_>>>()?;
         if let Some(dir) = out_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             let path = dir.join(format!("{name}.safetensors"));
-            std::fs::write(&path, weights::save(&t.model).map_err(err)?)
+            std::fs::write(&path, weights::save(&trained).map_err(err)?)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         results.push((name.to_string(), evals, seconds));
@@ -248,6 +264,7 @@ pub fn shift_experiment(
         print_json(&json!({
             "models": models, "seconds": seconds, "epochs": spec.epochs, "train_images": spec.limit.unwrap_or(train_set.len()).min(train_set.len()),
             "test_images": test_set.len(), "seed": seed, "shift_seed": shift_seed, "optimizer": spec.optimizer, "batch": spec.batch,
+            "backend": backend.name(),
         }));
     } else {
         println!(

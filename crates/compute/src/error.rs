@@ -37,6 +37,10 @@ pub enum Error {
     Weights(String),
     #[error("weights do not fit the model: {0}")]
     WeightsMismatch(String),
+    /// The GPU backend: no adapter, device lost, out of memory, a model too large for the
+    /// device's limits. The message names what happened.
+    #[error("{0}")]
+    Gpu(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,6 +6,8 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod experiment;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod ops;

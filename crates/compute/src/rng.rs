@@ -19,6 +19,26 @@ pub fn hash2(seed: u64, index: u64) -> u64 {
     splitmix64(&mut s)
 }
 
+/// Chris Wellons' `lowbias32` integer hash (the same function is in `dropout_forward.wgsl`).
+pub fn hash32(v: u32) -> u32 {
+    let mut h = v;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h
+}
+
+/// A uniform value in [0, 1) (24 bits) for element `index` of the mask keyed by `key`: a
+/// counter-based stream, so the CPU and the GPU (`dropout_forward.wgsl`) draw the same masks.
+pub fn dropout_uniform(key: u64, index: u32) -> f32 {
+    let h = hash32(
+        hash32(index.wrapping_mul(0x9e37_79b9).wrapping_add(key as u32)) ^ (key >> 32) as u32,
+    );
+    (h >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+}
+
 /// xoshiro256** generator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {

@@ -84,14 +84,14 @@ fn all_finite(v: &[f32]) -> bool {
 
 /// Purposes of the seed's independent random streams.
 #[derive(Clone, Copy)]
-enum Stream {
+pub(crate) enum Stream {
     Init = 1,
     Shuffle = 2,
     Dropout = 3,
     Augment = 4,
 }
 
-fn stream(seed: u64, s: Stream) -> u64 {
+pub(crate) fn stream(seed: u64, s: Stream) -> u64 {
     hash2(seed, s as u64)
 }
 

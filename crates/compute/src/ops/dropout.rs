@@ -1,17 +1,24 @@
 //! Inverted dropout: in training each value is kept with probability 1 − rate and scaled by
-//! 1 / (1 − rate); in evaluation it is the identity. The mask (0 or the scale) is drawn from the
-//! run's seeded generator and kept for backward.
+//! 1 / (1 − rate); in evaluation it is the identity. The mask (0 or the scale) is kept for
+//! backward. Each mask takes one 64-bit key from the run's seeded generator and hashes
+//! (key, index) with [`rng::dropout_uniform`], the same counter-based function the GPU's
+//! `dropout_forward.wgsl` uses, so both backends drop the same units.
 
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
+use crate::rng::{self, Rng};
 
 /// Fills `mask` for one training step: each entry is 0 with probability `rate`, else 1/(1−rate).
 pub fn dropout_mask(mask: &mut [f32], rate: f32, rng: &mut Rng) {
     let keep = 1.0 - rate;
     let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
-    for m in mask.iter_mut() {
-        *m = if rng.next_f32() < rate { 0.0 } else { scale };
+    let key = rng.next_u64();
+    for (i, m) in mask.iter_mut().enumerate() {
+        *m = if rng::dropout_uniform(key, i as u32) < rate {
+            0.0
+        } else {
+            scale
+        };
     }
 }
 

@@ -1,0 +1,172 @@
+//! `--backend gpu|cpu|auto`: one training loop and one evaluation over either backend.
+//!
+//! `auto` takes a hardware GPU when wgpu finds one and the CPU otherwise (a software adapter such
+//! as lavapipe is correct but no faster than the CPU backend). If the GPU fails mid-run (device
+//! lost, out of memory), training continues on the CPU from the weights last read back.
+
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use convplay_compute::Error;
+use convplay_compute::data::{CanvasPlacement, Dataset};
+use convplay_compute::gpu::{self, GpuContext, GpuTrainer};
+use convplay_compute::metrics::ShiftMap;
+use convplay_compute::model::{Model, ModelSpec};
+use convplay_compute::train::{self, Evaluation, Progress, TrainSpec, Trainer};
+
+use crate::common::{CliResult, err};
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum BackendArg {
+    /// A hardware GPU if there is one, else the CPU
+    #[default]
+    Auto,
+    /// wgpu: Vulkan, Metal or DX12 (lavapipe counts)
+    Gpu,
+    /// The multi-core SIMD CPU backend
+    Cpu,
+}
+
+pub enum Backend {
+    Cpu,
+    Gpu(Arc<GpuContext>),
+}
+
+impl Backend {
+    pub fn choose(arg: BackendArg) -> CliResult<Backend> {
+        match arg {
+            BackendArg::Cpu => Ok(Backend::Cpu),
+            BackendArg::Gpu => Ok(Backend::Gpu(Arc::new(
+                GpuContext::new_blocking().map_err(err)?,
+            ))),
+            BackendArg::Auto => Ok(match GpuContext::new_blocking() {
+                Ok(ctx) if !ctx.software => Backend::Gpu(Arc::new(ctx)),
+                _ => Backend::Cpu,
+            }),
+        }
+    }
+
+    /// `cpu (avx512)` or `gpu (llvmpipe … (Vulkan))`.
+    pub fn name(&self) -> String {
+        match self {
+            Backend::Cpu => format!("cpu ({})", convplay_compute::cpu::simd::active_isa()),
+            Backend::Gpu(ctx) => format!("gpu ({})", ctx.adapter),
+        }
+    }
+}
+
+pub enum AnyTrainer {
+    Cpu(Box<Trainer>),
+    Gpu(Box<GpuTrainer>),
+}
+
+impl AnyTrainer {
+    pub fn new(backend: &Backend, model: ModelSpec, spec: TrainSpec) -> CliResult<Self> {
+        Ok(match backend {
+            Backend::Cpu => AnyTrainer::Cpu(Box::new(Trainer::new(model, spec).map_err(err)?)),
+            Backend::Gpu(ctx) => AnyTrainer::Gpu(Box::new(
+                gpu::block_on(GpuTrainer::new(ctx.clone(), model, spec)).map_err(err)?,
+            )),
+        })
+    }
+
+    pub fn spec(&self) -> &TrainSpec {
+        match self {
+            AnyTrainer::Cpu(t) => &t.spec,
+            AnyTrainer::Gpu(t) => &t.spec,
+        }
+    }
+
+    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
+        match self {
+            AnyTrainer::Cpu(t) => t.steps_per_epoch(data),
+            AnyTrainer::Gpu(t) => t.steps_per_epoch(data),
+        }
+    }
+
+    /// One epoch on either backend. A GPU failure is reported on stderr and the epoch is rerun
+    /// on the CPU from the weights read back after the previous epoch.
+    pub fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        mut on_step: impl FnMut(&Progress) -> bool,
+    ) -> CliResult<Progress> {
+        match self {
+            AnyTrainer::Cpu(t) => t.train_epoch(data, on_step).map_err(err),
+            AnyTrainer::Gpu(t) => {
+                let run = gpu::block_on(async {
+                    let p = t.train_epoch(data, &mut on_step).await?;
+                    t.read_model().await?;
+                    Ok::<_, Error>(p)
+                });
+                match run {
+                    Err(Error::Gpu(what)) => {
+                        eprintln!(
+                            "convplay: {what}; continuing on the CPU from the weights of epoch {}",
+                            t.epoch.saturating_sub(1)
+                        );
+                        let mut cpu =
+                            Trainer::with_model(t.model.clone(), t.spec.clone()).map_err(err)?;
+                        cpu.epoch = t.epoch.saturating_sub(1);
+                        let p = cpu.train_epoch(data, on_step).map_err(err)?;
+                        *self = AnyTrainer::Cpu(Box::new(cpu));
+                        Ok(p)
+                    }
+                    other => other.map_err(err),
+                }
+            }
+        }
+    }
+
+    /// The trained model (read back from the GPU after the last epoch).
+    pub fn model(&self) -> &Model {
+        match self {
+            AnyTrainer::Cpu(t) => &t.model,
+            AnyTrainer::Gpu(t) => &t.model,
+        }
+    }
+}
+
+/// [`train::evaluate`] on either backend.
+pub fn evaluate(
+    backend: &Backend,
+    model: &mut Model,
+    data: &Dataset,
+    placement: CanvasPlacement,
+    batch: usize,
+) -> CliResult<Evaluation> {
+    match backend {
+        Backend::Cpu => train::evaluate(model, data, placement, batch).map_err(err),
+        Backend::Gpu(ctx) => gpu::block_on(gpu::evaluate_gpu(
+            ctx.clone(),
+            model,
+            data,
+            placement,
+            batch,
+        ))
+        .map_err(err),
+    }
+}
+
+/// [`train::shift_map`] on either backend.
+pub fn shift_map(
+    backend: &Backend,
+    model: &mut Model,
+    data: &Dataset,
+    step: usize,
+    batch: usize,
+    on_cell: impl FnMut(usize, usize),
+) -> CliResult<ShiftMap> {
+    match backend {
+        Backend::Cpu => train::shift_map(model, data, step, batch, on_cell).map_err(err),
+        Backend::Gpu(ctx) => gpu::block_on(gpu::shift_map_gpu(
+            ctx.clone(),
+            model,
+            data,
+            step,
+            batch,
+            on_cell,
+        ))
+        .map_err(err),
+    }
+}

@@ -1,0 +1,40 @@
+// max_pool_forward: out = max over each window; argmax = the winner's index in its input plane
+// (first maximum in row-major order wins, as on the CPU).
+// Rust: gpu::ops::max_pool_forward; CPU reference: ops::pool::max_pool_forward.
+// One thread per output element; dispatch ceil(planes·h_out·w_out / 256) workgroups (2-D above 65535).
+// x: [planes, h_in, w_in], out and argmax: [planes, h_out, w_out].
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(3) var<uniform> P: PoolParams;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    let hw_out = P.h_out * P.w_out;
+    if (i >= P.planes * hw_out) {
+        return;
+    }
+    let q = i / hw_out;
+    let oy = (i % hw_out) / P.w_out;
+    let ox = i % P.w_out;
+    let ys = pool_span(oy, P.pad_top, P.h_in);
+    let xs = pool_span(ox, P.pad_left, P.w_in);
+    let base = q * P.h_in * P.w_in;
+    // −∞ first, strict `>`: the first maximum in row-major order wins and NaN never does, as on
+    // the CPU.
+    var best = bitcast<f32>(0xff800000u);
+    var at = ys.x * P.w_in + xs.x;
+    for (var iy = ys.x; iy < ys.y; iy++) {
+        for (var ix = xs.x; ix < xs.y; ix++) {
+            let v = x[base + iy * P.w_in + ix];
+            if (v > best) {
+                best = v;
+                at = iy * P.w_in + ix;
+            }
+        }
+    }
+    out[i] = x[base + at];
+    argmax[i] = at;
+}

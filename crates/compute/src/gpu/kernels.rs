@@ -1,0 +1,384 @@
+//! One WGSL file per primitive pass, the `#[repr(C)]` params struct mirroring each shader's
+//! uniform, and the pipelines, built once per device.
+//!
+//! The implicit-GEMM primitives (conv2d and dense, forward and both backwards) share one tiled
+//! matrix-multiply body (`matmul_tiled.wgsl`) appended to their own file, which supplies the
+//! loaders; its tile sizes are WGSL `override` constants set here.
+
+use bytemuck::{Pod, Zeroable};
+
+macro_rules! shader {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!("../../shaders/", $file))),+)
+    };
+}
+
+/// Every compute pipeline, named like its Rust primitive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Conv2dForward,
+    Conv2dBackwardInput,
+    Conv2dBackwardWeight,
+    Conv2dBackwardWeightReduce,
+    BiasBackward,
+    DenseForward,
+    DenseBackwardInput,
+    DenseBackwardWeight,
+    ReluForward,
+    ReluBackward,
+    ReluMask,
+    AddForward,
+    AddBackward,
+    DropoutForward,
+    DropoutBackward,
+    GapForward,
+    GapBackward,
+    MaxPoolForward,
+    MaxPoolBackward,
+    AvgPoolForward,
+    AvgPoolBackward,
+    SoftmaxCeForward,
+    SoftmaxCeBackward,
+    SgdUpdate,
+    AdamUpdate,
+    CanvasPlace,
+    ConcatForward,
+    ConcatBackward,
+    BatchnormStats,
+    BatchnormForward,
+    BatchnormBackwardReduce,
+    BatchnormBackward,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 32] = [
+        Kernel::Conv2dForward,
+        Kernel::Conv2dBackwardInput,
+        Kernel::Conv2dBackwardWeight,
+        Kernel::Conv2dBackwardWeightReduce,
+        Kernel::BiasBackward,
+        Kernel::DenseForward,
+        Kernel::DenseBackwardInput,
+        Kernel::DenseBackwardWeight,
+        Kernel::ReluForward,
+        Kernel::ReluBackward,
+        Kernel::ReluMask,
+        Kernel::AddForward,
+        Kernel::AddBackward,
+        Kernel::DropoutForward,
+        Kernel::DropoutBackward,
+        Kernel::GapForward,
+        Kernel::GapBackward,
+        Kernel::MaxPoolForward,
+        Kernel::MaxPoolBackward,
+        Kernel::AvgPoolForward,
+        Kernel::AvgPoolBackward,
+        Kernel::SoftmaxCeForward,
+        Kernel::SoftmaxCeBackward,
+        Kernel::SgdUpdate,
+        Kernel::AdamUpdate,
+        Kernel::CanvasPlace,
+        Kernel::ConcatForward,
+        Kernel::ConcatBackward,
+        Kernel::BatchnormStats,
+        Kernel::BatchnormForward,
+        Kernel::BatchnormBackwardReduce,
+        Kernel::BatchnormBackward,
+    ];
+
+    /// The WGSL source: the primitive's file, preceded by its shared geometry and followed by
+    /// the shared tiled-matmul body where it is an implicit GEMM.
+    pub fn source(self) -> &'static str {
+        use Kernel::*;
+        match self {
+            Conv2dForward => shader!(
+                "conv_common.wgsl",
+                "conv2d_forward.wgsl",
+                "matmul_tiled.wgsl"
+            ),
+            Conv2dBackwardInput => shader!(
+                "conv_common.wgsl",
+                "conv2d_backward_input.wgsl",
+                "matmul_tiled.wgsl"
+            ),
+            Conv2dBackwardWeight => shader!(
+                "conv_common.wgsl",
+                "conv2d_backward_weight.wgsl",
+                "matmul_tiled.wgsl"
+            ),
+            Conv2dBackwardWeightReduce => {
+                shader!("conv_common.wgsl", "conv2d_backward_weight_reduce.wgsl")
+            }
+            BiasBackward => shader!("bias_backward.wgsl"),
+            DenseForward => shader!(
+                "dense_common.wgsl",
+                "dense_forward.wgsl",
+                "matmul_tiled.wgsl"
+            ),
+            DenseBackwardInput => shader!(
+                "dense_common.wgsl",
+                "dense_backward_input.wgsl",
+                "matmul_tiled.wgsl"
+            ),
+            DenseBackwardWeight => shader!(
+                "dense_common.wgsl",
+                "dense_backward_weight.wgsl",
+                "matmul_tiled.wgsl"
+            ),
+            ReluForward => shader!("relu_forward.wgsl"),
+            ReluBackward => shader!("relu_backward.wgsl"),
+            ReluMask => shader!("relu_mask.wgsl"),
+            AddForward => shader!("add_forward.wgsl"),
+            AddBackward => shader!("add_backward.wgsl"),
+            DropoutForward => shader!("dropout_forward.wgsl"),
+            DropoutBackward => shader!("dropout_backward.wgsl"),
+            GapForward => shader!("gap_forward.wgsl"),
+            GapBackward => shader!("gap_backward.wgsl"),
+            MaxPoolForward => shader!("pool_common.wgsl", "max_pool_forward.wgsl"),
+            MaxPoolBackward => shader!("pool_common.wgsl", "max_pool_backward.wgsl"),
+            AvgPoolForward => shader!("pool_common.wgsl", "avg_pool_forward.wgsl"),
+            AvgPoolBackward => shader!("pool_common.wgsl", "avg_pool_backward.wgsl"),
+            SoftmaxCeForward => shader!("softmax_ce_forward.wgsl"),
+            SoftmaxCeBackward => shader!("softmax_ce_backward.wgsl"),
+            SgdUpdate => shader!("sgd_update.wgsl"),
+            AdamUpdate => shader!("adam_update.wgsl"),
+            CanvasPlace => shader!("canvas_place.wgsl"),
+            ConcatForward => shader!("concat_forward.wgsl"),
+            ConcatBackward => shader!("concat_backward.wgsl"),
+            BatchnormStats => shader!("batchnorm_common.wgsl", "batchnorm_stats.wgsl"),
+            BatchnormForward => shader!("batchnorm_common.wgsl", "batchnorm_forward.wgsl"),
+            BatchnormBackwardReduce => {
+                shader!("batchnorm_common.wgsl", "batchnorm_backward_reduce.wgsl")
+            }
+            BatchnormBackward => shader!("batchnorm_common.wgsl", "batchnorm_backward.wgsl"),
+        }
+    }
+
+    fn is_gemm(self) -> bool {
+        use Kernel::*;
+        matches!(
+            self,
+            Conv2dForward
+                | Conv2dBackwardInput
+                | Conv2dBackwardWeight
+                | DenseForward
+                | DenseBackwardInput
+                | DenseBackwardWeight
+        )
+    }
+}
+
+/// Output tile of the implicit-GEMM kernels (`TILE_M × TILE_N`, 4×4 per thread) and the depth of
+/// one K slab; the WGSL `override` constants of `matmul_tiled.wgsl`.
+pub const TILE_M: u32 = 64;
+pub const TILE_N: u32 = 64;
+pub const TILE_K: u32 = 16;
+/// Threads per workgroup of the element-wise kernels.
+pub const WG: u32 = 256;
+
+pub(crate) struct Kernels {
+    pipelines: Vec<wgpu::ComputePipeline>,
+}
+
+impl Kernels {
+    pub(crate) fn new(device: &wgpu::Device) -> Self {
+        let tiles = [
+            ("TILE_M", TILE_M as f64),
+            ("TILE_N", TILE_N as f64),
+            ("TILE_K", TILE_K as f64),
+        ];
+        let pipelines = Kernel::ALL
+            .iter()
+            .map(|&k| {
+                let label = format!("{k:?}");
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&label),
+                    source: wgpu::ShaderSource::Wgsl(k.source().into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: if k.is_gemm() { &tiles } else { &[] },
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+            })
+            .collect();
+        Self { pipelines }
+    }
+
+    pub(crate) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
+        &self.pipelines[Kernel::ALL.iter().position(|&x| x == k).unwrap_or(0)]
+    }
+}
+
+/// Mirrors `ConvParams` in `conv_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ConvParams {
+    pub n: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub groups: u32,
+    pub w_off: u32,
+    pub b_off: u32,
+    pub has_bias: u32,
+    pub relu: u32,
+    pub splits: u32,
+    pub split_len: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `DenseParams` in `dense_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct DenseParams {
+    pub n: u32,
+    pub inputs: u32,
+    pub outputs: u32,
+    pub w_off: u32,
+    pub b_off: u32,
+    pub has_bias: u32,
+    pub relu: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `BiasParams` in `bias_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct BiasParams {
+    pub n: u32,
+    pub c: u32,
+    pub plane: u32,
+    pub b_off: u32,
+}
+
+/// Mirrors `LenParams` of the element-wise shaders (padded to 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LenParams {
+    pub len: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `GapParams` of gap_forward (`planes`, `plane`) and gap_backward (`len`, `plane`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GapParams {
+    pub count: u32,
+    pub plane: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Mirrors `PoolParams` in `pool_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct PoolParams {
+    pub planes: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub size: u32,
+    pub stride: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `DropoutParams` in `dropout_forward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct DropoutParams {
+    pub len: u32,
+    pub key_lo: u32,
+    pub key_hi: u32,
+    pub rate: f32,
+    pub scale: f32,
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `SoftmaxParams` in `softmax_ce_forward.wgsl` and `softmax_ce_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SoftmaxParams {
+    pub n: u32,
+    pub classes: u32,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `SgdParams` in `sgd_update.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SgdParams {
+    pub len: u32,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub nesterov: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `AdamParams` in `adam_update.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AdamParams {
+    pub len: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub bc1: f32,
+    pub bc2: f32,
+    pub weight_decay: f32,
+}
+
+/// Mirrors `CanvasParams` in `canvas_place.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct CanvasParams {
+    pub n: u32,
+    pub canvas: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Mirrors `ConcatParams` in `concat_forward.wgsl` and `concat_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ConcatParams {
+    pub n: u32,
+    pub part_len: u32,
+    pub total_len: u32,
+    pub offset: u32,
+}
+
+/// Mirrors `BatchNormParams` in `batchnorm_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct BatchNormParams {
+    pub n: u32,
+    pub c: u32,
+    pub plane: u32,
+    pub gamma_off: u32,
+    pub beta_off: u32,
+    pub mean_off: u32,
+    pub var_off: u32,
+    pub train: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub _pad: [u32; 2],
+}

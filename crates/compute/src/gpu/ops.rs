@@ -1,0 +1,1073 @@
+//! The primitive-level API: one function per CPU primitive, with the CPU's argument order
+//! (outputs first, gradients prefixed `d`). Each checks its buffers' sizes and returns the
+//! [`Dispatch`]es that run it; nothing is recorded until [`GpuContext::submit`] (or a caller's
+//! own pass) records them, so a model builds its dispatches once and replays them every step.
+//!
+//! Parameters live in one flat buffer: weight and bias arguments are that buffer plus element
+//! offsets, exactly as `graph.params` lays them out.
+
+use bytemuck::Pod;
+
+use super::kernels::*;
+use super::{GpuBuffer, GpuContext};
+use crate::error::{Error, Result};
+use crate::ops::batchnorm::BatchNormGeom;
+use crate::ops::conv2d::Conv2dGeom;
+use crate::ops::dense::DenseGeom;
+use crate::ops::pool::PoolGeom;
+use crate::optim::OptimizerSpec;
+
+/// One compute dispatch: a pipeline, its bind group (buffers + params uniform) and its grid.
+#[derive(Debug)]
+pub struct Dispatch {
+    pub kernel: Kernel,
+    pub bind: wgpu::BindGroup,
+    /// The uniform the shader reads its params from; [`Dispatch::set_params`] rewrites it.
+    pub params: wgpu::Buffer,
+    pub groups: [u32; 3],
+}
+
+impl Dispatch {
+    pub(crate) fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(ctx.pipeline(self.kernel));
+        pass.set_bind_group(0, &self.bind, &[]);
+        let [x, y, z] = self.groups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// Queues new params (same struct) for the next submission.
+    pub fn set_params<T: Pod>(&self, ctx: &GpuContext, p: &T) {
+        ctx.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(p));
+    }
+}
+
+fn u(v: usize) -> Result<u32> {
+    u32::try_from(v)
+        .map_err(|_| Error::Gpu(format!("size {v} does not fit the GPU's 32-bit indices")))
+}
+
+fn need(op: &'static str, what: &str, b: &GpuBuffer, len: usize) -> Result<()> {
+    if b.len < len {
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: format!("{what} of at least {len} elements"),
+            got: b.len.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn make<T: Pod>(
+    ctx: &GpuContext,
+    kernel: Kernel,
+    buffers: &[&GpuBuffer],
+    params: &T,
+    groups: [u32; 3],
+) -> Result<Dispatch> {
+    let max = ctx.limits.max_compute_workgroups_per_dimension;
+    if groups.iter().any(|&g| g > max) {
+        return Err(Error::Gpu(format!(
+            "{kernel:?}: a grid of {groups:?} workgroups exceeds the device's {max} per dimension (use a smaller batch)"
+        )));
+    }
+    let bytes = bytemuck::bytes_of(params);
+    let params_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("params"),
+        size: bytes.len().div_ceil(16).max(1) as u64 * 16,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&params_buf, 0, bytes);
+    let mut entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.buf.as_entire_binding(),
+        })
+        .collect();
+    entries.push(wgpu::BindGroupEntry {
+        binding: buffers.len() as u32,
+        resource: params_buf.as_entire_binding(),
+    });
+    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("bind"),
+        layout: &ctx.pipeline(kernel).get_bind_group_layout(0),
+        entries: &entries,
+    });
+    Ok(Dispatch {
+        kernel,
+        bind,
+        params: params_buf,
+        groups,
+    })
+}
+
+/// A 1-D grid of `threads` threads in workgroups of `wg`, folded into 2-D past 65535 workgroups
+/// (the shaders index `gid.x + gid.y · nwg.x · wg`).
+fn grid(ctx: &GpuContext, threads: usize, wg: u32) -> Result<[u32; 3]> {
+    let groups = u(threads.div_ceil(wg as usize).max(1))?;
+    let max = ctx.limits.max_compute_workgroups_per_dimension.max(1);
+    Ok(if groups <= max {
+        [groups, 1, 1]
+    } else {
+        [max, groups.div_ceil(max), 1]
+    })
+}
+
+fn gemm_grid(m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
+    Ok([
+        u(n.div_ceil(TILE_N as usize).max(1))?,
+        u(m.div_ceil(TILE_M as usize).max(1))?,
+        u(z.max(1))?,
+    ])
+}
+
+fn conv_params(g: &Conv2dGeom, n: usize, w_off: usize, b_off: Option<usize>) -> Result<ConvParams> {
+    Ok(ConvParams {
+        n: u(n)?,
+        c_in: u(g.c_in)?,
+        h_in: u(g.h_in)?,
+        w_in: u(g.w_in)?,
+        c_out: u(g.c_out)?,
+        h_out: u(g.h_out)?,
+        w_out: u(g.w_out)?,
+        kh: u(g.kh)?,
+        kw: u(g.kw)?,
+        stride: u(g.stride)?,
+        pad_top: u(g.pad_top)?,
+        pad_left: u(g.pad_left)?,
+        groups: u(g.groups)?,
+        w_off: u(w_off)?,
+        b_off: u(b_off.unwrap_or(0))?,
+        has_bias: b_off.is_some() as u32,
+        ..Default::default()
+    })
+}
+
+/// out = conv(x, w) + b, ReLU fused when `relu`. Overwrites out.
+/// x: `[n, c_in, h_in, w_in]`, `wb` holds w `[c_out, c_in/groups, kh, kw]` at `w_off` and
+/// b `[c_out]` at `b_off`, out: `[n, c_out, h_out, w_out]`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    wb: &GpuBuffer,
+    w_off: usize,
+    b_off: Option<usize>,
+    g: &Conv2dGeom,
+    n: usize,
+    relu: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "gpu conv2d_forward";
+    need(OP, "out", out, n * g.out_len())?;
+    need(OP, "x", x, n * g.in_len())?;
+    need(OP, "w", wb, w_off + g.weight_len())?;
+    if let Some(b) = b_off {
+        need(OP, "b", wb, b + g.c_out)?;
+    }
+    let p = ConvParams {
+        relu: relu as u32,
+        ..conv_params(g, n, w_off, b_off)?
+    };
+    let groups = gemm_grid(g.c_out_g(), g.h_out * g.w_out, n * g.groups)?;
+    make(ctx, Kernel::Conv2dForward, &[x, wb, out], &p, groups)
+}
+
+/// dx += convᵀ(dout, w). Shapes as [`conv2d_forward`].
+pub fn conv2d_backward_input(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    wb: &GpuBuffer,
+    w_off: usize,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    const OP: &str = "gpu conv2d_backward_input";
+    need(OP, "dx", dx, n * g.in_len())?;
+    need(OP, "dout", dout, n * g.out_len())?;
+    need(OP, "w", wb, w_off + g.weight_len())?;
+    let p = conv_params(g, n, w_off, None)?;
+    let groups = gemm_grid(g.c_in_g(), g.h_in * g.w_in, n * g.groups)?;
+    make(
+        ctx,
+        Kernel::Conv2dBackwardInput,
+        &[dout, wb, dx],
+        &p,
+        groups,
+    )
+}
+
+/// How conv2d_backward_weight cuts its reduction over (image, output pixel): `(splits, split_len)`.
+pub fn conv2d_weight_splits(g: &Conv2dGeom, n: usize) -> (usize, usize) {
+    let total = (n * g.h_out * g.w_out).max(1);
+    // Enough chunks to keep many workgroups busy, each still a long run of TILE_K slabs.
+    let splits = total.div_ceil(2048).clamp(1, 64);
+    let split_len = total.div_ceil(splits).div_ceil(TILE_K as usize) * TILE_K as usize;
+    (total.div_ceil(split_len), split_len)
+}
+
+/// Floats of the scratch buffer conv2d_backward_weight needs.
+pub fn conv2d_weight_scratch(g: &Conv2dGeom, n: usize) -> usize {
+    conv2d_weight_splits(g, n).0 * g.weight_len()
+}
+
+/// dw += dout ⋆ x (dw at `w_off` of `grads`), in two passes through `part`
+/// ([`conv2d_weight_scratch`] floats). The bias gradient is [`bias_backward`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_weight(
+    ctx: &GpuContext,
+    grads: &GpuBuffer,
+    part: &GpuBuffer,
+    dout: &GpuBuffer,
+    x: &GpuBuffer,
+    w_off: usize,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<[Dispatch; 2]> {
+    const OP: &str = "gpu conv2d_backward_weight";
+    need(OP, "dw", grads, w_off + g.weight_len())?;
+    need(OP, "scratch", part, conv2d_weight_scratch(g, n))?;
+    need(OP, "dout", dout, n * g.out_len())?;
+    need(OP, "x", x, n * g.in_len())?;
+    let (splits, split_len) = conv2d_weight_splits(g, n);
+    let p = ConvParams {
+        splits: u(splits)?,
+        split_len: u(split_len)?,
+        ..conv_params(g, n, w_off, None)?
+    };
+    let k = g.c_in_g() * g.kh * g.kw;
+    let first = make(
+        ctx,
+        Kernel::Conv2dBackwardWeight,
+        &[dout, x, part],
+        &p,
+        gemm_grid(g.c_out_g(), k, g.groups * splits)?,
+    )?;
+    let second = make(
+        ctx,
+        Kernel::Conv2dBackwardWeightReduce,
+        &[part, grads],
+        &p,
+        grid(ctx, g.weight_len(), WG)?,
+    )?;
+    Ok([first, second])
+}
+
+/// db[c] += Σ dy[i, c, :] over images and the `plane` cells of each channel; db at `b_off` of
+/// `grads`. dy: `[n, c, plane]`.
+pub fn bias_backward(
+    ctx: &GpuContext,
+    grads: &GpuBuffer,
+    dy: &GpuBuffer,
+    b_off: usize,
+    c: usize,
+    plane: usize,
+    n: usize,
+) -> Result<Dispatch> {
+    const OP: &str = "gpu bias_backward";
+    need(OP, "db", grads, b_off + c)?;
+    need(OP, "dy", dy, n * c * plane)?;
+    let p = BiasParams {
+        n: u(n)?,
+        c: u(c)?,
+        plane: u(plane)?,
+        b_off: u(b_off)?,
+    };
+    make(ctx, Kernel::BiasBackward, &[dy, grads], &p, [u(c)?, 1, 1])
+}
+
+fn dense_params(
+    g: &DenseGeom,
+    n: usize,
+    w_off: usize,
+    b_off: Option<usize>,
+) -> Result<DenseParams> {
+    Ok(DenseParams {
+        n: u(n)?,
+        inputs: u(g.inputs)?,
+        outputs: u(g.outputs)?,
+        w_off: u(w_off)?,
+        b_off: u(b_off.unwrap_or(0))?,
+        has_bias: b_off.is_some() as u32,
+        ..Default::default()
+    })
+}
+
+/// y = x·wᵀ + b, ReLU fused when `relu`. x `[n, in]`, w `[out, in]` at `w_off`, b at `b_off`.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    x: &GpuBuffer,
+    wb: &GpuBuffer,
+    w_off: usize,
+    b_off: Option<usize>,
+    g: &DenseGeom,
+    n: usize,
+    relu: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "gpu dense_forward";
+    need(OP, "y", y, n * g.outputs)?;
+    need(OP, "x", x, n * g.inputs)?;
+    need(OP, "w", wb, w_off + g.inputs * g.outputs)?;
+    if let Some(b) = b_off {
+        need(OP, "b", wb, b + g.outputs)?;
+    }
+    let p = DenseParams {
+        relu: relu as u32,
+        ..dense_params(g, n, w_off, b_off)?
+    };
+    make(
+        ctx,
+        Kernel::DenseForward,
+        &[x, wb, y],
+        &p,
+        gemm_grid(n, g.outputs, 1)?,
+    )
+}
+
+/// dx += dy·w.
+pub fn dense_backward_input(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dy: &GpuBuffer,
+    wb: &GpuBuffer,
+    w_off: usize,
+    g: &DenseGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    const OP: &str = "gpu dense_backward_input";
+    need(OP, "dx", dx, n * g.inputs)?;
+    need(OP, "dy", dy, n * g.outputs)?;
+    need(OP, "w", wb, w_off + g.inputs * g.outputs)?;
+    let p = dense_params(g, n, w_off, None)?;
+    make(
+        ctx,
+        Kernel::DenseBackwardInput,
+        &[dy, wb, dx],
+        &p,
+        gemm_grid(n, g.inputs, 1)?,
+    )
+}
+
+/// dw += dyᵀ·x (dw at `w_off` of `grads`); the bias gradient is [`bias_backward`]'s.
+pub fn dense_backward_weight(
+    ctx: &GpuContext,
+    grads: &GpuBuffer,
+    dy: &GpuBuffer,
+    x: &GpuBuffer,
+    w_off: usize,
+    g: &DenseGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    const OP: &str = "gpu dense_backward_weight";
+    need(OP, "dw", grads, w_off + g.inputs * g.outputs)?;
+    need(OP, "dy", dy, n * g.outputs)?;
+    need(OP, "x", x, n * g.inputs)?;
+    let p = dense_params(g, n, w_off, None)?;
+    make(
+        ctx,
+        Kernel::DenseBackwardWeight,
+        &[dy, x, grads],
+        &p,
+        gemm_grid(g.outputs, g.inputs, 1)?,
+    )
+}
+
+fn len_params(len: usize) -> Result<LenParams> {
+    Ok(LenParams {
+        len: u(len)?,
+        ..Default::default()
+    })
+}
+
+/// y = max(x, 0) over `len` elements.
+pub fn relu_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    x: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    need("gpu relu_forward", "y", y, len)?;
+    need("gpu relu_forward", "x", x, len)?;
+    make(
+        ctx,
+        Kernel::ReluForward,
+        &[x, y],
+        &len_params(len)?,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// dx += dy where y > 0.
+pub fn relu_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dy: &GpuBuffer,
+    y: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    for (what, b) in [("dx", dx), ("dy", dy), ("y", y)] {
+        need("gpu relu_backward", what, b, len)?;
+    }
+    make(
+        ctx,
+        Kernel::ReluBackward,
+        &[dy, y, dx],
+        &len_params(len)?,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// dy = 0 where y ≤ 0, in place: the backward of a ReLU fused into conv2d or dense.
+pub fn relu_mask(ctx: &GpuContext, dy: &GpuBuffer, y: &GpuBuffer, len: usize) -> Result<Dispatch> {
+    need("gpu relu_mask", "dy", dy, len)?;
+    need("gpu relu_mask", "y", y, len)?;
+    make(
+        ctx,
+        Kernel::ReluMask,
+        &[y, dy],
+        &len_params(len)?,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// y = a + b.
+pub fn add_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    for (what, buf) in [("y", y), ("a", a), ("b", b)] {
+        need("gpu add_forward", what, buf, len)?;
+    }
+    make(
+        ctx,
+        Kernel::AddForward,
+        &[a, b, y],
+        &len_params(len)?,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// dx += dy: the backward of add for one addend (and of flatten's copy).
+pub fn add_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dy: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    need("gpu add_backward", "dx", dx, len)?;
+    need("gpu add_backward", "dy", dy, len)?;
+    make(
+        ctx,
+        Kernel::AddBackward,
+        &[dy, dx],
+        &len_params(len)?,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// The params of [`dropout_forward`] for one step's `key` (rate 0 is the identity).
+pub fn dropout_params(len: usize, rate: f32, key: u64) -> Result<DropoutParams> {
+    let keep = 1.0 - rate;
+    Ok(DropoutParams {
+        len: u(len)?,
+        key_lo: key as u32,
+        key_hi: (key >> 32) as u32,
+        rate,
+        scale: if keep > 0.0 { 1.0 / keep } else { 0.0 },
+        ..Default::default()
+    })
+}
+
+/// mask = 0 with probability `rate` else 1/(1 − rate), from `rng::dropout_uniform(key, i)`;
+/// y = x · mask.
+#[allow(clippy::too_many_arguments)]
+pub fn dropout_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    mask: &GpuBuffer,
+    x: &GpuBuffer,
+    len: usize,
+    rate: f32,
+    key: u64,
+) -> Result<Dispatch> {
+    for (what, b) in [("y", y), ("mask", mask), ("x", x)] {
+        need("gpu dropout_forward", what, b, len)?;
+    }
+    let p = dropout_params(len, rate, key)?;
+    make(
+        ctx,
+        Kernel::DropoutForward,
+        &[x, y, mask],
+        &p,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// dx += dy · mask.
+pub fn dropout_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dy: &GpuBuffer,
+    mask: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    for (what, b) in [("dx", dx), ("dy", dy), ("mask", mask)] {
+        need("gpu dropout_backward", what, b, len)?;
+    }
+    make(
+        ctx,
+        Kernel::DropoutBackward,
+        &[dy, mask, dx],
+        &len_params(len)?,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// out[q] = mean of x's plane q (`planes` = n·c planes of `plane` cells).
+pub fn gap_forward(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    planes: usize,
+    plane: usize,
+) -> Result<Dispatch> {
+    need("gpu gap_forward", "out", out, planes)?;
+    need("gpu gap_forward", "x", x, planes * plane)?;
+    let p = GapParams {
+        count: u(planes)?,
+        plane: u(plane.max(1))?,
+        ..Default::default()
+    };
+    make(
+        ctx,
+        Kernel::GapForward,
+        &[x, out],
+        &p,
+        grid(ctx, planes, 1)?,
+    )
+}
+
+/// dx[q, :] += dout[q] / plane.
+pub fn gap_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    planes: usize,
+    plane: usize,
+) -> Result<Dispatch> {
+    need("gpu gap_backward", "dx", dx, planes * plane)?;
+    need("gpu gap_backward", "dout", dout, planes)?;
+    let p = GapParams {
+        count: u(planes * plane)?,
+        plane: u(plane.max(1))?,
+        ..Default::default()
+    };
+    make(
+        ctx,
+        Kernel::GapBackward,
+        &[dout, dx],
+        &p,
+        grid(ctx, planes * plane, WG)?,
+    )
+}
+
+fn pool_params(g: &PoolGeom, n: usize) -> Result<PoolParams> {
+    Ok(PoolParams {
+        planes: u(n * g.c)?,
+        h_in: u(g.h_in)?,
+        w_in: u(g.w_in)?,
+        h_out: u(g.h_out)?,
+        w_out: u(g.w_out)?,
+        size: u(g.size)?,
+        stride: u(g.stride)?,
+        pad_top: u(g.pad_top)?,
+        pad_left: u(g.pad_left)?,
+        ..Default::default()
+    })
+}
+
+/// out = max over each window; argmax (u32, same length as out) = the winner's index in its plane.
+pub fn max_pool_forward(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    argmax: &GpuBuffer,
+    x: &GpuBuffer,
+    g: &PoolGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu max_pool_forward", "out", out, n * g.out_len())?;
+    need("gpu max_pool_forward", "argmax", argmax, n * g.out_len())?;
+    need("gpu max_pool_forward", "x", x, n * g.in_len())?;
+    make(
+        ctx,
+        Kernel::MaxPoolForward,
+        &[x, out, argmax],
+        &pool_params(g, n)?,
+        grid(ctx, n * g.out_len(), WG)?,
+    )
+}
+
+/// dx += dout routed to each window's maximum.
+pub fn max_pool_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    argmax: &GpuBuffer,
+    g: &PoolGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu max_pool_backward", "dx", dx, n * g.in_len())?;
+    need("gpu max_pool_backward", "dout", dout, n * g.out_len())?;
+    need("gpu max_pool_backward", "argmax", argmax, n * g.out_len())?;
+    make(
+        ctx,
+        Kernel::MaxPoolBackward,
+        &[dout, argmax, dx],
+        &pool_params(g, n)?,
+        grid(ctx, n * g.in_len(), WG)?,
+    )
+}
+
+/// out = mean over each window's cells inside the input.
+pub fn avg_pool_forward(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    g: &PoolGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu avg_pool_forward", "out", out, n * g.out_len())?;
+    need("gpu avg_pool_forward", "x", x, n * g.in_len())?;
+    make(
+        ctx,
+        Kernel::AvgPoolForward,
+        &[x, out],
+        &pool_params(g, n)?,
+        grid(ctx, n * g.out_len(), WG)?,
+    )
+}
+
+/// dx += dout spread evenly over each window's cells.
+pub fn avg_pool_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    g: &PoolGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu avg_pool_backward", "dx", dx, n * g.in_len())?;
+    need("gpu avg_pool_backward", "dout", dout, n * g.out_len())?;
+    make(
+        ctx,
+        Kernel::AvgPoolBackward,
+        &[dout, dx],
+        &pool_params(g, n)?,
+        grid(ctx, n * g.in_len(), WG)?,
+    )
+}
+
+/// probs = softmax(logits); metrics[2·slot] = mean loss, metrics[2·slot + 1] = correct count.
+/// labels: `[n]` u32.
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_ce_forward(
+    ctx: &GpuContext,
+    probs: &GpuBuffer,
+    metrics: &GpuBuffer,
+    logits: &GpuBuffer,
+    labels: &GpuBuffer,
+    n: usize,
+    classes: usize,
+    slot: usize,
+) -> Result<Dispatch> {
+    need("gpu softmax_ce_forward", "probs", probs, n * classes)?;
+    need("gpu softmax_ce_forward", "logits", logits, n * classes)?;
+    need("gpu softmax_ce_forward", "labels", labels, n)?;
+    need("gpu softmax_ce_forward", "metrics", metrics, 2 * slot + 2)?;
+    let p = SoftmaxParams {
+        n: u(n)?,
+        classes: u(classes)?,
+        slot: u(slot)?,
+        _pad: 0,
+    };
+    make(
+        ctx,
+        Kernel::SoftmaxCeForward,
+        &[logits, labels, probs, metrics],
+        &p,
+        [1, 1, 1],
+    )
+}
+
+/// dlogits = (probs − one_hot(labels)) / n. Overwrites dlogits.
+pub fn softmax_ce_backward(
+    ctx: &GpuContext,
+    dlogits: &GpuBuffer,
+    probs: &GpuBuffer,
+    labels: &GpuBuffer,
+    n: usize,
+    classes: usize,
+) -> Result<Dispatch> {
+    need("gpu softmax_ce_backward", "dlogits", dlogits, n * classes)?;
+    need("gpu softmax_ce_backward", "probs", probs, n * classes)?;
+    need("gpu softmax_ce_backward", "labels", labels, n)?;
+    let p = SoftmaxParams {
+        n: u(n)?,
+        classes: u(classes)?,
+        ..Default::default()
+    };
+    make(
+        ctx,
+        Kernel::SoftmaxCeBackward,
+        &[probs, labels, dlogits],
+        &p,
+        grid(ctx, n * classes, WG)?,
+    )
+}
+
+/// The params of [`optimizer_update`] for 1-based step `step`.
+pub fn adam_params(spec: &OptimizerSpec, len: usize, step: u32) -> Result<AdamParams> {
+    match *spec {
+        OptimizerSpec::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
+            let (bc1, bc2) =
+                crate::cpu::elementwise::adam_bias_corrections(beta1, beta2, step.max(1));
+            Ok(AdamParams {
+                len: u(len)?,
+                lr,
+                beta1,
+                beta2,
+                eps,
+                bc1,
+                bc2,
+                weight_decay,
+            })
+        }
+        OptimizerSpec::Sgd { .. } => Err(Error::Gpu("adam_params of an SGD optimizer".into())),
+    }
+}
+
+/// One optimizer step over `len` parameters: SGD uses `m` as its velocity, Adam `m` and `v`.
+/// For Adam, the step count lives in the params: rewrite them each step with [`adam_params`].
+#[allow(clippy::too_many_arguments)]
+pub fn optimizer_update(
+    ctx: &GpuContext,
+    params: &GpuBuffer,
+    grads: &GpuBuffer,
+    m: &GpuBuffer,
+    v: &GpuBuffer,
+    len: usize,
+    spec: &OptimizerSpec,
+    step: u32,
+) -> Result<Dispatch> {
+    for (what, b) in [("params", params), ("grads", grads), ("m", m)] {
+        need("gpu optimizer_update", what, b, len)?;
+    }
+    match *spec {
+        OptimizerSpec::Adam { .. } => {
+            need("gpu adam_update", "v", v, len)?;
+            let p = adam_params(spec, len, step)?;
+            make(
+                ctx,
+                Kernel::AdamUpdate,
+                &[grads, params, m, v],
+                &p,
+                grid(ctx, len, WG)?,
+            )
+        }
+        OptimizerSpec::Sgd {
+            lr,
+            momentum,
+            weight_decay,
+            nesterov,
+        } => {
+            let p = SgdParams {
+                len: u(len)?,
+                lr,
+                momentum,
+                weight_decay,
+                nesterov: nesterov as u32,
+                ..Default::default()
+            };
+            make(
+                ctx,
+                Kernel::SgdUpdate,
+                &[grads, params, m],
+                &p,
+                grid(ctx, len, WG)?,
+            )
+        }
+    }
+}
+
+/// The batch `[n, 1, canvas, canvas]` from `images` (n·784 bytes packed into u32), `offsets`
+/// (`[n, 2]` u32: dx, dy) and `table` (`[256]`: byte → f32).
+#[allow(clippy::too_many_arguments)]
+pub fn canvas_place(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    images: &GpuBuffer,
+    offsets: &GpuBuffer,
+    table: &GpuBuffer,
+    n: usize,
+    canvas: usize,
+) -> Result<Dispatch> {
+    need("gpu canvas_place", "out", out, n * canvas * canvas)?;
+    need("gpu canvas_place", "images", images, (n * 784).div_ceil(4))?;
+    need("gpu canvas_place", "offsets", offsets, 2 * n)?;
+    need("gpu canvas_place", "table", table, 256)?;
+    let p = CanvasParams {
+        n: u(n)?,
+        canvas: u(canvas)?,
+        ..Default::default()
+    };
+    make(
+        ctx,
+        Kernel::CanvasPlace,
+        &[images, offsets, table, out],
+        &p,
+        grid(ctx, n * canvas * canvas, WG)?,
+    )
+}
+
+/// Copies `part` (`[n, part_len]`) into y (`[n, total_len]`) at `offset` within each row.
+pub fn concat_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    part: &GpuBuffer,
+    n: usize,
+    part_len: usize,
+    total_len: usize,
+    offset: usize,
+) -> Result<Dispatch> {
+    need("gpu concat_forward", "y", y, n * total_len)?;
+    need("gpu concat_forward", "part", part, n * part_len)?;
+    let p = ConcatParams {
+        n: u(n)?,
+        part_len: u(part_len)?,
+        total_len: u(total_len)?,
+        offset: u(offset)?,
+    };
+    make(
+        ctx,
+        Kernel::ConcatForward,
+        &[part, y],
+        &p,
+        grid(ctx, n * part_len, WG)?,
+    )
+}
+
+/// dpart += its slice of dy.
+pub fn concat_backward(
+    ctx: &GpuContext,
+    dpart: &GpuBuffer,
+    dy: &GpuBuffer,
+    n: usize,
+    part_len: usize,
+    total_len: usize,
+    offset: usize,
+) -> Result<Dispatch> {
+    need("gpu concat_backward", "dpart", dpart, n * part_len)?;
+    need("gpu concat_backward", "dy", dy, n * total_len)?;
+    let p = ConcatParams {
+        n: u(n)?,
+        part_len: u(part_len)?,
+        total_len: u(total_len)?,
+        offset: u(offset)?,
+    };
+    make(
+        ctx,
+        Kernel::ConcatBackward,
+        &[dy, dpart],
+        &p,
+        grid(ctx, n * part_len, WG)?,
+    )
+}
+
+/// Where a batch-norm layer's vectors live: γ and β in the parameter (and gradient) buffer, the
+/// running mean and variance in the statistics buffer (element offsets).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNormAt {
+    pub gamma: usize,
+    pub beta: usize,
+    pub mean: usize,
+    pub var: usize,
+}
+
+fn bn_params(g: &BatchNormGeom, n: usize, at: BatchNormAt, train: bool) -> Result<BatchNormParams> {
+    Ok(BatchNormParams {
+        n: u(n)?,
+        c: u(g.c)?,
+        plane: u(g.plane)?,
+        gamma_off: u(at.gamma)?,
+        beta_off: u(at.beta)?,
+        mean_off: u(at.mean)?,
+        var_off: u(at.var)?,
+        train: train as u32,
+        eps: g.eps,
+        momentum: g.momentum,
+        _pad: [0; 2],
+    })
+}
+
+fn bn_check(
+    g: &BatchNormGeom,
+    n: usize,
+    at: BatchNormAt,
+    bufs: &[(&str, &GpuBuffer, usize)],
+    params: &GpuBuffer,
+    running: &GpuBuffer,
+) -> Result<()> {
+    const OP: &str = "gpu batchnorm";
+    for &(what, b, len) in bufs {
+        need(OP, what, b, len)?;
+    }
+    need(OP, "gamma", params, at.gamma + g.c)?;
+    need(OP, "beta", params, at.beta + g.c)?;
+    need(OP, "running mean", running, at.mean + g.c)?;
+    need(OP, "running var", running, at.var + g.c)?;
+    let _ = n;
+    Ok(())
+}
+
+/// Training forward: batch statistics into `stats` (`[c, 2]`: mean, 1/σ), running statistics
+/// updated in `running`, then y = γ·x̂ + β. x, y: `[n, c, plane]`.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward_train(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    stats: &GpuBuffer,
+    running: &GpuBuffer,
+    x: &GpuBuffer,
+    params: &GpuBuffer,
+    at: BatchNormAt,
+    g: &BatchNormGeom,
+    n: usize,
+) -> Result<[Dispatch; 2]> {
+    let len = n * g.c * g.plane;
+    bn_check(
+        g,
+        n,
+        at,
+        &[("y", y, len), ("x", x, len), ("stats", stats, 2 * g.c)],
+        params,
+        running,
+    )?;
+    let p = bn_params(g, n, at, true)?;
+    Ok([
+        make(
+            ctx,
+            Kernel::BatchnormStats,
+            &[x, stats, running],
+            &p,
+            [u(g.c)?, 1, 1],
+        )?,
+        make(
+            ctx,
+            Kernel::BatchnormForward,
+            &[x, params, stats, running, y],
+            &p,
+            grid(ctx, len, WG)?,
+        )?,
+    ])
+}
+
+/// Evaluation forward with the running statistics (`stats` is bound but unread).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward_eval(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    stats: &GpuBuffer,
+    running: &GpuBuffer,
+    x: &GpuBuffer,
+    params: &GpuBuffer,
+    at: BatchNormAt,
+    g: &BatchNormGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    let len = n * g.c * g.plane;
+    bn_check(g, n, at, &[("y", y, len), ("x", x, len)], params, running)?;
+    let p = bn_params(g, n, at, false)?;
+    make(
+        ctx,
+        Kernel::BatchnormForward,
+        &[x, params, stats, running, y],
+        &p,
+        grid(ctx, len, WG)?,
+    )
+}
+
+/// dx += ∂L/∂x, dγ += Σ dy·x̂, dβ += Σ dy (at γ's and β's offsets of `grads`), for a training
+/// forward whose statistics are in `stats`; `sums` (`[c, 2]`) is scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    grads: &GpuBuffer,
+    sums: &GpuBuffer,
+    dy: &GpuBuffer,
+    x: &GpuBuffer,
+    params: &GpuBuffer,
+    stats: &GpuBuffer,
+    at: BatchNormAt,
+    g: &BatchNormGeom,
+    n: usize,
+) -> Result<[Dispatch; 2]> {
+    let len = n * g.c * g.plane;
+    // The running statistics play no part in backward.
+    let at = BatchNormAt {
+        mean: 0,
+        var: 0,
+        ..at
+    };
+    bn_check(
+        g,
+        n,
+        at,
+        &[
+            ("dx", dx, len),
+            ("dy", dy, len),
+            ("x", x, len),
+            ("stats", stats, 2 * g.c),
+            ("sums", sums, 2 * g.c),
+        ],
+        params,
+        params,
+    )?;
+    need(
+        "gpu batchnorm_backward",
+        "dgamma",
+        grads,
+        at.gamma.max(at.beta) + g.c,
+    )?;
+    let p = bn_params(g, n, at, true)?;
+    Ok([
+        make(
+            ctx,
+            Kernel::BatchnormBackwardReduce,
+            &[dy, x, stats, sums, grads],
+            &p,
+            [u(g.c)?, 1, 1],
+        )?,
+        make(
+            ctx,
+            Kernel::BatchnormBackward,
+            &[dy, x, params, stats, sums, dx],
+            &p,
+            grid(ctx, len, WG)?,
+        )?,
+    ])
+}

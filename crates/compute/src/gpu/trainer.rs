@@ -1,0 +1,444 @@
+//! Training and evaluation on the GPU, with the CPU trainer's semantics: the same seeded streams
+//! (initialisation, shuffle, augmentation, dropout keys), the same batches and the same metrics.
+//!
+//! A step uploads only the batch's u8 digits, labels and canvas offsets, records the whole step
+//! (placement, forward, loss, backward, optimizer) in one compute pass, submits and returns. Each
+//! step's loss and correct count stay in a device buffer until [`GpuTrainer::read_metrics`].
+
+use std::sync::Arc;
+
+use super::kernels::SoftmaxParams;
+use super::model::{GpuModel, METRIC_SLOTS};
+use super::ops;
+use super::{GpuBuffer, GpuContext};
+use crate::data::{CanvasError, CanvasPlacement, Dataset, RandomShift, max_offset, offsets_for};
+use crate::error::{Error, Result};
+use crate::metrics::{ConfusionMatrix, ShiftMap, argmax};
+use crate::model::{Model, ModelSpec};
+use crate::ops::softmax_ce::softmax_ce_forward;
+use crate::rng::Rng;
+use crate::train::{Evaluation, Progress, StepStats, Stream, TrainSpec, stream};
+
+/// Runs a future to completion natively (the CLI and tests); in the browser, `await` instead.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+/// The batch's digits, labels and offsets, checked and packed for upload.
+#[derive(Default)]
+struct HostBatch {
+    images: Vec<u8>,
+    offsets: Vec<u32>,
+    labels: Vec<u32>,
+}
+
+impl HostBatch {
+    fn fill(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        offsets: &[(usize, usize)],
+        canvas: usize,
+    ) -> Result<()> {
+        let max = max_offset(canvas)?;
+        if let Some(&index) = indices.iter().find(|&&i| i >= data.len()) {
+            return Err(CanvasError::IndexOutOfRange {
+                index,
+                len: data.len(),
+            }
+            .into());
+        }
+        if let Some(&(dx, dy)) = offsets.iter().find(|&&(dx, dy)| dx > max || dy > max) {
+            return Err(CanvasError::OffsetOutOfRange {
+                dx,
+                dy,
+                canvas,
+                max,
+            }
+            .into());
+        }
+        self.images.clear();
+        for &i in indices {
+            self.images.extend_from_slice(data.image(i));
+        }
+        self.images.resize(self.images.len().div_ceil(4) * 4, 0);
+        self.offsets.clear();
+        for &(dx, dy) in offsets {
+            self.offsets.extend([dx as u32, dy as u32]);
+        }
+        self.labels.clear();
+        self.labels
+            .extend(indices.iter().map(|&i| u32::from(data.label(i))));
+        Ok(())
+    }
+
+    fn upload(&self, ctx: &GpuContext, gpu: &GpuModel) {
+        ctx.queue.write_buffer(&gpu.images.buf, 0, &self.images);
+        ctx.queue
+            .write_buffer(&gpu.offsets.buf, 0, bytemuck::cast_slice(&self.offsets));
+        ctx.queue
+            .write_buffer(&gpu.labels.buf, 0, bytemuck::cast_slice(&self.labels));
+    }
+}
+
+/// Trains one model on the GPU.
+pub struct GpuTrainer {
+    pub ctx: Arc<GpuContext>,
+    pub gpu: GpuModel,
+    /// The model's spec and graph, with the weights as last read back by [`Self::read_model`]
+    /// (the initial weights until then): after a device loss, continue on the CPU from here.
+    pub model: Model,
+    pub spec: TrainSpec,
+    pub epoch: usize,
+    pub steps: u64,
+    /// [`Self::train_epoch`] reads metrics back every this many steps.
+    pub sync_every: usize,
+    shuffle: Rng,
+    dropout: Rng,
+    augment: Rng,
+    /// (step, images) of each step whose metrics are still on the device, slot = position.
+    pending: Vec<(u64, usize)>,
+    batch: HostBatch,
+}
+
+impl GpuTrainer {
+    /// A freshly initialised model for `model_spec` (the same weights as the CPU trainer's for
+    /// the same seed), trained as `spec` says.
+    pub async fn new(ctx: Arc<GpuContext>, model_spec: ModelSpec, spec: TrainSpec) -> Result<Self> {
+        spec.validate()?;
+        let model = Model::new(model_spec, stream(spec.seed, Stream::Init))?;
+        Self::with_model(ctx, model, spec).await
+    }
+
+    /// Continues training `model` (e.g. loaded weights) with a fresh optimizer.
+    pub async fn with_model(ctx: Arc<GpuContext>, model: Model, spec: TrainSpec) -> Result<Self> {
+        // The CPU trainer's checks (canvas, classes, optimizer) and error messages.
+        let cpu = crate::train::Trainer::with_model(model, spec.clone())?;
+        let model = cpu.model;
+        ctx.check()?;
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let gpu = GpuModel::new(&ctx, &model, spec.batch, spec.optimizer);
+        if let Some(e) = scope.pop().await {
+            return Err(Error::Gpu(format!(
+                "GPU out of memory allocating {} for batch {}: {e}",
+                model.spec.name, spec.batch
+            )));
+        }
+        let gpu = gpu?;
+        Ok(Self {
+            shuffle: Rng::new(stream(spec.seed, Stream::Shuffle)),
+            dropout: Rng::new(stream(spec.seed, Stream::Dropout)),
+            augment: Rng::new(stream(spec.seed, Stream::Augment)),
+            ctx,
+            gpu,
+            model,
+            spec,
+            epoch: 0,
+            steps: 0,
+            sync_every: 20,
+            pending: Vec::new(),
+            batch: HostBatch::default(),
+        })
+    }
+
+    /// Bytes this run holds on the device.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu.bytes
+    }
+
+    pub fn images_per_epoch(&self, data: &Dataset) -> usize {
+        self.spec.limit.map_or(data.len(), |l| l.min(data.len()))
+    }
+
+    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
+        self.images_per_epoch(data).div_ceil(self.spec.batch)
+    }
+
+    /// Records and submits one optimizer step on the images `indices` of `data`; does not wait.
+    /// Its loss and correct count come back with the next [`Self::read_metrics`].
+    pub fn train_step(&mut self, data: &Dataset, indices: &[usize]) -> Result<()> {
+        let ctx = self.ctx.clone();
+        ctx.check()?;
+        if self.pending.len() >= METRIC_SLOTS {
+            return Err(Error::Gpu(format!(
+                "{METRIC_SLOTS} steps without reading metrics back: call read_metrics"
+            )));
+        }
+        let n = indices.len();
+        let canvas = self.spec.canvas;
+        let offsets = if self.spec.train_shift > 0 {
+            RandomShift {
+                max: self.spec.train_shift,
+            }
+            .offsets(canvas, n, &mut self.augment)?
+        } else {
+            offsets_for(&CanvasPlacement::Centered, canvas, indices)?
+        };
+        self.batch.fill(data, indices, &offsets, canvas)?;
+        self.gpu.plan(&ctx, n)?;
+        self.batch.upload(&ctx, &self.gpu);
+        let keys: Vec<u64> = (0..self.gpu.dropout_count())
+            .map(|_| self.dropout.next_u64())
+            .collect();
+        self.gpu.set_dropout_keys(&ctx, n, &keys)?;
+        let step = self.steps + 1;
+        let slot = self.pending.len();
+        let (classes, param_len) = (self.gpu.graph.classes, self.gpu.graph.param_len);
+        let plan = self.gpu.plan(&ctx, n)?;
+        plan.loss[0].set_params(
+            &ctx,
+            &SoftmaxParams {
+                n: n as u32,
+                classes: classes as u32,
+                slot: slot as u32,
+                _pad: 0,
+            },
+        );
+        if let crate::optim::OptimizerSpec::Adam { .. } = self.spec.optimizer {
+            let p = ops::adam_params(&self.spec.optimizer, param_len, step as u32)?;
+            plan.update.set_params(&ctx, &p);
+        }
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.gpu.clear_grads(&mut enc);
+        {
+            let plan = self.gpu.plan(&ctx, n)?;
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            plan.canvas.record(&ctx, &mut pass);
+            for d in plan
+                .forward_train
+                .iter()
+                .chain(&plan.loss)
+                .chain(&plan.backward)
+                .chain(std::iter::once(&plan.update))
+            {
+                d.record(&ctx, &mut pass);
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        self.pending.push((step, n));
+        self.steps = step;
+        Ok(())
+    }
+
+    /// Waits for the submitted steps and returns each one's loss and correct count, in order.
+    /// A non-finite loss is [`Error::Diverged`] (the GPU has already applied that step).
+    pub async fn read_metrics(&mut self) -> Result<Vec<StepStats>> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vals = self
+            .gpu
+            .metrics
+            .read_f32_range(&self.ctx, 0..2 * self.pending.len())
+            .await?;
+        let pending = std::mem::take(&mut self.pending);
+        let mut out = Vec::with_capacity(pending.len());
+        for (&(step, images), m) in pending.iter().zip(vals.chunks_exact(2)) {
+            if !m[0].is_finite() {
+                return Err(Error::Diverged { step, loss: m[0] });
+            }
+            out.push(StepStats {
+                loss: m[0],
+                correct: m[1] as usize,
+                images,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One pass over the (limited, shuffled) training set, as [`crate::train::Trainer::train_epoch`]:
+    /// `on_step` sees progress after every step (delivered every `sync_every` steps, when the
+    /// metrics come back) and may stop the epoch by returning `false`.
+    pub async fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        mut on_step: impl FnMut(&Progress) -> bool,
+    ) -> Result<Progress> {
+        let total = self.images_per_epoch(data);
+        let mut order: Vec<usize> = (0..total).collect();
+        self.shuffle.shuffle(&mut order);
+        let steps = total.div_ceil(self.spec.batch);
+        let (mut loss_sum, mut correct, mut images) = (0.0f64, 0usize, 0usize);
+        let mut progress = Progress {
+            epoch: self.epoch + 1,
+            epochs: self.spec.epochs,
+            step: 0,
+            steps,
+            images: 0,
+            loss: 0.0,
+            accuracy: 0.0,
+            batch_loss: 0.0,
+        };
+        let mut stop = false;
+        for (s, batch) in order.chunks(self.spec.batch).enumerate() {
+            self.train_step(data, batch)?;
+            if self.pending.len() < self.sync_every.max(1) && s + 1 < steps {
+                continue;
+            }
+            for st in self.read_metrics().await? {
+                loss_sum += st.loss as f64 * st.images as f64;
+                correct += st.correct;
+                images += st.images;
+                progress = Progress {
+                    step: progress.step + 1,
+                    images,
+                    loss: (loss_sum / images as f64) as f32,
+                    accuracy: correct as f32 / images as f32,
+                    batch_loss: st.loss,
+                    ..progress
+                };
+                if !on_step(&progress) {
+                    stop = true;
+                    break;
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+        self.epoch += 1;
+        Ok(progress)
+    }
+
+    /// Reads every weight back into [`Self::model`] and returns it: the state to save, or to
+    /// continue from on the CPU.
+    pub async fn read_model(&mut self) -> Result<&Model> {
+        let params = self.gpu.read_params(&self.ctx).await?;
+        let buffers = self.gpu.running.read_f32(&self.ctx).await?;
+        self.model.params = params;
+        self.model.buffers = buffers;
+        Ok(&self.model)
+    }
+}
+
+/// Evaluates models on the GPU, reusing one set of buffers across placements.
+pub struct GpuEvaluator {
+    ctx: Arc<GpuContext>,
+    gpu: GpuModel,
+    batch: usize,
+    results: Option<GpuBuffer>,
+    host: HostBatch,
+}
+
+impl GpuEvaluator {
+    pub fn new(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
+        let batch = batch.max(1);
+        let gpu = GpuModel::new(&ctx, model, batch, crate::optim::OptimizerSpec::sgd(0.1))?;
+        Ok(Self {
+            ctx,
+            gpu,
+            batch,
+            results: None,
+            host: HostBatch::default(),
+        })
+    }
+
+    /// Every image of `data` placed by `placement` (dropout off), as [`crate::train::evaluate`].
+    pub async fn evaluate(
+        &mut self,
+        data: &Dataset,
+        placement: CanvasPlacement,
+    ) -> Result<Evaluation> {
+        let ctx = self.ctx.clone();
+        let classes = self.gpu.graph.classes;
+        let canvas = self.gpu.graph.input[1];
+        let total = data.len();
+        if self
+            .results
+            .as_ref()
+            .is_none_or(|r| r.len < total * classes)
+        {
+            self.results = Some(GpuBuffer::zeros(&ctx, "logits", total * classes));
+        }
+        let results = self.results.as_ref().expect("just made");
+        let indices: Vec<usize> = (0..total).collect();
+        for (c, chunk) in indices.chunks(self.batch).enumerate() {
+            let offsets = offsets_for(&placement, canvas, chunk)?;
+            self.host.fill(data, chunk, &offsets, canvas)?;
+            let n = chunk.len();
+            self.gpu.plan(&ctx, n)?;
+            self.host.upload(&ctx, &self.gpu);
+            let plan = self.gpu.plan(&ctx, n)?;
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                plan.canvas.record(&ctx, &mut pass);
+                for d in &plan.forward_eval {
+                    d.record(&ctx, &mut pass);
+                }
+            }
+            let bytes = (n * classes * 4) as u64;
+            enc.copy_buffer_to_buffer(
+                &self.gpu.logits().buf,
+                0,
+                &results.buf,
+                (c * self.batch * classes * 4) as u64,
+                bytes,
+            );
+            ctx.check()?;
+            ctx.queue.submit([enc.finish()]);
+        }
+        let logits = results.read_f32_range(&ctx, 0..total * classes).await?;
+        let mut confusion = ConfusionMatrix::new(classes);
+        let mut loss_sum = 0.0f64;
+        let mut probs = Vec::new();
+        for (rows, chunk) in logits
+            .chunks(self.batch * classes)
+            .zip(indices.chunks(self.batch))
+        {
+            let labels: Vec<u8> = chunk.iter().map(|&i| data.label(i)).collect();
+            probs.resize(rows.len(), 0.0);
+            let out = softmax_ce_forward(&mut probs, rows, &labels, classes)?;
+            loss_sum += out.loss as f64 * chunk.len() as f64;
+            for (row, &label) in rows.chunks_exact(classes).zip(&labels) {
+                confusion
+                    .add(label as usize, argmax(row))
+                    .map_err(|e| Error::InvalidTrainSpec(e.to_string()))?;
+            }
+        }
+        Ok(Evaluation {
+            placement,
+            loss: (loss_sum / total.max(1) as f64) as f32,
+            metrics: confusion.summary(),
+            confusion,
+        })
+    }
+}
+
+/// [`crate::train::evaluate`] on the GPU.
+pub async fn evaluate_gpu(
+    ctx: Arc<GpuContext>,
+    model: &Model,
+    data: &Dataset,
+    placement: CanvasPlacement,
+    batch: usize,
+) -> Result<Evaluation> {
+    GpuEvaluator::new(ctx, model, batch)?
+        .evaluate(data, placement)
+        .await
+}
+
+/// [`crate::train::shift_map`] on the GPU.
+pub async fn shift_map_gpu(
+    ctx: Arc<GpuContext>,
+    model: &Model,
+    data: &Dataset,
+    step: usize,
+    batch: usize,
+    mut on_cell: impl FnMut(usize, usize),
+) -> Result<ShiftMap> {
+    let canvas = model.graph.input[1];
+    let mut map = ShiftMap::new(canvas, step);
+    let offsets = map.offsets.clone();
+    let cells = offsets.len() * offsets.len();
+    let mut ev = GpuEvaluator::new(ctx, model, batch)?;
+    for (yi, &dy) in offsets.iter().enumerate() {
+        for (xi, &dx) in offsets.iter().enumerate() {
+            let e = ev.evaluate(data, CanvasPlacement::At { dx, dy }).await?;
+            map.accuracy[yi * offsets.len() + xi] = e.metrics.accuracy;
+            on_cell(yi * offsets.len() + xi + 1, cells);
+        }
+    }
+    Ok(map)
+}
