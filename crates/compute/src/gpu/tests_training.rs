@@ -41,7 +41,11 @@ fn digits(n: usize) -> Dataset {
 /// Batch 16 on the 64×64 canvas (dropout on, Adam 1e-3). Measured on lavapipe: steps 1..=94
 /// agree within 1e-3, step 95 differs by 1.9e-3 (float rounding differences compound), so the
 /// claim is checked over the first 90 steps, not the 200.
+///
+/// Ignored in CI: lavapipe trains cnn-gap at about 3 images/s here, so this takes many minutes.
+/// Run it with `cargo test -p convplay-compute --lib -- --ignored gpu_training_tracks`.
 #[test]
+#[ignore = "minutes on lavapipe; run with --ignored"]
 fn gpu_training_tracks_cpu_losses_for_90_steps_of_cnn_gap() {
     let data = digits(320);
     let spec = TrainSpec {
