@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
+# Mesa's Vulkan drivers (lavapipe runs the GPU tests) complain on stderr without a session dir.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 echo "== native tests"
 cargo test -p convplay-compute -p convplay-cli
 

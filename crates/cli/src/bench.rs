@@ -54,6 +54,14 @@ pub fn run(
 ) -> CliResult<()> {
     set_threads(threads)?;
     let spec = model_spec(model, canvas)?;
+    // Bad settings are reported before any GPU is probed.
+    TrainSpec {
+        batch,
+        canvas,
+        ..TrainSpec::default()
+    }
+    .validate()
+    .map_err(err)?;
     if let Backend::Gpu(ctx) = Backend::choose(backend)? {
         return crate::bench_gpu::run(ctx, spec, batch, canvas, steps, json_out);
     }

@@ -264,6 +264,12 @@ fn run(cli: Cli) -> CliResult<()> {
 }
 
 fn main() -> ExitCode {
+    // Probing for a GPU loads the Vulkan drivers, and Mesa's print "XDG_RUNTIME_DIR is invalid
+    // or not set" on stderr when there is no login session (servers, CI, containers).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: the first statement of main, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     // A bug must still reach the user as one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("convplay: internal error: {info}");
