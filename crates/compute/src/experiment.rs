@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{CanvasPlacement, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec, PRESETS, compile, preset_for};
-use crate::train::{Evaluation, Evaluator, TrainSpec, Trainer};
+use crate::train::{EpochTally, Evaluation, Evaluator, TrainSpec, Trainer};
 
 /// The share-link format this code writes (and the only one it reads).
 pub const LINK_VERSION: u32 = 1;
@@ -291,9 +291,7 @@ enum Phase {
         order: Vec<usize>,
         pos: usize,
         step: usize,
-        loss_sum: f64,
-        correct: usize,
-        images: usize,
+        tally: EpochTally,
     },
     Eval {
         evaluator: Box<Evaluator>,
@@ -352,9 +350,7 @@ impl Run {
             order: trainer.epoch_order(train),
             pos: 0,
             step: 0,
-            loss_sum: 0.0,
-            correct: 0,
-            images: 0,
+            tally: EpochTally::default(),
         }
     }
 
@@ -405,18 +401,14 @@ impl Run {
                 order,
                 pos,
                 step,
-                loss_sum,
-                correct,
-                images,
+                tally,
             } => {
                 let batch = r.trainer.spec.batch;
                 let end = (*pos + batch).min(order.len());
                 let st = r.trainer.train_step(train, &order[*pos..end])?;
                 *pos = end;
                 *step += 1;
-                *loss_sum += st.loss as f64 * st.images as f64;
-                *correct += st.correct;
-                *images += st.images;
+                tally.add(&st);
                 r.images += st.images;
                 let steps_per_epoch = order.len().div_ceil(batch);
                 let epoch_end = *pos >= order.len();
@@ -427,8 +419,8 @@ impl Run {
                         step: *step,
                         steps_per_epoch,
                         images: r.images,
-                        loss: (*loss_sum / *images as f64) as f32,
-                        accuracy: *correct as f32 / *images as f32,
+                        loss: tally.loss(),
+                        accuracy: tally.accuracy(),
                     });
                 }
                 if epoch_end {

@@ -119,6 +119,32 @@ pub struct StepStats {
     pub images: usize,
 }
 
+/// Running training figures of an epoch: mean loss and accuracy over the steps so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochTally {
+    loss_sum: f64,
+    correct: usize,
+    pub images: usize,
+}
+
+impl EpochTally {
+    pub fn add(&mut self, st: &StepStats) {
+        self.loss_sum += st.loss as f64 * st.images as f64;
+        self.correct += st.correct;
+        self.images += st.images;
+    }
+
+    /// Mean loss per image so far.
+    pub fn loss(&self) -> f32 {
+        (self.loss_sum / self.images as f64) as f32
+    }
+
+    /// Fraction of images classified correctly so far.
+    pub fn accuracy(&self) -> f32 {
+        self.correct as f32 / self.images as f32
+    }
+}
+
 /// Trains one model.
 pub struct Trainer {
     pub model: Model,
@@ -263,7 +289,7 @@ impl Trainer {
         let order = self.epoch_order(data);
         let total = order.len();
         let steps = total.div_ceil(self.spec.batch);
-        let (mut loss_sum, mut correct, mut images) = (0.0f64, 0usize, 0usize);
+        let mut tally = EpochTally::default();
         let mut progress = Progress {
             epoch: self.epoch + 1,
             epochs: self.spec.epochs,
@@ -276,14 +302,12 @@ impl Trainer {
         };
         for (s, batch) in order.chunks(self.spec.batch).enumerate() {
             let st = self.train_step(data, batch)?;
-            loss_sum += st.loss as f64 * st.images as f64;
-            correct += st.correct;
-            images += st.images;
+            tally.add(&st);
             progress = Progress {
                 step: s + 1,
-                images,
-                loss: (loss_sum / images as f64) as f32,
-                accuracy: correct as f32 / images as f32,
+                images: tally.images,
+                loss: tally.loss(),
+                accuracy: tally.accuracy(),
                 batch_loss: st.loss,
                 ..progress
             };

@@ -17,7 +17,7 @@ use crate::metrics::{ConfusionMatrix, ShiftMap, argmax};
 use crate::model::{Model, ModelSpec};
 use crate::ops::softmax_ce::softmax_ce_forward;
 use crate::rng::Rng;
-use crate::train::{Evaluation, Progress, StepStats, Stream, TrainSpec, stream};
+use crate::train::{EpochTally, Evaluation, Progress, StepStats, Stream, TrainSpec, stream};
 
 /// Runs a future to completion natively (the CLI and tests); in the browser, `await` instead.
 #[cfg(not(target_arch = "wasm32"))]
@@ -259,7 +259,7 @@ impl GpuTrainer {
         let mut order: Vec<usize> = (0..total).collect();
         self.shuffle.shuffle(&mut order);
         let steps = total.div_ceil(self.spec.batch);
-        let (mut loss_sum, mut correct, mut images) = (0.0f64, 0usize, 0usize);
+        let mut tally = EpochTally::default();
         let mut progress = Progress {
             epoch: self.epoch + 1,
             epochs: self.spec.epochs,
@@ -277,14 +277,12 @@ impl GpuTrainer {
                 continue;
             }
             for st in self.read_metrics().await? {
-                loss_sum += st.loss as f64 * st.images as f64;
-                correct += st.correct;
-                images += st.images;
+                tally.add(&st);
                 progress = Progress {
                     step: progress.step + 1,
-                    images,
-                    loss: (loss_sum / images as f64) as f32,
-                    accuracy: correct as f32 / images as f32,
+                    images: tally.images,
+                    loss: tally.loss(),
+                    accuracy: tally.accuracy(),
                     batch_loss: st.loss,
                     ..progress
                 };
