@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use convplay_compute::data::{Dataset, DatasetKind, load_split};
+use convplay_compute::model::transform::{antialias, with_padding};
 use convplay_compute::model::{ModelSpec, preset_for};
+use convplay_compute::ops::pad::PadMode;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Errors are one line for the user.
@@ -56,6 +58,18 @@ pub fn model_spec(arg: &str, canvas: usize) -> CliResult<ModelSpec> {
         return ModelSpec::from_json(&text).map_err(|e| format!("{arg}: {e}"));
     }
     preset_for(arg, canvas).map_err(err)
+}
+
+/// `spec` with the toggles of `v` applied (padding first, then BlurPool).
+pub fn apply_variant(spec: ModelSpec, v: crate::VariantArgs) -> ModelSpec {
+    use crate::PaddingArg;
+    let spec = match v.padding {
+        PaddingArg::Keep => spec,
+        PaddingArg::Zeros => with_padding(&spec, PadMode::Zeros),
+        PaddingArg::Reflect => with_padding(&spec, PadMode::Reflect),
+        PaddingArg::Circular => with_padding(&spec, PadMode::Circular),
+    };
+    if v.blurpool { antialias(&spec) } else { spec }
 }
 
 /// A bar on stderr (hidden when stderr is not a terminal or `quiet`).

@@ -54,6 +54,30 @@ pub struct DataArgs {
     pub backend: backend::BackendArg,
 }
 
+/// What `--padding` does to every convolution wider than 1×1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PaddingArg {
+    /// Leave each convolution's padding as the model defines it
+    Keep,
+    /// `same` padding with zeros
+    Zeros,
+    /// `same` padding by reflection
+    Reflect,
+    /// `same` padding by wrap-around
+    Circular,
+}
+
+/// Toggles for the causes of shift failure, applied to any model.
+#[derive(Args, Clone, Copy)]
+pub struct VariantArgs {
+    /// Anti-aliased downsampling (Zhang 2019): strided pools and convs become stride 1 + BlurPool
+    #[arg(long)]
+    pub blurpool: bool,
+    /// Padding of every convolution wider than 1×1
+    #[arg(long, value_enum, default_value = "keep")]
+    pub padding: PaddingArg,
+}
+
 #[derive(Args, Clone)]
 pub struct TrainArgs {
     /// Epochs over the training set
@@ -101,6 +125,8 @@ enum Command {
         canvas: usize,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        variant: VariantArgs,
     },
     /// Train one model and save its weights
     Train {
@@ -111,6 +137,8 @@ enum Command {
         train: TrainArgs,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        variant: VariantArgs,
         /// Where to write the weights (.safetensors)
         #[arg(long)]
         out: Option<PathBuf>,
@@ -141,11 +169,19 @@ enum Command {
         /// Seed of the shifted test set's offsets
         #[arg(long, default_value_t = 0)]
         shift_seed: u64,
+        /// Train on the first N training images [default: all, or 8000 with --quick]
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Evaluate on the first N test images [default: all, or 2000 with --quick]
+        #[arg(long)]
+        test_limit: Option<usize>,
         /// Save both models' weights into this directory
         #[arg(long)]
         out_dir: Option<PathBuf>,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        variant: VariantArgs,
     },
     /// Train exactly the experiment of a playground share link ("Run this on your machine")
     Run {
@@ -208,13 +244,15 @@ fn run(cli: Cli) -> CliResult<()> {
             model,
             canvas,
             json,
-        } => train::summary(&model, canvas, json),
+            variant,
+        } => train::summary(&model, canvas, json, variant),
         Command::Train {
             model,
             train,
             data,
+            variant,
             out,
-        } => train::train(&model, &train, &data, out.as_deref()),
+        } => train::train(&model, &train, &data, variant, out.as_deref()),
         Command::Eval {
             weights,
             placement,
@@ -226,9 +264,24 @@ fn run(cli: Cli) -> CliResult<()> {
             epochs,
             seed,
             shift_seed,
+            limit,
+            test_limit,
             out_dir,
             data,
-        } => train::shift_experiment(quick, epochs, seed, shift_seed, out_dir.as_deref(), &data),
+            variant,
+        } => train::shift_experiment(
+            &train::ShiftExperiment {
+                quick,
+                epochs,
+                seed,
+                shift_seed,
+                limit,
+                test_limit,
+                out_dir,
+            },
+            &data,
+            variant,
+        ),
         Command::Run {
             link,
             out_dir,

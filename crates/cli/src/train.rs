@@ -1,6 +1,6 @@
 //! `summary`, `train`, `eval` and `shift-experiment`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use convplay_compute::data::{CanvasPlacement, Dataset};
@@ -12,11 +12,15 @@ use convplay_compute::weights;
 use serde_json::json;
 
 use crate::backend::{AnyTrainer, Backend, evaluate};
-use crate::common::{CliResult, bar, data_dir, err, load, model_spec, print_json, set_threads};
-use crate::{DataArgs, OptimizerArg, TrainArgs};
+use crate::common::{
+    CliResult, apply_variant, bar, data_dir, err, load, model_spec, print_json, set_threads,
+};
+use crate::{DataArgs, OptimizerArg, TrainArgs, VariantArgs};
 
-pub fn summary(model: &str, canvas: usize, json: bool) -> CliResult<()> {
-    let s = model_spec(model, canvas)?.summary().map_err(err)?;
+pub fn summary(model: &str, canvas: usize, json: bool, variant: VariantArgs) -> CliResult<()> {
+    let s = apply_variant(model_spec(model, canvas)?, variant)
+        .summary()
+        .map_err(err)?;
     if json {
         print_json(&serde_json::to_value(&s).map_err(err)?);
     } else {
@@ -53,7 +57,7 @@ fn train_spec(a: &TrainArgs) -> TrainSpec {
 }
 
 /// Trains `spec` for all its epochs with a progress bar; returns the trainer and seconds spent.
-fn fit(
+pub fn fit(
     backend: &Backend,
     model: ModelSpec,
     spec: TrainSpec,
@@ -96,9 +100,15 @@ fn fit(
     Ok((t, started.elapsed().as_secs_f64()))
 }
 
-pub fn train(model: &str, a: &TrainArgs, d: &DataArgs, out: Option<&Path>) -> CliResult<()> {
+pub fn train(
+    model: &str,
+    a: &TrainArgs,
+    d: &DataArgs,
+    variant: VariantArgs,
+    out: Option<&Path>,
+) -> CliResult<()> {
     set_threads(d.threads)?;
-    let spec = model_spec(model, a.canvas)?;
+    let spec = apply_variant(model_spec(model, a.canvas)?, variant);
     let dir = data_dir(d.data_dir.as_deref())?;
     let train_set = load(&dir, d.dataset, true, None)?;
     let test_set = load(&dir, d.dataset, false, a.test_limit)?;
@@ -206,22 +216,29 @@ pub fn metrics_json(m: &ClassificationMetrics) -> serde_json::Value {
     json!({"accuracy": m.accuracy, "precision": m.precision, "recall": m.recall, "f1": m.f1})
 }
 
-pub fn shift_experiment(
-    quick: bool,
-    epochs: Option<usize>,
-    seed: u64,
-    shift_seed: u64,
-    out_dir: Option<&Path>,
-    d: &DataArgs,
-) -> CliResult<()> {
+/// The settings of `convplay shift-experiment`.
+pub struct ShiftExperiment {
+    pub quick: bool,
+    pub epochs: Option<usize>,
+    pub seed: u64,
+    pub shift_seed: u64,
+    pub limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    pub out_dir: Option<PathBuf>,
+}
+
+pub fn shift_experiment(x: &ShiftExperiment, d: &DataArgs, variant: VariantArgs) -> CliResult<()> {
     set_threads(d.threads)?;
+    let (seed, shift_seed, out_dir) = (x.seed, x.shift_seed, x.out_dir.as_deref());
     let started = Instant::now();
     let dir = data_dir(d.data_dir.as_deref())?;
-    let (limit, test_limit, default_epochs) = if quick {
+    let (limit, test_limit, default_epochs) = if x.quick {
         (Some(8000), Some(2000), 2)
     } else {
         (None, None, 8)
     };
+    let (limit, test_limit) = (x.limit.or(limit), x.test_limit.or(test_limit));
+    let epochs = x.epochs;
     let spec = TrainSpec {
         epochs: epochs.unwrap_or(default_epochs),
         limit,
@@ -236,8 +253,9 @@ pub fn shift_experiment(
     ];
     let backend = Backend::choose(d.backend)?;
     let mut results: Vec<(String, Vec<Evaluation>, f64)> = Vec::new();
-    for name in ["cnn-flatten", "cnn-gap"] {
-        let model = model_spec(name, 64)?;
+    for base in ["cnn-flatten", "cnn-gap"] {
+        let model = apply_variant(model_spec(base, 64)?, variant);
+        let name = model.name.clone();
         let (t, seconds) = fit(&backend, model, spec.clone(), &train_set, d.json)?;
         let mut trained = t.model().clone();
         let evals = placements

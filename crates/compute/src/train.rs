@@ -261,8 +261,15 @@ impl Trainer {
             });
         }
         softmax_ce_backward(&mut self.dlogits, &self.probs, &self.y, classes)?;
+        let aux = self.aux_gradients(step)?;
         self.model.zero_grad();
-        self.model.backward(&mut self.ws, &self.dlogits)?;
+        if aux.is_empty() {
+            self.model.backward(&mut self.ws, &self.dlogits)?;
+        } else {
+            let mut seeds = vec![(self.model.graph.output, self.dlogits.as_slice())];
+            seeds.extend(aux.iter().map(|(v, d)| (*v, d.as_slice())));
+            self.model.backward_seeded(&mut self.ws, &seeds)?;
+        }
         if !all_finite(&self.model.grads) {
             return Err(Error::Diverged {
                 step,
@@ -277,6 +284,29 @@ impl Trainer {
             correct: out.correct,
             images: n,
         })
+    }
+
+    /// For each auxiliary classifier of the last forward: its value and `weight · dCE/dlogits`.
+    /// The reported loss stays the main head's.
+    fn aux_gradients(&self, step: u64) -> Result<Vec<(usize, Vec<f32>)>> {
+        let classes = self.model.classes();
+        let mut out = Vec::new();
+        for a in &self.model.graph.aux {
+            let logits = self.ws.value(a.value);
+            let mut probs = vec![0.0; logits.len()];
+            let ce = softmax_ce_forward(&mut probs, logits, &self.y, classes)?;
+            if !ce.loss.is_finite() {
+                return Err(Error::Diverged {
+                    step,
+                    loss: ce.loss,
+                });
+            }
+            let mut d = vec![0.0; logits.len()];
+            softmax_ce_backward(&mut d, &probs, &self.y, classes)?;
+            d.iter_mut().for_each(|g| *g *= a.weight);
+            out.push((a.value, d));
+        }
+        Ok(out)
     }
 
     /// One pass over the (limited, shuffled) training set. `on_step` sees progress after every

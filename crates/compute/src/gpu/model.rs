@@ -199,6 +199,11 @@ impl GpuModel {
         optimizer: OptimizerSpec,
     ) -> Result<Self> {
         let graph = model.graph.clone();
+        if !graph.aux.is_empty() {
+            return Err(Error::Gpu(
+                "auxiliary classifier heads have no GPU loss yet: train this model with --backend cpu".into(),
+            ));
+        }
         let bytes = check_limits(&graph, capacity, &optimizer, &ctx.limits)?;
         let n = capacity;
         let slot = flatten_slots(&graph);
@@ -475,6 +480,7 @@ impl GpuModel {
                     backward.push(ops::add_backward(ctx, dx, dy, len)?);
                     backward.push(ops::add_backward(ctx, self.dact(node.inputs[1]), dy, len)?);
                 }
+                NodeOp::Pad(_) | NodeOp::Blur(_) => return Err(not_on_gpu(&node.op)),
                 NodeOp::Concat => {
                     let total = g.value_len(node.output);
                     let mut at = 0;
@@ -609,6 +615,7 @@ impl GpuModel {
                 }
                 parts
             }
+            NodeOp::Pad(_) | NodeOp::Blur(_) => return Err(not_on_gpu(&node.op)),
             NodeOp::BatchNorm { geom, .. } => {
                 let (stats, _) = self.bn[k].as_ref().expect("allocated for batch-norm nodes");
                 let at = self.bn_at(k);
@@ -711,4 +718,10 @@ impl GpuModel {
         self.params.write_f32(ctx, params);
         Ok(())
     }
+}
+
+fn not_on_gpu(op: &NodeOp) -> Error {
+    Error::Gpu(format!(
+        "{op:?} has no GPU kernel yet: train this model with --backend cpu"
+    ))
 }

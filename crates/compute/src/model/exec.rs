@@ -11,7 +11,7 @@ use super::graph::{Graph, NodeOp, ParamId};
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
 use crate::ops::batchnorm::{self, ChannelStats};
-use crate::ops::{add, concat, conv2d, dense, dropout, gap, pool, relu};
+use crate::ops::{add, blur, concat, conv2d, dense, dropout, gap, pad, pool, relu};
 use crate::rng::Rng;
 
 /// Training draws dropout masks from the generator and uses batch statistics; evaluation is
@@ -207,6 +207,8 @@ impl Model {
                         node.inputs.iter().map(|&v| ws.acts[v].as_slice()).collect();
                     concat::concat_forward(&mut out, &parts, n)?
                 }
+                NodeOp::Pad(g) => pad::pad_forward(&mut out, x, g, n)?,
+                NodeOp::Blur(g) => blur::blur_forward(&mut out, x, g, n)?,
             }
             ws.acts[node.output] = out;
         }
@@ -217,12 +219,24 @@ impl Model {
     /// Accumulates parameter gradients into `self.grads` for the last training-mode forward,
     /// given dL/dlogits.
     pub fn backward(&mut self, ws: &mut Workspace, dlogits: &[f32]) -> Result<()> {
+        self.backward_seeded(ws, &[(self.graph.output, dlogits)])
+    }
+
+    /// Backward from several values at once: `seeds` are `(value, dL/dvalue)` pairs, e.g. the
+    /// logits and the auxiliary heads' weighted logit gradients ([`super::graph::AuxOutput`]).
+    pub fn backward_seeded(&mut self, ws: &mut Workspace, seeds: &[(usize, &[f32])]) -> Result<()> {
         let n = ws.n;
-        if !ws.trained || dlogits.len() != ws.acts[self.graph.output].len() {
+        let bad = seeds
+            .iter()
+            .find(|(v, d)| *v >= ws.acts.len() || d.len() != ws.acts[*v].len());
+        if !ws.trained || seeds.is_empty() || bad.is_some() {
             return Err(Error::ShapeMismatch {
                 op: "backward",
-                expected: "a training-mode forward, then dlogits of its logits' size".into(),
-                got: format!("{} floats", dlogits.len()),
+                expected: "a training-mode forward, then gradients of its values' sizes".into(),
+                got: match bad {
+                    Some((v, d)) => format!("{} floats for value {v}", d.len()),
+                    None => format!("{} seeds", seeds.len()),
+                },
             });
         }
         ws.grads.resize_with(self.graph.values.len(), Vec::new);
@@ -230,7 +244,9 @@ impl Model {
             d.clear();
             d.resize(n * self.graph.value_len(v), 0.0);
         }
-        ws.grads[self.graph.output].copy_from_slice(dlogits);
+        for (v, d) in seeds {
+            ws.grads[*v].iter_mut().zip(*d).for_each(|(g, s)| *g += s);
+        }
         for k in (0..self.graph.nodes.len()).rev() {
             let node = self.graph.nodes[k].clone();
             let mut dy = std::mem::take(&mut ws.grads[node.output]);
@@ -325,6 +341,16 @@ impl Model {
                     concat::concat_backward(&mut views, &dy, n)?;
                     for (&v, p) in node.inputs.iter().zip(parts) {
                         ws.grads[v] = p;
+                    }
+                }
+                NodeOp::Pad(g) => {
+                    if wants_dx {
+                        pad::pad_backward(&mut ws.grads[xi], &dy, g, n)?
+                    }
+                }
+                NodeOp::Blur(g) => {
+                    if wants_dx {
+                        blur::blur_backward(&mut ws.grads[xi], &dy, g, n)?
                     }
                 }
             }

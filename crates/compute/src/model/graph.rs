@@ -12,9 +12,14 @@ use super::spec::{Activation, Init, LayerSpec, ModelSpec};
 use crate::error::{Error, Result};
 use crate::ops::Padding;
 use crate::ops::batchnorm::BatchNormGeom;
+use crate::ops::blur::BlurGeom;
 use crate::ops::conv2d::Conv2dGeom;
 use crate::ops::dense::DenseGeom;
+use crate::ops::pad::{PadGeom, PadMode};
 use crate::ops::pool::PoolGeom;
+use crate::ops::window_axis;
+
+mod blocks;
 
 pub type ValueId = usize;
 pub type ParamId = usize;
@@ -81,6 +86,19 @@ pub enum NodeOp {
     },
     Add,
     Concat,
+    /// Explicit border (reflect / circular `same` padding, BlurPool's reflect pad).
+    Pad(PadGeom),
+    /// Fixed binomial blur, subsampled by the stride (BlurPool).
+    Blur(BlurGeom),
+}
+
+/// An auxiliary classifier's logits and the weight of its loss (training only).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AuxOutput {
+    pub value: ValueId,
+    pub weight: f32,
+    /// Index of the head's summary row.
+    pub row: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +139,8 @@ pub struct Graph {
     pub output: ValueId,
     pub classes: usize,
     pub rows: Vec<SummaryRow>,
+    /// Auxiliary classifier heads, in graph order.
+    pub aux: Vec<AuxOutput>,
 }
 
 impl Graph {
@@ -300,6 +320,7 @@ impl Builder {
         kernel: usize,
         stride: usize,
         padding: Padding,
+        padding_mode: PadMode,
         groups: usize,
         bias: bool,
         init: Init,
@@ -316,6 +337,13 @@ impl Builder {
                 "filters must be at most 65536, kernel and stride at most 255",
             ));
         }
+        let (x, padding) = match (padding, padding_mode) {
+            (Padding::Same, PadMode::Reflect | PadMode::Circular) => (
+                self.same_pad(x, name, kernel, stride, padding_mode)?,
+                Padding::Valid,
+            ),
+            _ => (x, padding),
+        };
         let geom = Conv2dGeom::new(self.g.values[x], filters, kernel, stride, padding, groups)
             .map_err(|m| invalid(name, m))?;
         let rf = kernel * kernel;
@@ -339,6 +367,42 @@ impl Builder {
             name,
         )?;
         Ok((out, params, geom.macs()))
+    }
+
+    /// A `Pad` node giving the border `same` padding would, filled by `mode`.
+    fn same_pad(
+        &mut self,
+        x: ValueId,
+        name: &str,
+        kernel: usize,
+        stride: usize,
+        mode: PadMode,
+    ) -> Result<ValueId> {
+        let [_, h, w] = self.g.values[x];
+        let misfit = || {
+            invalid(
+                name,
+                format!(
+                    "kernel {kernel}×{kernel} with stride {stride} does not fit the {h}×{w} input"
+                ),
+            )
+        };
+        let (oh, top) = window_axis(h, kernel, stride, Padding::Same).ok_or_else(misfit)?;
+        let (ow, left) = window_axis(w, kernel, stride, Padding::Same).ok_or_else(misfit)?;
+        let bottom = ((oh - 1) * stride + kernel).saturating_sub(h) - top;
+        let right = ((ow - 1) * stride + kernel).saturating_sub(w) - left;
+        self.pad(x, name, [top, bottom, left, right], mode)
+    }
+
+    fn pad(&mut self, x: ValueId, name: &str, pads: [usize; 4], mode: PadMode) -> Result<ValueId> {
+        let g = PadGeom::new(self.g.values[x], pads, mode).map_err(|m| invalid(name, m))?;
+        self.node(
+            NodeOp::Pad(g),
+            vec![x],
+            [g.c, g.h_out(), g.w_out()],
+            false,
+            name,
+        )
     }
 
     fn pool_geom(
@@ -373,6 +437,7 @@ impl Builder {
                 kernel,
                 stride,
                 padding,
+                padding_mode,
                 groups,
                 activation,
                 bias,
@@ -380,7 +445,16 @@ impl Builder {
                 ..
             } => {
                 let (out, params, macs) = self.conv(
-                    x, name, *filters, *kernel, *stride, *padding, *groups, *bias, *init,
+                    x,
+                    name,
+                    *filters,
+                    *kernel,
+                    *stride,
+                    *padding,
+                    *padding_mode,
+                    *groups,
+                    *bias,
+                    *init,
                 )?;
                 let out = self.activation(out, *activation, name, last)?;
                 self.row(name, kind, out, params, macs);
@@ -568,6 +642,7 @@ impl Builder {
                             1,
                             p.stride,
                             Padding::Valid,
+                            PadMode::Zeros,
                             1,
                             false,
                             Init::HeUniform,
@@ -621,6 +696,24 @@ impl Builder {
                 self.row(name, kind, out, 0, 0);
                 Ok(out)
             }
+            LayerSpec::BlurPool { stride, size, .. } => self.blur_pool(x, name, *stride, *size),
+            LayerSpec::DenseBlock {
+                layers,
+                growth,
+                bottleneck,
+                transition,
+                padding_mode,
+                ..
+            } => self.dense_block(
+                x,
+                name,
+                *layers,
+                *growth,
+                *bottleneck,
+                *transition,
+                *padding_mode,
+            ),
+            LayerSpec::AuxHead { weight, layers, .. } => self.aux_head(x, name, *weight, layers),
         }
     }
 }
@@ -654,6 +747,7 @@ pub fn compile(spec: &ModelSpec) -> Result<Graph> {
             output: 0,
             classes: 0,
             rows: vec![],
+            aux: vec![],
         },
         names: HashSet::new(),
     };
@@ -688,5 +782,17 @@ pub fn compile(spec: &ModelSpec) -> Result<Graph> {
     }
     b.g.output = out;
     b.g.classes = b.g.values[out][0];
+    for a in &b.g.aux {
+        let units = b.g.values[a.value][0];
+        if !b.g.flat[a.value] || units != b.g.classes {
+            return Err(invalid(
+                &b.g.rows[a.row].name,
+                format!(
+                    "an auxiliary head must end in {} class scores like the model, got {:?}",
+                    b.g.classes, b.g.rows[a.row].output_shape
+                ),
+            ));
+        }
+    }
     Ok(b.g)
 }

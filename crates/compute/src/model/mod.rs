@@ -8,10 +8,13 @@ pub mod spec;
 pub mod summary;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_zoo;
+pub mod transform;
 
 pub use exec::{Mode, Workspace};
-pub use graph::{Graph, ParamInfo, SummaryRow, compile};
-pub use presets::{PRESETS, preset, preset_for};
+pub use graph::{AuxOutput, Graph, ParamInfo, SummaryRow, compile};
+pub use presets::{PRESETS, ZOO, preset, preset_for};
 pub use spec::{Activation, Init, LayerSpec, ModelSpec, Projection};
 pub use summary::Summary;
 

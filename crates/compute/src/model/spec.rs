@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ops::Padding;
+use crate::ops::pad::PadMode;
 
 /// A network: an input shape `[channels, height, width]` and a sequence of layers whose last
 /// output is the logits (the softmax lives in the loss).
@@ -47,6 +48,12 @@ fn is_one(v: &usize) -> bool {
 fn is_true(v: &bool) -> bool {
     *v
 }
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
 fn bn_eps() -> f32 {
     1e-5
 }
@@ -67,6 +74,9 @@ pub enum LayerSpec {
         stride: usize,
         #[serde(default)]
         padding: Padding,
+        /// What `same` padding fills the border with (zeros, reflect, circular).
+        #[serde(default, skip_serializing_if = "PadMode::is_zeros")]
+        padding_mode: PadMode,
         #[serde(default = "one", skip_serializing_if = "is_one")]
         groups: usize,
         #[serde(default)]
@@ -136,6 +146,37 @@ pub enum LayerSpec {
         name: String,
         branches: Vec<Vec<LayerSpec>>,
     },
+    /// Anti-aliased downsampling (Zhang 2019): reflect-pad, blur every channel with a fixed
+    /// normalised binomial filter of `size` taps per axis, keep every `stride`-th position.
+    BlurPool {
+        name: String,
+        #[serde(default = "two")]
+        stride: usize,
+        #[serde(default = "three")]
+        size: usize,
+    },
+    /// DenseNet's dense block: `layers` times, BN → ReLU → [1×1 conv to 4·growth → BN → ReLU if
+    /// `bottleneck`] → 3×3 conv to `growth` channels, concatenated onto everything before. With
+    /// `transition = Some(filters)`, the block ends in BN → ReLU → 1×1 conv → 2×2 average pool.
+    DenseBlock {
+        name: String,
+        layers: usize,
+        growth: usize,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bottleneck: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transition: Option<usize>,
+        #[serde(default, skip_serializing_if = "PadMode::is_zeros")]
+        padding_mode: PadMode,
+    },
+    /// An auxiliary classifier (GoogLeNet): `layers` map the current value to class scores whose
+    /// cross-entropy, times `weight`, is added to the training loss. The main path continues from
+    /// this layer's input unchanged; at evaluation the head is ignored.
+    AuxHead {
+        name: String,
+        weight: f32,
+        layers: Vec<LayerSpec>,
+    },
 }
 
 /// The 1×1 convolution on a residual shortcut.
@@ -160,7 +201,10 @@ impl LayerSpec {
             | LayerSpec::BatchNorm { name, .. }
             | LayerSpec::Relu { name }
             | LayerSpec::Residual { name, .. }
-            | LayerSpec::Branches { name, .. } => name,
+            | LayerSpec::Branches { name, .. }
+            | LayerSpec::BlurPool { name, .. }
+            | LayerSpec::DenseBlock { name, .. }
+            | LayerSpec::AuxHead { name, .. } => name,
         }
     }
 
@@ -178,6 +222,9 @@ impl LayerSpec {
             LayerSpec::Relu { .. } => "ReLU",
             LayerSpec::Residual { .. } => "Residual",
             LayerSpec::Branches { .. } => "Concatenate",
+            LayerSpec::BlurPool { .. } => "BlurPool",
+            LayerSpec::DenseBlock { .. } => "DenseBlock",
+            LayerSpec::AuxHead { .. } => "AuxClassifier",
         }
     }
 }

@@ -7,11 +7,13 @@
 
 pub mod add;
 pub mod batchnorm;
+pub mod blur;
 pub mod concat;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod gap;
+pub mod pad;
 pub mod pool;
 pub mod relu;
 pub mod softmax_ce;
