@@ -9,7 +9,8 @@ struct SoftmaxParams {
     n: u32,
     classes: u32,
     slot: u32,
-    _pad: u32,
+    // Read by softmax_ce_backward only.
+    scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;

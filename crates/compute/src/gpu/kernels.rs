@@ -48,10 +48,14 @@ pub enum Kernel {
     BatchnormForward,
     BatchnormBackwardReduce,
     BatchnormBackward,
+    PadForward,
+    PadBackward,
+    BlurForward,
+    BlurBackward,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 32] = [
+    pub const ALL: [Kernel; 36] = [
         Kernel::Conv2dForward,
         Kernel::Conv2dBackwardInput,
         Kernel::Conv2dBackwardWeight,
@@ -84,6 +88,10 @@ impl Kernel {
         Kernel::BatchnormForward,
         Kernel::BatchnormBackwardReduce,
         Kernel::BatchnormBackward,
+        Kernel::PadForward,
+        Kernel::PadBackward,
+        Kernel::BlurForward,
+        Kernel::BlurBackward,
     ];
 
     /// The WGSL source: the primitive's file, preceded by its shared geometry and followed by
@@ -151,6 +159,10 @@ impl Kernel {
                 shader!("batchnorm_common.wgsl", "batchnorm_backward_reduce.wgsl")
             }
             BatchnormBackward => shader!("batchnorm_common.wgsl", "batchnorm_backward.wgsl"),
+            PadForward => shader!("pad_common.wgsl", "pad_forward.wgsl"),
+            PadBackward => shader!("pad_common.wgsl", "pad_backward.wgsl"),
+            BlurForward => shader!("blur_common.wgsl", "blur_forward.wgsl"),
+            BlurBackward => shader!("blur_common.wgsl", "blur_backward.wgsl"),
         }
     }
 
@@ -318,7 +330,8 @@ pub struct SoftmaxParams {
     pub n: u32,
     pub classes: u32,
     pub slot: u32,
-    pub _pad: u32,
+    /// The backward's loss weight (1 for the model's head).
+    pub scale: f32,
 }
 
 /// Mirrors `SgdParams` in `sgd_update.wgsl`.
@@ -381,4 +394,33 @@ pub struct BatchNormParams {
     pub eps: f32,
     pub momentum: f32,
     pub _pad: [u32; 2],
+}
+
+/// Mirrors `PadParams` in `pad_common.wgsl`; `mode` 0 zeros, 1 reflect, 2 circular.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct PadParams {
+    pub planes: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub top: u32,
+    pub left: u32,
+    pub mode: u32,
+}
+
+/// Mirrors `BlurParams` in `blur_common.wgsl`; `f` holds the 1-D binomial taps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct BlurParams {
+    pub planes: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub size: u32,
+    pub stride: u32,
+    pub _pad: u32,
+    pub f: [f32; 8],
 }

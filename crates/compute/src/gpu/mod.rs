@@ -22,6 +22,8 @@ pub mod trainer;
 mod tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_training;
+#[cfg(test)]
+mod tests_zoo;
 
 pub use buffer::GpuBuffer;
 pub use context::GpuContext;

@@ -25,7 +25,8 @@ pub(crate) struct Plan {
     pub forward_eval: Vec<Dispatch>,
     /// (index in `forward_train`, len, rate) of each dropout node, in node order.
     pub dropouts: Vec<(usize, usize, f32)>,
-    pub loss: [Dispatch; 2],
+    /// The head's loss (forward, backward), then each auxiliary head's.
+    pub loss: Vec<Dispatch>,
     pub backward: Vec<Dispatch>,
     pub update: Dispatch,
 }
@@ -57,6 +58,10 @@ pub struct GpuModel {
     pub(crate) labels: GpuBuffer,
     table: GpuBuffer,
     probs: GpuBuffer,
+    /// Each auxiliary head's probabilities, and a metrics slot its loss may scribble on (the
+    /// reported loss is the model head's, as on the CPU).
+    aux_probs: Vec<GpuBuffer>,
+    aux_metrics: GpuBuffer,
     pub(crate) metrics: GpuBuffer,
     plans: Vec<Plan>,
 }
@@ -97,7 +102,7 @@ fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec) -> Result<Vec<Need>
         },
         Need {
             what: "labels, offsets, probabilities".into(),
-            floats: 3 * n + n * classes,
+            floats: 3 * n + n * classes * (1 + graph.aux.len()),
         },
         Need {
             what: "metrics".into(),
@@ -199,11 +204,6 @@ impl GpuModel {
         optimizer: OptimizerSpec,
     ) -> Result<Self> {
         let graph = model.graph.clone();
-        if !graph.aux.is_empty() {
-            return Err(Error::Gpu(
-                "auxiliary classifier heads have no GPU loss yet: train this model with --backend cpu".into(),
-            ));
-        }
         let bytes = check_limits(&graph, capacity, &optimizer, &ctx.limits)?;
         let n = capacity;
         let slot = flatten_slots(&graph);
@@ -260,6 +260,12 @@ impl GpuModel {
             labels: GpuBuffer::zeros(ctx, "batch labels", n),
             table: GpuBuffer::from_f32(ctx, "pixel table", &table),
             probs: GpuBuffer::zeros(ctx, "probabilities", n * graph.classes),
+            aux_probs: graph
+                .aux
+                .iter()
+                .map(|_| GpuBuffer::zeros(ctx, "auxiliary probabilities", n * graph.classes))
+                .collect(),
+            aux_metrics: GpuBuffer::zeros(ctx, "auxiliary metrics", 2),
             metrics: GpuBuffer::zeros(ctx, "metrics", 2 * METRIC_SLOTS),
             plans: Vec::new(),
             capacity,
@@ -324,7 +330,7 @@ impl GpuModel {
             forward_eval.extend(self.forward_node(ctx, k, n, false)?);
         }
         let logits = self.logits();
-        let loss = [
+        let mut loss = vec![
             ops::softmax_ce_forward(
                 ctx,
                 &self.probs,
@@ -344,6 +350,28 @@ impl GpuModel {
                 g.classes,
             )?,
         ];
+        for (a, probs) in g.aux.iter().zip(&self.aux_probs) {
+            let logits = self.act(a.value);
+            loss.push(ops::softmax_ce_forward(
+                ctx,
+                probs,
+                &self.aux_metrics,
+                logits,
+                &self.labels,
+                n,
+                g.classes,
+                0,
+            )?);
+            loss.push(ops::softmax_ce_backward_scaled(
+                ctx,
+                self.dact(a.value),
+                probs,
+                &self.labels,
+                n,
+                g.classes,
+                a.weight,
+            )?);
+        }
         let mut backward = Vec::new();
         let input_slot = self.slot[0];
         for (k, node) in g.nodes.iter().enumerate().rev() {
@@ -480,7 +508,8 @@ impl GpuModel {
                     backward.push(ops::add_backward(ctx, dx, dy, len)?);
                     backward.push(ops::add_backward(ctx, self.dact(node.inputs[1]), dy, len)?);
                 }
-                NodeOp::Pad(_) | NodeOp::Blur(_) => return Err(not_on_gpu(&node.op)),
+                NodeOp::Pad(geom) => backward.push(ops::pad_backward(ctx, dx, dy, geom, n)?),
+                NodeOp::Blur(geom) => backward.push(ops::blur_backward(ctx, dx, dy, geom, n)?),
                 NodeOp::Concat => {
                     let total = g.value_len(node.output);
                     let mut at = 0;
@@ -615,7 +644,8 @@ impl GpuModel {
                 }
                 parts
             }
-            NodeOp::Pad(_) | NodeOp::Blur(_) => return Err(not_on_gpu(&node.op)),
+            NodeOp::Pad(geom) => vec![ops::pad_forward(ctx, out, x, geom, n)?],
+            NodeOp::Blur(geom) => vec![ops::blur_forward(ctx, out, x, geom, n)?],
             NodeOp::BatchNorm { geom, .. } => {
                 let (stats, _) = self.bn[k].as_ref().expect("allocated for batch-norm nodes");
                 let at = self.bn_at(k);
@@ -718,10 +748,4 @@ impl GpuModel {
         self.params.write_f32(ctx, params);
         Ok(())
     }
-}
-
-fn not_on_gpu(op: &NodeOp) -> Error {
-    Error::Gpu(format!(
-        "{op:?} has no GPU kernel yet: train this model with --backend cpu"
-    ))
 }

@@ -12,8 +12,10 @@ use super::kernels::*;
 use super::{GpuBuffer, GpuContext};
 use crate::error::{Error, Result};
 use crate::ops::batchnorm::BatchNormGeom;
+use crate::ops::blur::{BlurGeom, MAX_BLUR_SIZE, binomial};
 use crate::ops::conv2d::Conv2dGeom;
 use crate::ops::dense::DenseGeom;
+use crate::ops::pad::{PadGeom, PadMode};
 use crate::ops::pool::PoolGeom;
 use crate::optim::OptimizerSpec;
 
@@ -696,7 +698,7 @@ pub fn softmax_ce_forward(
         n: u(n)?,
         classes: u(classes)?,
         slot: u(slot)?,
-        _pad: 0,
+        scale: 1.0,
     };
     make(
         ctx,
@@ -716,13 +718,27 @@ pub fn softmax_ce_backward(
     n: usize,
     classes: usize,
 ) -> Result<Dispatch> {
+    softmax_ce_backward_scaled(ctx, dlogits, probs, labels, n, classes, 1.0)
+}
+
+/// dlogits = scale · (probs − one_hot(labels)) / n: an auxiliary head's weighted loss gradient.
+pub fn softmax_ce_backward_scaled(
+    ctx: &GpuContext,
+    dlogits: &GpuBuffer,
+    probs: &GpuBuffer,
+    labels: &GpuBuffer,
+    n: usize,
+    classes: usize,
+    scale: f32,
+) -> Result<Dispatch> {
     need("gpu softmax_ce_backward", "dlogits", dlogits, n * classes)?;
     need("gpu softmax_ce_backward", "probs", probs, n * classes)?;
     need("gpu softmax_ce_backward", "labels", labels, n)?;
     let p = SoftmaxParams {
         n: u(n)?,
         classes: u(classes)?,
-        ..Default::default()
+        slot: 0,
+        scale,
     };
     make(
         ctx,
@@ -1070,4 +1086,119 @@ pub fn batchnorm_backward(
             grid(ctx, len, WG)?,
         )?,
     ])
+}
+
+fn pad_params(g: &PadGeom, n: usize) -> Result<PadParams> {
+    Ok(PadParams {
+        planes: u(n * g.c)?,
+        h_in: u(g.h_in)?,
+        w_in: u(g.w_in)?,
+        h_out: u(g.h_out())?,
+        w_out: u(g.w_out())?,
+        top: u(g.top)?,
+        left: u(g.left)?,
+        mode: match g.mode {
+            PadMode::Zeros => 0,
+            PadMode::Reflect => 1,
+            PadMode::Circular => 2,
+        },
+    })
+}
+
+/// y = x with an explicit border of zeros, reflections or wrap-around. Overwrites y.
+pub fn pad_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    x: &GpuBuffer,
+    g: &PadGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu pad_forward", "y", y, n * g.out_len())?;
+    need("gpu pad_forward", "x", x, n * g.in_len())?;
+    make(
+        ctx,
+        Kernel::PadForward,
+        &[x, y],
+        &pad_params(g, n)?,
+        grid(ctx, n * g.out_len(), WG)?,
+    )
+}
+
+/// dx += the gradient of every padded cell, sent back to the input cell it copied.
+pub fn pad_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dy: &GpuBuffer,
+    g: &PadGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu pad_backward", "dx", dx, n * g.in_len())?;
+    need("gpu pad_backward", "dy", dy, n * g.out_len())?;
+    make(
+        ctx,
+        Kernel::PadBackward,
+        &[dy, dx],
+        &pad_params(g, n)?,
+        grid(ctx, n * g.in_len(), WG)?,
+    )
+}
+
+fn blur_params(g: &BlurGeom, n: usize) -> Result<BlurParams> {
+    if !(1..=MAX_BLUR_SIZE).contains(&g.size) {
+        return Err(Error::Gpu(format!(
+            "blur size {} is not 1..={MAX_BLUR_SIZE}",
+            g.size
+        )));
+    }
+    let mut f = [0.0; 8];
+    f[..g.size].copy_from_slice(&binomial(g.size));
+    Ok(BlurParams {
+        planes: u(n * g.c)?,
+        h_in: u(g.h_in)?,
+        w_in: u(g.w_in)?,
+        h_out: u(g.h_out)?,
+        w_out: u(g.w_out)?,
+        size: u(g.size)?,
+        stride: u(g.stride)?,
+        _pad: 0,
+        f,
+    })
+}
+
+/// out = the binomial blur of x, sampled every `stride` cells (BlurPool). Overwrites out.
+pub fn blur_forward(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    g: &BlurGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu blur_forward", "out", out, n * g.out_len())?;
+    need("gpu blur_forward", "x", x, n * g.in_len())?;
+    make(
+        ctx,
+        Kernel::BlurForward,
+        &[x, out],
+        &blur_params(g, n)?,
+        grid(ctx, n * g.out_len(), WG)?,
+    )
+}
+
+/// dx += the adjoint of [`blur_forward`] applied to dout.
+pub fn blur_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    g: &BlurGeom,
+    n: usize,
+) -> Result<Dispatch> {
+    need("gpu blur_backward", "dx", dx, n * g.in_len())?;
+    need("gpu blur_backward", "dout", dout, n * g.out_len())?;
+    make(
+        ctx,
+        Kernel::BlurBackward,
+        &[dout, dx],
+        &blur_params(g, n)?,
+        grid(ctx, n * g.in_len(), WG)?,
+    )
 }

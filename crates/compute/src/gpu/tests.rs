@@ -16,7 +16,7 @@ use crate::optim::{Optimizer, OptimizerSpec};
 use crate::rng::Rng;
 
 #[cfg(not(target_arch = "wasm32"))]
-async fn ctx() -> Arc<GpuContext> {
+pub(super) async fn ctx() -> Arc<GpuContext> {
     static CTX: std::sync::OnceLock<Arc<GpuContext>> = std::sync::OnceLock::new();
     CTX.get_or_init(|| {
         Arc::new(
@@ -28,7 +28,7 @@ async fn ctx() -> Arc<GpuContext> {
 }
 
 #[cfg(target_arch = "wasm32")]
-async fn ctx() -> Arc<GpuContext> {
+pub(super) async fn ctx() -> Arc<GpuContext> {
     thread_local! {
         static CTX: std::cell::RefCell<Option<Arc<GpuContext>>> = const { std::cell::RefCell::new(None) };
     }
@@ -64,20 +64,22 @@ macro_rules! gpu_test {
     };
 }
 
-fn up(ctx: &GpuContext, v: &[f32]) -> GpuBuffer {
+pub(super) use gpu_test;
+
+pub(super) fn up(ctx: &GpuContext, v: &[f32]) -> GpuBuffer {
     GpuBuffer::from_f32(ctx, "test", v)
 }
 
-async fn down(ctx: &GpuContext, b: &GpuBuffer) -> Vec<f32> {
+pub(super) async fn down(ctx: &GpuContext, b: &GpuBuffer) -> Vec<f32> {
     b.read_f32(ctx).await.expect("readback")
 }
 
-fn run(ctx: &GpuContext, ds: &[&Dispatch]) {
+pub(super) fn run(ctx: &GpuContext, ds: &[&Dispatch]) {
     ctx.submit(ds).expect("submit");
 }
 
 #[track_caller]
-fn assert_close(what: &str, gpu: &[f32], cpu: &[f32]) {
+pub(super) fn assert_close(what: &str, gpu: &[f32], cpu: &[f32]) {
     assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
     let mut worst = (0.0f32, 0usize);
     for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {

@@ -10,7 +10,7 @@ use crate::optim::OptimizerSpec;
 use crate::rng::Rng;
 use crate::train::{TrainSpec, Trainer, evaluate};
 
-fn ctx() -> Arc<GpuContext> {
+pub(super) fn ctx() -> Arc<GpuContext> {
     Arc::new(
         GpuContext::new_blocking()
             .unwrap_or_else(|e| panic!("the GPU tests need an adapter and found none: {e}")),
@@ -18,7 +18,7 @@ fn ctx() -> Arc<GpuContext> {
 }
 
 /// `n` noisy synthetic digits: class k is a bright stroke whose row and slope depend on k.
-fn digits(n: usize) -> Dataset {
+pub(super) fn digits(n: usize) -> Dataset {
     let mut rng = Rng::new(5);
     let mut images = vec![0u8; n * 784];
     let mut labels = vec![0u8; n];

@@ -192,7 +192,7 @@ impl GpuTrainer {
                 n: n as u32,
                 classes: classes as u32,
                 slot: slot as u32,
-                _pad: 0,
+                scale: 1.0,
             },
         );
         if let crate::optim::OptimizerSpec::Adam { .. } = self.spec.optimizer {
