@@ -112,6 +112,48 @@ fn summary_json_has_the_lecture_parameter_counts() {
 }
 
 #[test]
+fn zoo_trains_every_listed_model_on_one_budget_and_tabulates_it() {
+    let v = json(&convplay(&[
+        "zoo",
+        "--models",
+        "lenet5,mobilenet-mini",
+        "--canvas",
+        "36",
+        "--limit",
+        "600",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "2",
+        "--backend",
+        "cpu",
+        "--json",
+    ]));
+    assert_eq!(v["canvas"], 36);
+    assert_eq!(v["test_images"], 200);
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    for (m, name) in models.iter().zip(["lenet5", "mobilenet-mini"]) {
+        assert_eq!(m["model"], name);
+        assert_eq!(m["images_trained"], 1200);
+        let summary = json(&convplay(&["summary", name, "--canvas", "36", "--json"]));
+        assert_eq!(m["params"], summary["total_params"], "{name}");
+        assert_eq!(m["macs"], summary["total_macs"], "{name}");
+        assert!(m["train_images_per_second"].as_f64().unwrap() > 0.0);
+        for set in ["centered", "shifted"] {
+            let a = m[set]["accuracy"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&a), "{name} {set}: {a}");
+        }
+    }
+    // Two epochs of 600 images are enough for LeNet-5 to beat chance on centred digits.
+    assert!(
+        models[0]["centered"]["accuracy"].as_f64().unwrap() > 0.3,
+        "{v}"
+    );
+    assert_clear_error(&convplay(&["zoo", "--models", "lenet5,nope"]), "nope");
+}
+
+#[test]
 fn bench_reports_throughput_as_json() {
     let v = json(&convplay(&[
         "bench", "--model", "cnn-gap", "--batch", "8", "--canvas", "28", "--steps", "2", "--json",
