@@ -176,6 +176,9 @@ enum Command {
         /// Evaluate on the first N test images [default: all, or 2000 with --quick]
         #[arg(long)]
         test_limit: Option<usize>,
+        /// Side of the zero canvas the 28×28 digits are placed on (the lecture's is 64)
+        #[arg(long, default_value_t = 64)]
+        canvas: usize,
         /// Save both models' weights into this directory
         #[arg(long)]
         out_dir: Option<PathBuf>,
@@ -297,6 +300,7 @@ fn run(cli: Cli) -> CliResult<()> {
             shift_seed,
             limit,
             test_limit,
+            canvas,
             out_dir,
             data,
             variant,
@@ -308,6 +312,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 shift_seed,
                 limit,
                 test_limit,
+                canvas,
                 out_dir,
             },
             &data,

@@ -224,6 +224,7 @@ pub struct ShiftExperiment {
     pub shift_seed: u64,
     pub limit: Option<usize>,
     pub test_limit: Option<usize>,
+    pub canvas: usize,
     pub out_dir: Option<PathBuf>,
 }
 
@@ -243,6 +244,7 @@ pub fn shift_experiment(x: &ShiftExperiment, d: &DataArgs, variant: VariantArgs)
         epochs: epochs.unwrap_or(default_epochs),
         limit,
         seed,
+        canvas: x.canvas,
         ..TrainSpec::default()
     };
     let train_set = load(&dir, d.dataset, true, None)?;
@@ -254,7 +256,7 @@ pub fn shift_experiment(x: &ShiftExperiment, d: &DataArgs, variant: VariantArgs)
     let backend = Backend::choose(d.backend)?;
     let mut results: Vec<(String, Vec<Evaluation>, f64)> = Vec::new();
     for base in ["cnn-flatten", "cnn-gap"] {
-        let model = apply_variant(model_spec(base, 64)?, variant);
+        let model = apply_variant(model_spec(base, x.canvas)?, variant);
         let name = model.name.clone();
         let (t, seconds) = fit(&backend, model, spec.clone(), &train_set, d.json)?;
         let mut trained = t.model().clone();
