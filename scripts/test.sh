@@ -10,21 +10,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+# Each phase prints the seconds so far, so a slow CI run shows where its minutes went.
+phase() { printf '\n== [%4d s] %s\n' "$SECONDS" "$*"; }
+
+bash scripts/setup.sh --system
+# wasm-bindgen-cli and trunk compile (minutes on a fresh machine) while the native tests do.
+mkdir -p target
+bash scripts/setup.sh --tools > target/setup-tools.log 2>&1 &
+tools=$!
 
 # Mesa's Vulkan drivers (lavapipe runs the GPU tests) complain on stderr without a session dir.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
-echo "== native tests"
+phase "native tests"
 cargo test -p convplay-compute -p convplay-cli
 
-echo "== wasm32: compute builds, SIMD kernels match the scalar reference under simd128"
+phase "waiting for wasm-bindgen-cli and trunk"
+wait "$tools" || { cat target/setup-tools.log; exit 1; }
+
+phase "wasm32: compute builds, SIMD kernels match the scalar reference under simd128"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown -p convplay-compute --no-default-features --lib
 
-echo "== browser: the site builds with Trunk; app components in headless Chromium"
+phase "browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh
 bash scripts/test-browser.sh
 
-echo "== end to end: the built site in headless Chromium"
+phase "end to end: the built site in headless Chromium"
 cargo test -p convplay-tests --test e2e
+
+phase "all tests passed"
