@@ -647,14 +647,14 @@ pub fn avg_pool_forward(
     g: &PoolGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu avg_pool_forward", "out", out, n * g.out_len())?;
-    need("gpu avg_pool_forward", "x", x, n * g.in_len())?;
-    make(
+    let (x, out) = ((x, n * g.in_len()), (out, n * g.out_len()));
+    planar(
         ctx,
         Kernel::AvgPoolForward,
-        &[x, out],
+        "gpu avg_pool_forward",
+        x,
+        out,
         &pool_params(g, n)?,
-        grid(ctx, n * g.out_len(), WG)?,
     )
 }
 
@@ -666,14 +666,14 @@ pub fn avg_pool_backward(
     g: &PoolGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu avg_pool_backward", "dx", dx, n * g.in_len())?;
-    need("gpu avg_pool_backward", "dout", dout, n * g.out_len())?;
-    make(
+    let (dout, dx) = ((dout, n * g.out_len()), (dx, n * g.in_len()));
+    planar(
         ctx,
         Kernel::AvgPoolBackward,
-        &[dout, dx],
+        "gpu avg_pool_backward",
+        dout,
+        dx,
         &pool_params(g, n)?,
-        grid(ctx, n * g.in_len(), WG)?,
     )
 }
 
@@ -1105,6 +1105,22 @@ fn pad_params(g: &PadGeom, n: usize) -> Result<PadParams> {
     })
 }
 
+/// One thread per element of `dst` (`dst_len` long), reading `src` (`src_len` long): the
+/// dispatch of every planar gather kernel (pad, blur).
+#[allow(clippy::too_many_arguments)]
+fn planar<T: Pod>(
+    ctx: &GpuContext,
+    kernel: Kernel,
+    op: &'static str,
+    (src, src_len): (&GpuBuffer, usize),
+    (dst, dst_len): (&GpuBuffer, usize),
+    params: &T,
+) -> Result<Dispatch> {
+    need(op, "input", src, src_len)?;
+    need(op, "output", dst, dst_len)?;
+    make(ctx, kernel, &[src, dst], params, grid(ctx, dst_len, WG)?)
+}
+
 /// y = x with an explicit border of zeros, reflections or wrap-around. Overwrites y.
 pub fn pad_forward(
     ctx: &GpuContext,
@@ -1113,14 +1129,14 @@ pub fn pad_forward(
     g: &PadGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu pad_forward", "y", y, n * g.out_len())?;
-    need("gpu pad_forward", "x", x, n * g.in_len())?;
-    make(
+    let (x, y) = ((x, n * g.in_len()), (y, n * g.out_len()));
+    planar(
         ctx,
         Kernel::PadForward,
-        &[x, y],
+        "gpu pad_forward",
+        x,
+        y,
         &pad_params(g, n)?,
-        grid(ctx, n * g.out_len(), WG)?,
     )
 }
 
@@ -1132,14 +1148,14 @@ pub fn pad_backward(
     g: &PadGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu pad_backward", "dx", dx, n * g.in_len())?;
-    need("gpu pad_backward", "dy", dy, n * g.out_len())?;
-    make(
+    let (dy, dx) = ((dy, n * g.out_len()), (dx, n * g.in_len()));
+    planar(
         ctx,
         Kernel::PadBackward,
-        &[dy, dx],
+        "gpu pad_backward",
+        dy,
+        dx,
         &pad_params(g, n)?,
-        grid(ctx, n * g.in_len(), WG)?,
     )
 }
 
@@ -1173,14 +1189,14 @@ pub fn blur_forward(
     g: &BlurGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu blur_forward", "out", out, n * g.out_len())?;
-    need("gpu blur_forward", "x", x, n * g.in_len())?;
-    make(
+    let (x, out) = ((x, n * g.in_len()), (out, n * g.out_len()));
+    planar(
         ctx,
         Kernel::BlurForward,
-        &[x, out],
+        "gpu blur_forward",
+        x,
+        out,
         &blur_params(g, n)?,
-        grid(ctx, n * g.out_len(), WG)?,
     )
 }
 
@@ -1192,13 +1208,13 @@ pub fn blur_backward(
     g: &BlurGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu blur_backward", "dx", dx, n * g.in_len())?;
-    need("gpu blur_backward", "dout", dout, n * g.out_len())?;
-    make(
+    let (dout, dx) = ((dout, n * g.out_len()), (dx, n * g.in_len()));
+    planar(
         ctx,
         Kernel::BlurBackward,
-        &[dout, dx],
+        "gpu blur_backward",
+        dout,
+        dx,
         &blur_params(g, n)?,
-        grid(ctx, n * g.in_len(), WG)?,
     )
 }
