@@ -268,26 +268,35 @@ pub fn App() -> impl IntoView {
             </section>
             <section id="results" aria-labelledby="results-title">
                 <h2 id="results-title">"Results"</h2>
-                <Results />
+                <Later><Results /></Later>
             </section>
             <section id="heatmaps" aria-labelledby="heatmaps-title">
                 <h2 id="heatmaps-title">"Accuracy by shift"</h2>
-                <Heatmaps />
+                <Later><Heatmaps /></Later>
             </section>
             <section id="playground" aria-labelledby="playground-title">
                 <h2 id="playground-title">"Draw a digit"</h2>
-                <DrawPlayground />
+                <Later><DrawPlayground /></Later>
             </section>
             <section id="inspect" aria-labelledby="inspect-title">
                 <h2 id="inspect-title">"Inside the models"</h2>
-                <Inspect />
+                <Later><Inspect /></Later>
             </section>
             <section id="editor" aria-labelledby="editor-title">
                 <h2 id="editor-title">"Edit the models"</h2>
-                <Editor />
+                <Later><Editor /></Later>
             </section>
         </main>
     }
+}
+
+/// Renders its children in a task of their own, after the page's first render: each section
+/// below the fold comes in its own short task instead of one long main-thread task at mount.
+#[component]
+fn Later(children: ChildrenFn) -> impl IntoView {
+    let shown = RwSignal::new(false);
+    set_timeout(move || shown.set(true), std::time::Duration::ZERO);
+    move || shown.get().then(|| children())
 }
 
 /// A section link that scrolls without changing the fragment, which holds the experiment.
