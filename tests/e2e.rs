@@ -1,7 +1,7 @@
 //! The built playground (dist/) served on 127.0.0.1 and driven in headless Chromium over
-//! WebDriver: it loads without console errors, both models train on a small subset and beat
-//! chance, the share link restores the experiment in a fresh page, a drawn stroke gets a
-//! prediction, a garbage link shows its error and the defaults. Screenshots of every view land in
+//! WebDriver: it loads without console errors, both models train on a small subset with two
+//! data-parallel workers and beat chance, the share link restores the experiment in a fresh
+//! page, a drawn stroke gets a prediction, a garbage link shows its error and the defaults. Screenshots of every view land in
 //! target/e2e/ (1280×800).
 //!
 //! Needs `bash scripts/build-web.sh` first (scripts/test.sh does that).
@@ -129,13 +129,14 @@ fn the_playground_end_to_end() -> R<()> {
         "a plain load shows the default experiment"
     );
 
-    // 2. A small experiment: 28×28 canvas, 2,000 images, 1 epoch.
+    // 2. A small experiment: 28×28 canvas, 2,000 images, 1 epoch, two workers.
     for (css, v) in [
         ("#canvas", "28"),
         ("#train-limit", "2000"),
         ("#test-limit", "300"),
         ("#epochs", "1"),
         ("#seed", "7"),
+        ("#workers", "2"),
     ] {
         set(&b, css, v)?;
     }
@@ -151,6 +152,10 @@ fn the_playground_end_to_end() -> R<()> {
     assert_eq!(exp.data.test_limit, Some(300));
     assert_eq!(exp.train.epochs, 1);
     assert_eq!(exp.train.seed, 7);
+    assert_eq!(
+        exp.train.shards, 1,
+        "without batch norm the worker count stays out of the link"
+    );
     assert_eq!(exp.models.len(), 2);
     assert!(exp.models.iter().all(|m| m.input == [1, 28, 28]));
     let command = text(&b, "#run-command")?;
@@ -165,7 +170,12 @@ fn the_playground_end_to_end() -> R<()> {
         exp
     );
 
-    // 3. Trains both models; both beat chance (10%) on the centred test set.
+    // 3. Trains both models on two workers; both beat chance (10%) on the centred test set.
+    b.wait_for(
+        "the gradient worker to be ready",
+        "const e = document.querySelector('#badge-workers'); return e && e.textContent.trim() === '2 workers';",
+        Duration::from_secs(30),
+    )?;
     b.click("#train")?;
     b.wait_for(
         "training to start",
@@ -178,6 +188,11 @@ fn the_playground_end_to_end() -> R<()> {
         Duration::from_secs(600),
     )?;
     assert_eq!(state(&b)?, json!("done"));
+    assert_eq!(
+        text(&b, "#badge-workers")?,
+        "2 workers",
+        "both workers trained to the end"
+    );
     for i in 0..2 {
         for test in ["centered", "shifted"] {
             let cell =

@@ -32,6 +32,8 @@ struct Predictor {
 pub struct Ctx {
     pub exp: RwSignal<Experiment>,
     pub play: RwSignal<Playground>,
+    /// Workers to train with (the setting; the worker says how many actually do).
+    pub workers: RwSignal<usize>,
     pub drawing: RwSignal<Drawing>,
     pub worker: WorkerHandle,
     predictor: StoredValue<Predictor>,
@@ -40,9 +42,16 @@ pub struct Ctx {
 impl Ctx {
     /// Shared state around `worker`, with an empty drawing and nothing heard from the worker yet.
     pub fn new(exp: RwSignal<Experiment>, play: RwSignal<Playground>, worker: WorkerHandle) -> Ctx {
+        let workers = exp.with_untracked(|e| e.train.shards);
+        let workers = if workers > 1 {
+            workers
+        } else {
+            crate::parallel::default_count()
+        };
         Ctx {
             exp,
             play,
+            workers: RwSignal::new(workers),
             drawing: RwSignal::new(Drawing::default()),
             worker,
             predictor: StoredValue::new(Predictor::default()),
@@ -54,6 +63,7 @@ impl Ctx {
         provide_context(self);
         provide_context(self.exp);
         provide_context(self.play);
+        provide_context(self.workers);
     }
 
     /// Changes the drawing and asks for new predictions.
@@ -197,6 +207,9 @@ pub fn App() -> impl IntoView {
         }
         let opened = link::open(&fragment);
         link_error.set(opened.error);
+        if opened.experiment.train.shards > 1 {
+            ctx.workers.set(opened.experiment.train.shards);
+        }
         exp.set(opened.experiment);
     });
 
@@ -215,6 +228,7 @@ pub fn App() -> impl IntoView {
             ctx.predict();
         }
     });
+    crate::parallel::follow(ctx);
 
     view! {
         <header class="masthead">
@@ -254,26 +268,35 @@ pub fn App() -> impl IntoView {
             </section>
             <section id="results" aria-labelledby="results-title">
                 <h2 id="results-title">"Results"</h2>
-                <Results />
+                <Later><Results /></Later>
             </section>
             <section id="heatmaps" aria-labelledby="heatmaps-title">
                 <h2 id="heatmaps-title">"Accuracy by shift"</h2>
-                <Heatmaps />
+                <Later><Heatmaps /></Later>
             </section>
             <section id="playground" aria-labelledby="playground-title">
                 <h2 id="playground-title">"Draw a digit"</h2>
-                <DrawPlayground />
+                <Later><DrawPlayground /></Later>
             </section>
             <section id="inspect" aria-labelledby="inspect-title">
                 <h2 id="inspect-title">"Inside the models"</h2>
-                <Inspect />
+                <Later><Inspect /></Later>
             </section>
             <section id="editor" aria-labelledby="editor-title">
                 <h2 id="editor-title">"Edit the models"</h2>
-                <Editor />
+                <Later><Editor /></Later>
             </section>
         </main>
     }
+}
+
+/// Renders its children in a task of their own, after the page's first render: each section
+/// below the fold comes in its own short task instead of one long main-thread task at mount.
+#[component]
+fn Later(children: ChildrenFn) -> impl IntoView {
+    let shown = RwSignal::new(false);
+    set_timeout(move || shown.set(true), std::time::Duration::ZERO);
+    move || shown.get().then(|| children())
 }
 
 /// A section link that scrolls without changing the fragment, which holds the experiment.
@@ -302,6 +325,10 @@ pub fn BackendBadge() -> impl IntoView {
                 <span class="badge-backend">{info.label()}</span>
                 " "
                 <span class="badge-isa">{format!("ISA {}", info.isa)}</span>
+                " "
+                <span class="badge-workers" id="badge-workers">
+                    {move || play.with(|p| p.workers).map(crate::parallel::label)}
+                </span>
             </p>
         }
         .into_any(),

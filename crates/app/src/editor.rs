@@ -5,6 +5,7 @@
 
 use convplay_compute::model::{Activation, Init, LayerSpec, ModelSpec, preset_for};
 use convplay_compute::ops::Padding;
+use convplay_compute::ops::pad::PadMode;
 use leptos::prelude::*;
 
 use crate::app::Ctx;
@@ -37,7 +38,11 @@ pub fn kind_of(layer: &LayerSpec) -> Option<&'static str> {
         LayerSpec::Dropout { .. } => "dropout",
         LayerSpec::BatchNorm { .. } => "batch_norm",
         LayerSpec::Relu { .. } => "relu",
-        LayerSpec::Residual { .. } | LayerSpec::Branches { .. } => return None,
+        LayerSpec::Residual { .. }
+        | LayerSpec::Branches { .. }
+        | LayerSpec::BlurPool { .. }
+        | LayerSpec::DenseBlock { .. }
+        | LayerSpec::AuxHead { .. } => return None,
     })
 }
 
@@ -50,6 +55,7 @@ pub fn new_layer(kind: &str, name: String) -> Option<LayerSpec> {
             kernel: 3,
             stride: 1,
             padding: Padding::Valid,
+            padding_mode: PadMode::Zeros,
             groups: 1,
             activation: Activation::Relu,
             bias: true,

@@ -7,10 +7,10 @@ use convplay_compute::data::{CanvasPlacement, Dataset, DatasetKind};
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::model::Model;
 use convplay_compute::rng::Rng;
-use convplay_compute::train::Evaluator;
+use convplay_compute::train::{Evaluator, Shard, ShardGradients};
 use convplay_compute::{cpu::simd, weights};
 
-use crate::experiment::{Experiment, Run, RunEvent};
+use crate::experiment::{Begun, Experiment, Run, RunEvent};
 use crate::inspect;
 use crate::protocol::{BackendInfo, FromWorker, Image, RunState, StepReport};
 
@@ -57,10 +57,31 @@ impl ShiftJob {
     }
 }
 
+/// A training step handed out by [`Engine::begin`]: its shards are computed here or by
+/// gradient workers, and the results handed to [`Engine::finish`].
+#[derive(Debug)]
+pub struct PendingStep {
+    pub model: usize,
+    pub shards: Vec<Shard>,
+    /// The run it belongs to: a step of a run replaced meanwhile is dropped.
+    run: u64,
+    started: f64,
+}
+
+/// What [`Engine::begin`] found to do.
+#[derive(Debug)]
+pub enum Work {
+    /// Done in place (an evaluation batch, a shift-map cell): messages for the page.
+    Done(Vec<FromWorker>),
+    Step(PendingStep),
+}
+
 #[derive(Default)]
 pub struct Engine {
     data: Option<Data>,
     run: Option<Run>,
+    /// Counts runs started, so a late step of an old run is recognised.
+    runs: u64,
     /// The models when no run holds them: fresh from `prepare`, or imported.
     models: Vec<Model>,
     /// Whether `models` (or the run's) are worth keeping over fresh ones.
@@ -114,6 +135,7 @@ impl Engine {
         // A curve point every other step; the figures are the CLI's at the same steps.
         run.log_every = 2;
         self.run = Some(run);
+        self.runs += 1;
         self.models.clear();
         self.trained = true;
         self.state = Some(RunState::Training);
@@ -146,37 +168,127 @@ impl Engine {
         self.state == Some(RunState::Training) || self.shift.is_some()
     }
 
-    /// One bounded unit of work: a shift-map cell when a map is being computed, else a training
-    /// step. `now()` is a clock in seconds, for images/s.
+    /// One bounded unit of work, done here: a shift-map cell when a map is being computed, else
+    /// a training step. `now()` is a clock in seconds, for images/s.
     pub fn work(&mut self, now: &dyn Fn() -> f64) -> Vec<FromWorker> {
+        match self.begin(now, 1) {
+            Work::Done(messages) => messages,
+            Work::Step(step) => {
+                let grads: Result<Vec<_>, _> = step
+                    .shards
+                    .iter()
+                    .map(|shard| self.shard_gradients(&step, shard))
+                    .collect();
+                match grads {
+                    Ok(grads) => self.finish(step, grads, now),
+                    Err(e) => self.fail(&e),
+                }
+            }
+        }
+    }
+
+    /// Starts one bounded unit of work: a shift-map cell when a map is being computed (done at
+    /// once), else a training step split for `workers` workers.
+    pub fn begin(&mut self, now: &dyn Fn() -> f64, workers: usize) -> Work {
         let training = self.state == Some(RunState::Training);
         // Maps asked for during training take turns with it.
         self.shift_turn = !self.shift_turn || !training;
         if self.shift.is_some() && self.shift_turn {
-            return self.shift_cell();
+            return Work::Done(self.shift_cell());
         }
-        if self.state != Some(RunState::Training) {
-            return Vec::new();
+        if !training {
+            return Work::Done(Vec::new());
         }
         let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
+            return Work::Done(Vec::new());
+        };
+        match run.begin_step(&data.train, &data.test, workers) {
+            Ok(Begun::Done(events)) => Work::Done(self.report(events)),
+            Ok(Begun::Train { model, shards }) => Work::Step(PendingStep {
+                model,
+                shards,
+                run: self.runs,
+                started: now(),
+            }),
+            Err(e) => Work::Done(self.fail(&e.to_string())),
+        }
+    }
+
+    /// Computes one shard of `step` with the worker's own copy of the model.
+    pub fn shard_gradients(
+        &mut self,
+        step: &PendingStep,
+        shard: &Shard,
+    ) -> Result<ShardGradients, String> {
+        let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
+            return Err("the run is gone".into());
+        };
+        run.shard_gradients(&data.train, step.model, shard)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `shard`'s training images on their own, for a gradient worker, which holds no data.
+    pub fn gather(&self, shard: &Shard) -> Result<(Shard, Dataset), String> {
+        let data = self.data.as_ref().ok_or("the data is not loaded")?;
+        shard.gather(&data.train).map_err(|e| e.to_string())
+    }
+
+    /// The weights of model `model` of the run, which gradient workers compute with.
+    pub fn params(&self, model: usize) -> Option<&[f32]> {
+        self.run
+            .as_ref()
+            .and_then(|r| r.models().get(model).map(|m| m.params.as_slice()))
+    }
+
+    /// Ends `step` with the gradients of all its shards, in shard order. A step of a run that
+    /// was replaced or stopped meanwhile is dropped.
+    pub fn finish(
+        &mut self,
+        step: PendingStep,
+        grads: Vec<ShardGradients>,
+        now: &dyn Fn() -> f64,
+    ) -> Vec<FromWorker> {
+        if !self.is_current(&step) {
+            return Vec::new();
+        }
+        let Some(run) = self.run.as_mut() else {
             return Vec::new();
         };
-        let steps_before: u64 = run.trainers().map(|t| t.steps).sum();
-        let start = now();
-        let events = match run.step(&data.train, &data.test) {
-            Ok(events) => events,
-            Err(e) => {
-                self.state = Some(RunState::Stopped);
-                return vec![
-                    FromWorker::Error(format!("training stopped: {e}")),
-                    FromWorker::Run(RunState::Stopped),
-                ];
+        match run.finish_step(step.model, grads) {
+            Ok(events) => {
+                // images/s counts training steps only, not the evaluation between epochs.
+                self.seconds += now() - step.started;
+                self.report(events)
             }
-        };
-        // images/s counts training steps only, not the evaluation between epochs.
-        if run.trainers().map(|t| t.steps).sum::<u64>() > steps_before {
-            self.seconds += now() - start;
+            Err(e) => self.fail(&e.to_string()),
         }
+    }
+
+    /// Whether `step` belongs to the current run.
+    pub fn is_current(&self, step: &PendingStep) -> bool {
+        step.run == self.runs && self.run.is_some()
+    }
+
+    /// Stops the run with `error`, which a shard of `step` met; nothing if the run is gone.
+    pub fn fail_step(&mut self, step: PendingStep, error: &str) -> Vec<FromWorker> {
+        if self.is_current(&step) {
+            self.fail(error)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Stops the run with `error`.
+    fn fail(&mut self, error: &str) -> Vec<FromWorker> {
+        self.state = Some(RunState::Stopped);
+        vec![
+            FromWorker::Error(format!("training stopped: {error}")),
+            FromWorker::Run(RunState::Stopped),
+        ]
+    }
+
+    /// The page's messages for a run's events.
+    fn report(&mut self, events: Vec<RunEvent>) -> Vec<FromWorker> {
         let mut out = Vec::new();
         for event in events {
             match event {
@@ -382,6 +494,7 @@ impl Engine {
         let spec = model.spec.clone();
         models[index] = model;
         self.run = None;
+        self.runs += 1;
         self.shift = None;
         if matches!(self.state, Some(RunState::Training | RunState::Paused)) {
             self.state = Some(RunState::Stopped);

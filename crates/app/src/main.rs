@@ -1,8 +1,17 @@
 //! The page's entry point: mounts the app, nothing else.
 
 use convplay_app::app::App;
+use leptos::prelude::window;
 
 fn main() {
     console_error_panic_hook::set_once();
+    let performance = window().performance();
+    if let Some(p) = &performance {
+        let _ = p.mark("convplay-mount-start");
+    }
     leptos::mount::mount_to_body(App);
+    // The first render's duration, for profiles and tests: performance entry "convplay-mount".
+    if let Some(p) = &performance {
+        let _ = p.measure_with_start_mark("convplay-mount", "convplay-mount-start");
+    }
 }

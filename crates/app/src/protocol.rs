@@ -53,6 +53,9 @@ pub enum ToWorker {
         index: usize,
         bytes: Vec<u8>,
     },
+    /// Train with this many workers: the worker itself and gradient workers it starts
+    /// (data-parallel, `crate::shards`). Takes effect at the next training step.
+    Workers(usize),
 }
 
 /// Where the dataset download stands.
@@ -165,6 +168,8 @@ pub enum FromWorker {
         index: usize,
         spec: ModelSpec,
     },
+    /// How many workers train now (gradient workers count once they are ready).
+    Workers(usize),
     /// Something went wrong: a command that could not be carried out, a panic.
     Error(String),
 }

@@ -312,6 +312,7 @@ pub fn Settings() -> impl IntoView {
                 <legend>"Data and training"</legend>
                 <div class="fields">
                     {Field::ALL.into_iter().map(|field| view! { <SettingInput field /> }).collect_view()}
+                    <crate::parallel::WorkersInput />
                 </div>
             </fieldset>
         </div>

@@ -72,6 +72,8 @@ pub struct Playground {
     pub weights: Option<(usize, Vec<u8>)>,
     /// A model replaced by imported weights, not yet taken into the experiment.
     pub imported: Option<(usize, convplay_compute::model::ModelSpec)>,
+    /// How many workers train, as the worker last said.
+    pub workers: Option<usize>,
     worker_failed: bool,
     errors: Vec<String>,
 }
@@ -118,6 +120,7 @@ impl Playground {
                 }
                 self.imported = Some((index, spec))
             }
+            FromWorker::Workers(n) => self.workers = Some(n),
             FromWorker::Error(error) => self.errors.push(error),
         }
     }

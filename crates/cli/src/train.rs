@@ -53,6 +53,7 @@ fn train_spec(a: &TrainArgs) -> TrainSpec {
         limit: a.limit,
         canvas: a.canvas,
         train_shift: a.train_shift,
+        shards: 1,
     }
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{CanvasPlacement, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec, PRESETS, compile, preset_for};
-use crate::train::{EpochTally, Evaluation, Evaluator, TrainSpec, Trainer};
+use crate::train::{EpochTally, Evaluation, Evaluator, Shard, ShardGradients, TrainSpec, Trainer};
 
 /// The share-link format this code writes (and the only one it reads).
 pub const LINK_VERSION: u32 = 1;
@@ -286,6 +286,17 @@ pub enum RunEvent {
     Finished,
 }
 
+/// What [`Run::begin_step`] found to do.
+#[derive(Debug)]
+pub enum Begun {
+    /// Work done in place (an evaluation batch, or the end of the run), with its events.
+    Done(Vec<RunEvent>),
+    /// A training step of model `model`, split into `shards`. Compute every shard (with
+    /// [`Run::shard_gradients`], or with [`crate::train::shard_gradients`] on a copy of the
+    /// model's weights elsewhere), then hand the results to [`Run::finish_step`].
+    Train { model: usize, shards: Vec<Shard> },
+}
+
 enum Phase {
     Train {
         order: Vec<usize>,
@@ -375,12 +386,29 @@ impl Run {
         self.test_limit.map_or(test.len(), |l| l.min(test.len()))
     }
 
-    /// Does one unit of work for the next model that is not done. `test` is the whole test set
-    /// (the run applies the experiment's `test_limit`). Returns the events it produced.
+    /// Does one unit of work for the next model that is not done, here and now: its training
+    /// step computed shard after shard. `test` is the whole test set (the run applies the
+    /// experiment's `test_limit`). Returns the events it produced.
     pub fn step(&mut self, train: &Dataset, test: &Dataset) -> Result<Vec<RunEvent>> {
+        match self.begin_step(train, test, 1)? {
+            Begun::Done(events) => Ok(events),
+            Begun::Train { model, shards } => {
+                let grads = shards
+                    .iter()
+                    .map(|shard| self.shard_gradients(train, model, shard))
+                    .collect::<Result<Vec<_>>>()?;
+                self.finish_step(model, grads)
+            }
+        }
+    }
+
+    /// Starts one unit of work for the next model that is not done. An evaluation batch is
+    /// done at once; a training step is planned for `workers` workers and handed back as
+    /// shards, to be finished by [`Run::finish_step`] before the run is stepped again.
+    pub fn begin_step(&mut self, train: &Dataset, test: &Dataset, workers: usize) -> Result<Begun> {
         let mut events = Vec::new();
         if self.finished {
-            return Ok(events);
+            return Ok(Begun::Done(events));
         }
         let n = self.runs.len();
         let Some(i) = (0..n)
@@ -389,52 +417,18 @@ impl Run {
         else {
             self.finished = true;
             events.push(RunEvent::Finished);
-            return Ok(events);
+            return Ok(Begun::Done(events));
         };
         self.next = (i + 1) % n;
-        let (log_every, eval_batch, shift_seed) =
-            (self.log_every.max(1), self.eval_batch, self.shift_seed);
+        let (eval_batch, shift_seed) = (self.eval_batch, self.shift_seed);
         let test_len = self.test_len(test);
         let r = &mut self.runs[i];
         match &mut r.phase {
-            Phase::Train {
-                order,
-                pos,
-                step,
-                tally,
-            } => {
-                let batch = r.trainer.spec.batch;
-                let end = (*pos + batch).min(order.len());
-                let st = r.trainer.train_step(train, &order[*pos..end])?;
-                *pos = end;
-                *step += 1;
-                tally.add(&st);
-                r.images += st.images;
-                let steps_per_epoch = order.len().div_ceil(batch);
-                let epoch_end = *pos >= order.len();
-                if epoch_end || (*step).is_multiple_of(log_every) {
-                    events.push(RunEvent::Step {
-                        model: i,
-                        epoch: r.trainer.epoch + 1,
-                        step: *step,
-                        steps_per_epoch,
-                        images: r.images,
-                        loss: tally.loss(),
-                        accuracy: tally.accuracy(),
-                    });
-                }
-                if epoch_end {
-                    r.trainer.epoch += 1;
-                    r.phase = Phase::Eval {
-                        evaluator: Box::new(Evaluator::new(
-                            &r.trainer.model,
-                            CanvasPlacement::Centered,
-                            eval_batch,
-                            test_len,
-                        )),
-                        centered: None,
-                    };
-                }
+            Phase::Train { order, pos, .. } => {
+                let end = (*pos + r.trainer.spec.batch).min(order.len());
+                let shards = r.trainer.shards_for(workers);
+                let shards = r.trainer.plan_step(&order[*pos..end], shards)?;
+                return Ok(Begun::Train { model: i, shards });
             }
             Phase::Eval {
                 evaluator,
@@ -470,11 +464,90 @@ impl Run {
             }
             Phase::Done => {}
         }
-        if self.runs.iter().all(|r| matches!(r.phase, Phase::Done)) {
+        self.check_finished(&mut events);
+        Ok(Begun::Done(events))
+    }
+
+    /// Computes one shard of model `model`'s planned step with the run's own copy of the model.
+    pub fn shard_gradients(
+        &mut self,
+        train: &Dataset,
+        model: usize,
+        shard: &Shard,
+    ) -> Result<ShardGradients> {
+        self.runs
+            .get_mut(model)
+            .ok_or_else(|| Error::InvalidExperiment(format!("there is no model {model}")))?
+            .trainer
+            .shard_gradients(train, shard)
+    }
+
+    /// Ends model `model`'s planned step with the gradients of all its shards, in shard order.
+    pub fn finish_step(
+        &mut self,
+        model: usize,
+        grads: Vec<ShardGradients>,
+    ) -> Result<Vec<RunEvent>> {
+        let mut events = Vec::new();
+        let (log_every, eval_batch) = (self.log_every.max(1), self.eval_batch);
+        let Some(r) = self.runs.get_mut(model) else {
+            return Err(Error::InvalidExperiment(format!(
+                "there is no model {model}"
+            )));
+        };
+        let Phase::Train {
+            order,
+            pos,
+            step,
+            tally,
+        } = &mut r.phase
+        else {
+            return Err(Error::InvalidExperiment(format!(
+                "model {model} has no training step in progress"
+            )));
+        };
+        let batch = r.trainer.spec.batch;
+        let st = r.trainer.apply_gradients(grads)?;
+        *pos = (*pos + batch).min(order.len());
+        *step += 1;
+        tally.add(&st);
+        r.images += st.images;
+        let steps_per_epoch = order.len().div_ceil(batch);
+        let epoch_end = *pos >= order.len();
+        if epoch_end || (*step).is_multiple_of(log_every) {
+            events.push(RunEvent::Step {
+                model,
+                epoch: r.trainer.epoch + 1,
+                step: *step,
+                steps_per_epoch,
+                images: r.images,
+                loss: tally.loss(),
+                accuracy: tally.accuracy(),
+            });
+        }
+        if epoch_end {
+            r.trainer.epoch += 1;
+            // The evaluator stops at the end of the test set it is stepped over.
+            let len = self.test_limit.unwrap_or(usize::MAX);
+            r.phase = Phase::Eval {
+                evaluator: Box::new(Evaluator::new(
+                    &r.trainer.model,
+                    CanvasPlacement::Centered,
+                    eval_batch,
+                    len,
+                )),
+                centered: None,
+            };
+        }
+        self.check_finished(&mut events);
+        Ok(events)
+    }
+
+    fn check_finished(&mut self, events: &mut Vec<RunEvent>) {
+        if !self.finished && self.runs.iter().all(|r| matches!(r.phase, Phase::Done)) {
             self.finished = true;
             events.push(RunEvent::Finished);
         }
-        Ok(events)
     }
 }
 
@@ -765,6 +838,7 @@ mod tests {
                                 limit,
                                 canvas,
                                 train_shift: shift,
+                                shards: 1,
                             },
                         }
                     },

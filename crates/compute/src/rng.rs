@@ -39,8 +39,8 @@ pub fn dropout_uniform(key: u64, index: u32) -> f32 {
     (h >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
 }
 
-/// xoshiro256** generator.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// xoshiro256** generator. Its state serializes, so a generator can be handed to another worker.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     s: [u64; 4],
 }

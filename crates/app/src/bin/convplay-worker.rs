@@ -3,12 +3,17 @@
 //! trains in slices of about 30 ms between which it yields to its event loop, so Pause, Stop
 //! and Predict are handled within one training step. It says `Ready` once it listens; the page
 //! holds its commands until then, since a wasm worker misses messages sent while it loads.
+//!
+//! Started under the name `shards::HELPER_NAME` (by a training worker, `convplay_app::pool`),
+//! the same binary is a gradient worker instead: it computes the shards it is sent.
 
 use std::cell::{Cell, RefCell};
 
-use convplay_app::engine::{Data, Engine, backend_info};
+use convplay_app::engine::{Data, Engine, PendingStep, Work, backend_info};
 use convplay_app::experiment::Experiment;
+use convplay_app::pool::Pool;
 use convplay_app::protocol::{self, DataStatus, FromWorker, RunState, ToWorker};
+use convplay_app::shards::{self, FromHelper, HELPER_NAME, Helper};
 use convplay_compute::data::{Dataset, DatasetKind};
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -24,9 +29,16 @@ thread_local! {
     static LOADING: Cell<Option<DatasetKind>> = const { Cell::new(None) };
     /// A `Start` that waits for its dataset.
     static PENDING: RefCell<Option<Experiment>> = const { RefCell::new(None) };
+    static POOL: Pool = Pool::new(|message| post(&message));
+    /// A worker count asked for, applied between training steps.
+    static WANTED: Cell<Option<usize>> = const { Cell::new(None) };
+    static HELPER: RefCell<Helper> = RefCell::new(Helper::default());
 }
 
 fn main() {
+    if scope().name() == HELPER_NAME {
+        return helper_main();
+    }
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         post(&FromWorker::Error(format!("the worker panicked: {info}")));
@@ -41,6 +53,41 @@ fn main() {
     // The handler lives as long as the worker does.
     on_message.forget();
     post(&FromWorker::Ready(backend_info()));
+}
+
+/// The gradient worker: answers each shard with its gradients, or says what failed.
+fn helper_main() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        post_helper(FromHelper::Failed(format!("panicked: {info}")));
+    }));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
+        let answered = shards::decode_to_helper(event.data())
+            .and_then(|incoming| HELPER.with(|h| h.borrow_mut().answer(incoming)));
+        match answered {
+            Ok(Some((message, transfer))) => {
+                if let Err(e) = scope().post_message_with_transfer(&message, &transfer) {
+                    post_helper(FromHelper::Failed(format!("postMessage failed: {e:?}")));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => post_helper(FromHelper::Failed(e)),
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post_helper(FromHelper::Ready);
+}
+
+fn post_helper(message: FromHelper) {
+    let sent = shards::encode_plain(&message).and_then(|m| {
+        scope()
+            .post_message(&m)
+            .map_err(|e| format!("postMessage failed: {e:?}"))
+    });
+    if let Err(e) = sent {
+        web_sys::console::error_1(&e.into());
+    }
 }
 
 fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
@@ -88,6 +135,19 @@ fn handle(command: ToWorker) {
         ToWorker::ImportWeights { index, bytes } => {
             answer(with_engine(|e| e.import(index, &bytes)))
         }
+        ToWorker::Workers(n) => {
+            WANTED.set(Some(n.max(1)));
+            if !LOOP_RUNNING.get() {
+                apply_workers();
+            }
+        }
+    }
+}
+
+/// Starts or stops gradient workers to match the count last asked for.
+fn apply_workers() {
+    if let Some(n) = WANTED.take() {
+        POOL.with(|p| p.resize(n));
     }
 }
 
@@ -103,7 +163,10 @@ fn start_pending() {
         return;
     };
     match with_engine(|e| e.start(&exp)) {
-        Ok(()) => post(&FromWorker::Run(RunState::Training)),
+        Ok(()) => {
+            POOL.with(|p| p.setup(exp.models.clone()));
+            post(&FromWorker::Run(RunState::Training))
+        }
         Err(e) => post(&FromWorker::Error(e)),
     }
     ensure_loop();
@@ -119,8 +182,11 @@ fn ensure_loop() {
         loop {
             let start = now();
             while with_engine(|e| e.busy()) && now() - start < SLICE {
-                for message in with_engine(|e| e.work(&now)) {
-                    post(&message);
+                apply_workers();
+                let workers = POOL.with(Pool::workers);
+                match with_engine(|e| e.begin(&now, workers)) {
+                    Work::Done(messages) => messages.iter().for_each(post),
+                    Work::Step(step) => train_step(step).await.iter().for_each(post),
                 }
             }
             if !with_engine(|e| e.busy()) {
@@ -128,8 +194,43 @@ fn ensure_loop() {
             }
             yield_now().await;
         }
+        apply_workers();
         LOOP_RUNNING.set(false);
     });
+}
+
+/// One training step: its shards sent to the gradient workers that are ready, the rest computed
+/// here meanwhile, then the answers gathered. Shards a failed gradient worker owed are computed
+/// here, so a failure changes nothing but the time.
+async fn train_step(step: PendingStep) -> Vec<FromWorker> {
+    let pool = POOL.with(Pool::clone);
+    let local = with_engine(|e| pool.dispatch(e, &step));
+    let started = now();
+    let mut grads = Vec::with_capacity(step.shards.len());
+    for &i in &local {
+        match with_engine(|e| e.shard_gradients(&step, &step.shards[i])) {
+            Ok(g) => grads.push(g),
+            Err(e) => return with_engine(|engine| engine.fail_step(step, &e)),
+        }
+    }
+    // A gradient worker takes about as long as this one did; far longer means it is stuck.
+    let own = ((now() - started) * 1000.0) as i32 / local.len().max(1) as i32;
+    let timeout = own.saturating_mul(20).max(30_000);
+    let remote = pool.collect(timeout).await;
+    if !with_engine(|e| e.is_current(&step)) {
+        return Vec::new();
+    }
+    grads.extend(remote.unwrap_or_default());
+    for shard in &step.shards {
+        if grads.iter().all(|g| g.stats.index != shard.index) {
+            match with_engine(|e| e.shard_gradients(&step, shard)) {
+                Ok(g) => grads.push(g),
+                Err(e) => return with_engine(|engine| engine.fail_step(step, &e)),
+            }
+        }
+    }
+    grads.sort_by_key(|g| g.stats.index);
+    with_engine(|e| e.finish(step, grads, &now))
 }
 
 /// Lets the worker's event loop run (messages from the page) before the next slice.

@@ -110,6 +110,11 @@ impl Dataset {
         self.labels[i]
     }
 
+    /// All images' bytes, one image after the other.
+    pub fn pixels(&self) -> &[u8] {
+        &self.images
+    }
+
     /// All labels, one per image.
     pub fn labels(&self) -> &[u8] {
         &self.labels

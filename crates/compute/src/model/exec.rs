@@ -18,6 +18,12 @@ use crate::rng::Rng;
 /// deterministic.
 pub enum Mode<'a> {
     Train(&'a mut Rng),
+    /// Training on one shard of a batch, the images from `first` on: dropout masks are the
+    /// whole batch's entries for those images, and batch statistics are the shard's own.
+    TrainShard {
+        rng: &'a mut Rng,
+        first: usize,
+    },
     Eval,
 }
 
@@ -118,7 +124,7 @@ impl Model {
         }
         ws.prepare(&self.graph, n);
         ws.acts[0].copy_from_slice(input);
-        let training = matches!(mode, Mode::Train(_));
+        let training = !matches!(mode, Mode::Eval);
         for k in 0..self.graph.nodes.len() {
             let node = &self.graph.nodes[k];
             let mut out = std::mem::take(&mut ws.acts[node.output]);
@@ -156,6 +162,11 @@ impl Model {
                 NodeOp::Dropout { rate } => match &mut mode {
                     Mode::Train(rng) => {
                         dropout::dropout_mask(&mut ws.masks[k], *rate, rng);
+                        dropout::dropout_forward(&mut out, x, &ws.masks[k])?
+                    }
+                    Mode::TrainShard { rng, first } => {
+                        let start = *first * self.graph.value_len(node.output);
+                        dropout::dropout_mask_from(&mut ws.masks[k], *rate, rng, start);
                         dropout::dropout_forward(&mut out, x, &ws.masks[k])?
                     }
                     Mode::Eval => out.copy_from_slice(x),
@@ -214,6 +225,24 @@ impl Model {
         }
         ws.trained = training;
         Ok(())
+    }
+
+    /// How many values a training forward draws from its generator: one key per dropout layer.
+    pub fn dropout_draws(&self) -> usize {
+        self.graph
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, NodeOp::Dropout { .. }))
+            .count()
+    }
+
+    /// Whether a training forward normalises with batch statistics, which then depend on how a
+    /// batch is split into shards.
+    pub fn has_batchnorm(&self) -> bool {
+        self.graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, NodeOp::BatchNorm { .. }))
     }
 
     /// Accumulates parameter gradients into `self.grads` for the last training-mode forward,

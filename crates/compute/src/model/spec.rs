@@ -229,7 +229,28 @@ impl LayerSpec {
     }
 }
 
+impl LayerSpec {
+    /// Whether this layer is, or holds, a batch norm (a dense block always does).
+    pub fn has_batchnorm(&self) -> bool {
+        match self {
+            LayerSpec::BatchNorm { .. } | LayerSpec::DenseBlock { .. } => true,
+            LayerSpec::Residual { body, .. } => body.iter().any(LayerSpec::has_batchnorm),
+            LayerSpec::AuxHead { layers, .. } => layers.iter().any(LayerSpec::has_batchnorm),
+            LayerSpec::Branches { branches, .. } => {
+                branches.iter().flatten().any(LayerSpec::has_batchnorm)
+            }
+            _ => false,
+        }
+    }
+}
+
 impl ModelSpec {
+    /// Whether training normalises with batch statistics anywhere in the network: then how a
+    /// batch is split over data-parallel workers changes the numbers (`TrainSpec::shards`).
+    pub fn has_batchnorm(&self) -> bool {
+        self.layers.iter().any(LayerSpec::has_batchnorm)
+    }
+
     pub fn from_json(text: &str) -> crate::Result<Self> {
         serde_json::from_str(text).map_err(|e| crate::Error::SpecJson(e.to_string()))
     }

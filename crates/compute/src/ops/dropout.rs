@@ -10,11 +10,17 @@ use crate::rng::{self, Rng};
 
 /// Fills `mask` for one training step: each entry is 0 with probability `rate`, else 1/(1−rate).
 pub fn dropout_mask(mask: &mut [f32], rate: f32, rng: &mut Rng) {
+    dropout_mask_from(mask, rate, rng, 0);
+}
+
+/// [`dropout_mask`] for entries `start..start + mask.len()` of a batch's mask: a shard of a
+/// batch draws the very entries the whole batch would have drawn for its images.
+pub fn dropout_mask_from(mask: &mut [f32], rate: f32, rng: &mut Rng, start: usize) {
     let keep = 1.0 - rate;
     let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
     let key = rng.next_u64();
     for (i, m) in mask.iter_mut().enumerate() {
-        *m = if rng::dropout_uniform(key, i as u32) < rate {
+        *m = if rng::dropout_uniform(key, (start + i) as u32) < rate {
             0.0
         } else {
             scale

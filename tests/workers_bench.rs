@@ -1,0 +1,132 @@
+//! Benchmark (ignored by default; prints figures, asserts only that training ran): cnn-gap's
+//! training images/s as the page shows it (`#images-per-second`) at batch 64 on the 64×64
+//! canvas, with 1, 2, … data-parallel workers, in headless Chromium over WebDriver.
+//!
+//! `bash scripts/build-web.sh`, then
+//! `cargo test --release -p convplay-tests --test workers_bench -- --ignored --nocapture`.
+//! `CONVPLAY_WORKERS=1,2` picks the counts, `CONVPLAY_SECONDS=60` how long each trains.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use convplay_compute::experiment::Experiment;
+use convplay_compute::model::preset_for;
+use convplay_tests::{Browser, R, StaticServer};
+use serde_json::json;
+
+fn dist() -> PathBuf {
+    std::env::var("CONVPLAY_DIST").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist"),
+        PathBuf::from,
+    )
+}
+
+/// The images/s readout, once the page shows one.
+fn rate(b: &Browser) -> R<Option<f64>> {
+    let t = b.js(
+        "const e = document.querySelector('#images-per-second'); return e ? e.textContent : '';",
+        vec![],
+    )?;
+    Ok(t.as_str()
+        .and_then(|t| t.trim().strip_suffix(" images/s"))
+        .and_then(|n| n.parse().ok()))
+}
+
+#[test]
+#[ignore = "a benchmark: minutes of training; run with --ignored"]
+fn cnn_gap_images_per_second_by_worker_count() -> R<()> {
+    let counts: Vec<usize> = std::env::var("CONVPLAY_WORKERS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let seconds: u64 = std::env::var("CONVPLAY_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let mut exp = Experiment {
+        models: vec![preset_for("cnn-gap", 64).map_err(|e| e.to_string())?],
+        ..Experiment::default()
+    };
+    exp.train.batch = 64;
+    exp.train.limit = Some(60_000);
+    exp.data.test_limit = Some(100);
+    let server = StaticServer::start(dist())?;
+    let b = Browser::start()?;
+    let url = format!("{}#{}", server.url(), exp.to_fragment());
+    for workers in counts {
+        b.goto("about:blank")?;
+        b.goto(&url)?;
+        b.wait_for(
+            "the page to be idle",
+            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
+            Duration::from_secs(120),
+        )?;
+        b.js(
+            "const e = document.querySelector('#workers'); e.value = arguments[0];
+             e.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![json!(workers.to_string())],
+        )?;
+        let want = if workers == 1 {
+            "1 worker".to_string()
+        } else {
+            format!("{workers} workers")
+        };
+        b.wait_for(
+            "the workers to be ready",
+            &format!(
+                "const e = document.querySelector('#badge-workers'); return e && e.textContent.trim() === '{want}';"
+            ),
+            Duration::from_secs(30),
+        )?;
+        b.click("#train")?;
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_secs(seconds));
+        let r = rate(&b)?.ok_or("no images/s readout after training")?;
+        b.click("#stop")?;
+        println!(
+            "cnn-gap batch 64, {workers} worker(s): {r:.1} img/s (page readout after {:.0} s)",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "a measurement: prints the page's long main-thread tasks; run with --ignored"]
+fn page_mount_long_tasks() -> R<()> {
+    let server = StaticServer::start(dist())?;
+    let b = Browser::start()?;
+    for run in 1..=3 {
+        b.goto("about:blank")?;
+        b.goto(&server.url())?;
+        b.wait_for(
+            "the page to be idle",
+            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
+            Duration::from_secs(120),
+        )?;
+        // Long tasks are buffered from the page's start (up to 200 of them).
+        b.js(
+            "window.__longTasks = null;
+             new PerformanceObserver((list, obs) => {
+               window.__longTasks = list.getEntries().map(e => [Math.round(e.startTime), Math.round(e.duration)]);
+               obs.disconnect();
+             }).observe({type: 'longtask', buffered: true});
+             return true;",
+            vec![],
+        )?;
+        let tasks = b
+            .wait_for(
+                "the long-task entries",
+                "return window.__longTasks;",
+                Duration::from_secs(5),
+            )
+            .unwrap_or(json!([]));
+        let mount = b.js(
+            "const m = performance.getEntriesByName('convplay-mount')[0]; return m ? [Math.round(m.startTime), Math.round(m.duration)] : null;",
+            vec![],
+        )?;
+        println!("load {run}: long tasks [start ms, duration ms] {tasks}; mount {mount}");
+    }
+    Ok(())
+}
