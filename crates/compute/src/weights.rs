@@ -46,7 +46,36 @@ pub fn save(model: &Model) -> Result<Vec<u8>> {
     let mut meta = HashMap::new();
     meta.insert(SPEC_KEY.to_string(), model.spec.to_json());
     meta.insert("format".to_string(), "pt".to_string());
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Weights(e.to_string()))
+    let bytes =
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Weights(e.to_string()))?;
+    Ok(canonical_header(bytes))
+}
+
+/// The same file with its JSON header's keys in sorted order. `safetensors` writes the metadata
+/// from a `HashMap`, whose order changes from one call to the next; sorted, one model is always
+/// the same bytes (a saved file can be compared, hashed, cached). Same keys and values, so the
+/// compact JSON has the same length and every data offset stays put.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    // serde_json's map is a BTreeMap: `to_string` writes the keys sorted.
+    let sorted = std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(h.trim_end()).ok())
+        .and_then(|v| serde_json::to_string(&v).ok());
+    if let Some(sorted) = sorted.filter(|s| s.len() <= len) {
+        let slot = &mut bytes[8..8 + len];
+        slot.fill(b' ');
+        slot[..sorted.len()].copy_from_slice(sorted.as_bytes());
+    }
+    bytes
 }
 
 /// The model spec stored in a weights file.
@@ -168,6 +197,20 @@ mod tests {
         assert_eq!(st.tensor("conv1.weight").unwrap().shape(), &[32, 1, 3, 3]);
         assert_eq!(st.tensor("classifier.weight").unwrap().shape(), &[64, 128]);
         assert_eq!(st.tensor("bn1.running_var").unwrap().shape(), &[32]);
+    }
+
+    #[test]
+    fn one_model_always_saves_to_the_same_bytes() {
+        let model = Model::new(preset_for("cnn-gap", 28).unwrap(), 3).unwrap();
+        let first = save(&model).unwrap();
+        // The metadata map's order is random per call: eight saves disagree with 1 − 2⁻⁷ odds.
+        for _ in 0..8 {
+            assert!(
+                save(&model).unwrap() == first,
+                "same model, different bytes"
+            );
+        }
+        assert_eq!(load(&first).unwrap().params, model.params);
     }
 
     #[test]
