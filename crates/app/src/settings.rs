@@ -3,17 +3,17 @@
 //! beside its input and changes nothing.
 
 use convplay_compute::data::DatasetKind;
-use convplay_compute::model::{ModelSpec, PRESETS, preset_for};
+use convplay_compute::model::{ModelSpec, ZOO, preset_for};
 use convplay_compute::optim::OptimizerSpec;
 use leptos::prelude::*;
 
 use crate::experiment::Experiment;
 use crate::link;
 
-/// The preset a model spec is, on its canvas: its name when the spec equals the preset.
+/// The preset a model spec is, on its canvas: its name when the spec equals the preset. The
+/// page offers the single-channel presets (the zoo); `inception-lecture` is a 32×32 RGB model.
 pub fn preset_name(spec: &ModelSpec) -> Option<&'static str> {
-    PRESETS
-        .iter()
+    ZOO.iter()
         .copied()
         .find(|&name| preset_for(name, spec.input[1]).is_ok_and(|p| p == *spec))
 }
@@ -256,21 +256,26 @@ pub fn PresetSelect(index: usize) -> impl IntoView {
         })
     };
     let id = format!("model-{index}-preset");
+    let problem = RwSignal::new(None::<String>);
     let on_change = move |ev| {
         let name = event_target_value(&ev);
         let side = exp.with_untracked(|e| e.train.canvas);
-        if let Ok(spec) = preset_for(&name, side) {
-            exp.update(|e| {
-                if let Some(m) = e.models.get_mut(index) {
-                    *m = spec;
-                }
-            });
+        match preset_for(&name, side) {
+            Ok(spec) => {
+                problem.set(None);
+                exp.update(|e| {
+                    if let Some(m) = e.models.get_mut(index) {
+                        *m = spec;
+                    }
+                });
+            }
+            Err(e) => problem.set(Some(format!("{name} on a {side}×{side} canvas: {e}"))),
         }
     };
     view! {
         <label for=id.clone()>{format!("Model {}", index + 1)}</label>
         <select id=id prop:value=current on:change=on_change>
-            {PRESETS
+            {ZOO
                 .iter()
                 .map(|&name| view! { <option value=name selected=move || current() == name>{name}</option> })
                 .collect_view()}
@@ -278,6 +283,7 @@ pub fn PresetSelect(index: usize) -> impl IntoView {
                 "custom (edited)"
             </option>
         </select>
+        {move || problem.get().map(|p| view! { <span class="error" role="alert">{p}</span> })}
     }
 }
 
@@ -385,6 +391,22 @@ mod tests {
         custom.layers.pop();
         assert_eq!(preset_name(&custom), None);
         assert_eq!(on_canvas(&custom, 40).input, [1, 40, 40]);
+    }
+
+    /// Every preset the chooser offers is a valid single-channel experiment model on the
+    /// canvases a user is likely to pick, and is recognised as itself there.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn every_offered_preset_fits_the_usual_canvases() {
+        for side in [28, 40, 64] {
+            for name in ZOO {
+                let spec = preset_for(name, side).unwrap();
+                assert_eq!(spec.input, [1, side, side], "{name} at {side}");
+                spec.summary()
+                    .unwrap_or_else(|e| panic!("{name} at {side}: {e}"));
+                assert_eq!(preset_name(&spec), Some(name), "{name} at {side}");
+            }
+        }
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
