@@ -2,8 +2,9 @@
 # Sets up a fresh Debian machine (scripts/setup.sh) and runs every test:
 #   1. native: convplay-compute (ops, finite-difference gradients, SIMD vs scalar, models, data,
 #      training, weights) and the convplay CLI end to end on real MNIST;
-#   2. wasm32: the compute crate builds for the browser, and its SIMD kernels are checked against
-#      the scalar reference under wasm simd128 (node);
+#   2. wasm32 in headless Chromium: the compute crate's unit tests, built with the gpu feature:
+#      the SIMD kernels against the scalar reference under wasm simd128, and every GPU primitive
+#      and a few training steps against the CPU on WebGPU (SwiftShader);
 #   3. browser: the site builds with Trunk, and the app's components run in headless Chromium;
 #   4. end to end: the built site, served on 127.0.0.1, driven in headless Chromium over WebDriver
 #      (loads clean, trains, share link round trip, drawing, bad link); screenshots in target/e2e/.
@@ -28,9 +29,12 @@ cargo test -p convplay-compute -p convplay-cli
 phase "waiting for wasm-bindgen-cli and trunk"
 wait "$tools" || { cat target/setup-tools.log; exit 1; }
 
-phase "wasm32: compute builds, SIMD kernels match the scalar reference under simd128"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --target wasm32-unknown-unknown -p convplay-compute --no-default-features --lib
+phase "wasm32 in headless Chromium: SIMD kernels match the scalar reference; GPU kernels and training match the CPU on WebGPU"
+# The browser's flags (WebGPU on) are in crates/compute/webdriver.json. The runner gives the whole
+# page 20 s unless told otherwise; SwiftShader needs minutes.
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 WASM_BINDGEN_TEST_TIMEOUT=1200 \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown -p convplay-compute --lib
 
 phase "browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh

@@ -22,9 +22,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let ys = pool_span(oy, P.pad_top, P.h_in);
     let xs = pool_span(ox, P.pad_left, P.w_in);
     let base = q * P.h_in * P.w_in;
-    // −∞ first, strict `>`: the first maximum in row-major order wins and NaN never does, as on
-    // the CPU.
-    var best = bitcast<f32>(0xff800000u);
+    // The lowest finite f32 first, strict `>`: the first maximum in row-major order wins and NaN
+    // never does, as on the CPU. The CPU starts from −∞, which browsers' WGSL compilers (Tint)
+    // refuse as a constant and WGSL need not keep at run time; the winner can differ only in a
+    // window holding nothing above −f32::MAX.
+    var best = -0x1.fffffep+127f;
     var at = ys.x * P.w_in + xs.x;
     for (var iy = ys.x; iy < ys.y; iy++) {
         for (var ix = xs.x; ix < xs.y; ix++) {

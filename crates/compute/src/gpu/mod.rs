@@ -19,8 +19,10 @@ pub mod ops;
 pub mod trainer;
 
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(test)]
 mod tests_training;
 #[cfg(test)]
 mod tests_zoo;

@@ -1,11 +1,10 @@
 //! Every GPU primitive against the CPU reference over awkward shapes (smaller than a tile,
 //! 7×7×7, 123×255×72, batch 1, stride 2, groups, odd sizes): max |gpu − cpu| ≤ 1e-4·max(1, |cpu|).
-//! Natively on whatever adapter wgpu finds (lavapipe here); in headless Chromium on WebGPU.
-//! A missing adapter fails every test: it never silently skips.
+//! Natively on whatever adapter wgpu finds (lavapipe here); in headless Chromium on WebGPU
+//! (see [`super::testing`]). A missing adapter fails every test: it never silently skips.
 
-use std::sync::Arc;
-
-use super::ops::{self, Dispatch};
+use super::ops;
+use super::testing::{assert_close, down, gpu_test, run, up};
 use super::{GpuBuffer, GpuContext};
 use crate::ops::conv2d::{Conv2dGeom, reference as conv_ref};
 use crate::ops::dense::{DenseGeom, reference as dense_ref};
@@ -14,93 +13,6 @@ use crate::ops::testing::random;
 use crate::ops::{Padding, add, concat, dropout, gap, relu, softmax_ce};
 use crate::optim::{Optimizer, OptimizerSpec};
 use crate::rng::Rng;
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(super) async fn ctx() -> Arc<GpuContext> {
-    static CTX: std::sync::OnceLock<Arc<GpuContext>> = std::sync::OnceLock::new();
-    CTX.get_or_init(|| {
-        Arc::new(
-            GpuContext::new_blocking()
-                .unwrap_or_else(|e| panic!("the GPU tests need an adapter and found none: {e}")),
-        )
-    })
-    .clone()
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(super) async fn ctx() -> Arc<GpuContext> {
-    thread_local! {
-        static CTX: std::cell::RefCell<Option<Arc<GpuContext>>> = const { std::cell::RefCell::new(None) };
-    }
-    if let Some(c) = CTX.with(|c| c.borrow().clone()) {
-        return c;
-    }
-    let c = Arc::new(
-        GpuContext::new()
-            .await
-            .unwrap_or_else(|e| panic!("the GPU tests need a WebGPU adapter and found none: {e}")),
-    );
-    CTX.with(|cell| *cell.borrow_mut() = Some(c.clone()));
-    c
-}
-
-/// A native `#[test]` and a browser `wasm_bindgen_test` running the same async body.
-macro_rules! gpu_test {
-    ($name:ident, $body:ident) => {
-        #[cfg(not(target_arch = "wasm32"))]
-        #[test]
-        fn $name() {
-            pollster::block_on(async {
-                let c = ctx().await;
-                $body(&c).await
-            })
-        }
-        #[cfg(target_arch = "wasm32")]
-        #[wasm_bindgen_test::wasm_bindgen_test]
-        async fn $name() {
-            let c = ctx().await;
-            $body(&c).await
-        }
-    };
-}
-
-pub(super) use gpu_test;
-
-pub(super) fn up(ctx: &GpuContext, v: &[f32]) -> GpuBuffer {
-    GpuBuffer::from_f32(ctx, "test", v)
-}
-
-pub(super) async fn down(ctx: &GpuContext, b: &GpuBuffer) -> Vec<f32> {
-    b.read_f32(ctx).await.expect("readback")
-}
-
-pub(super) fn run(ctx: &GpuContext, ds: &[&Dispatch]) {
-    ctx.submit(ds).expect("submit");
-}
-
-#[track_caller]
-pub(super) fn assert_close(what: &str, gpu: &[f32], cpu: &[f32]) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
-    let mut worst = (0.0f32, 0usize);
-    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        let err = (g - c).abs() / c.abs().max(1.0);
-        if worst.0.is_nan() {
-            break;
-        }
-        // NaN counts as the worst error.
-        if err.is_nan() || err > worst.0 {
-            worst = (err, i);
-        }
-    }
-    assert!(
-        worst.0 <= 1e-4,
-        "{what}: gpu {} vs cpu {} at {} (relative error {})",
-        gpu[worst.1],
-        cpu[worst.1],
-        worst.1,
-        worst.0
-    );
-}
 
 /// (n, c_in, h, w, c_out, kernel, stride, padding, groups)
 type ConvCase = (

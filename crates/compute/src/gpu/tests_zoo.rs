@@ -5,7 +5,7 @@
 use super::GpuBuffer;
 use super::GpuContext;
 use super::ops;
-use super::tests::{assert_close, ctx, down, gpu_test, run, up};
+use super::testing::{assert_close, down, gpu_test, run, up};
 use crate::ops::blur::{self, BlurGeom};
 use crate::ops::pad::{self, PadGeom, PadMode};
 use crate::ops::testing::random;
@@ -101,17 +101,17 @@ gpu_test!(
     blur_matches_reference
 );
 
-#[cfg(not(target_arch = "wasm32"))]
 mod training {
-    use super::super::GpuTrainer;
-    use super::super::tests_training::{ctx, digits};
-    use crate::model::transform::{antialias, with_padding};
-    use crate::model::{ModelSpec, ZOO, preset_for};
-    use crate::ops::pad::PadMode;
+    use std::sync::Arc;
+
+    use super::super::testing::{digits, gpu_test};
+    use super::super::{GpuContext, GpuTrainer};
+    use crate::model::ModelSpec;
+    use crate::model::transform::antialias;
     use crate::train::{TrainSpec, Trainer};
 
     /// `steps` seeded steps of `spec` on the CPU and on the GPU: the same losses within `tol`.
-    fn tracks(spec: ModelSpec, batch: usize, steps: usize, tol: f32) {
+    async fn tracks(ctx: &Arc<GpuContext>, spec: ModelSpec, batch: usize, steps: usize, tol: f32) {
         let data = digits(batch * steps);
         let train = TrainSpec {
             canvas: spec.input[1],
@@ -121,13 +121,14 @@ mod training {
         };
         let name = spec.name.clone();
         let mut cpu = Trainer::new(spec.clone(), train.clone()).unwrap();
-        let mut gpu = pollster::block_on(GpuTrainer::new(ctx(), spec, train))
+        let mut gpu = GpuTrainer::new(ctx.clone(), spec, train)
+            .await
             .unwrap_or_else(|e| panic!("{name} on the GPU: {e}"));
         for step in 0..steps {
             let b: Vec<usize> = (step * batch..(step + 1) * batch).collect();
             let c = cpu.train_step(&data, &b).unwrap();
             gpu.train_step(&data, &b).unwrap();
-            let g = pollster::block_on(gpu.read_metrics()).unwrap()[0];
+            let g = gpu.read_metrics().await.unwrap()[0];
             assert!(
                 (c.loss - g.loss).abs() <= tol * c.loss.abs().max(1.0),
                 "{name} step {}: cpu loss {} gpu loss {}",
@@ -141,8 +142,7 @@ mod training {
 
     /// BlurPool, reflect and circular padding and a weighted auxiliary head in one model: the
     /// head's gradient must carry the aux loss's weight, or the second step's loss differs.
-    #[test]
-    fn blurpool_padding_modes_and_aux_head_train_on_gpu_as_on_cpu() {
+    async fn blurpool_padding_modes_and_aux_head_train_as_on_cpu(ctx: &Arc<GpuContext>) {
         let spec = ModelSpec::from_json(
             r#"{"name":"zoo-bits","input":[1,28,28],"layers":[
                 {"type":"conv2d","name":"c1","filters":6,"kernel":3,"padding":"same","padding_mode":"reflect","activation":"relu"},
@@ -155,19 +155,33 @@ mod training {
                 {"type":"dense","name":"out","units":10}]}"#,
         )
         .unwrap();
-        tracks(antialias(&spec), 8, 4, 1e-4);
+        tracks(ctx, antialias(&spec), 8, 4, 1e-4).await;
     }
+    gpu_test!(
+        blurpool_padding_modes_and_aux_head_train_on_gpu_as_on_cpu,
+        blurpool_padding_modes_and_aux_head_train_as_on_cpu
+    );
 
     /// Every preset of the zoo, and cnn-gap with each shift toggle, trains its first steps on
-    /// the GPU exactly as on the CPU (28×28, batch 4).
-    #[test]
-    fn every_preset_and_toggle_trains_on_gpu_as_on_cpu() {
+    /// the GPU exactly as on the CPU (28×28, batch 4). Native only: minutes on SwiftShader; in
+    /// the browser every kernel is compiled with the context and checked by the primitive tests.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn every_preset_and_toggle_train_as_on_cpu(ctx: &Arc<GpuContext>) {
+        use crate::model::transform::with_padding;
+        use crate::model::{ZOO, preset_for};
+        use crate::ops::pad::PadMode;
+
         for name in ZOO {
-            tracks(preset_for(name, 28).unwrap(), 4, 2, 1e-4);
+            tracks(ctx, preset_for(name, 28).unwrap(), 4, 2, 1e-4).await;
         }
         let gap = preset_for("cnn-gap", 28).unwrap();
-        tracks(antialias(&gap), 4, 2, 1e-4);
-        tracks(with_padding(&gap, PadMode::Circular), 4, 2, 1e-4);
-        tracks(with_padding(&gap, PadMode::Reflect), 4, 2, 1e-4);
+        tracks(ctx, antialias(&gap), 4, 2, 1e-4).await;
+        tracks(ctx, with_padding(&gap, PadMode::Circular), 4, 2, 1e-4).await;
+        tracks(ctx, with_padding(&gap, PadMode::Reflect), 4, 2, 1e-4).await;
     }
+    #[cfg(not(target_arch = "wasm32"))]
+    gpu_test!(
+        every_preset_and_toggle_trains_on_gpu_as_on_cpu,
+        every_preset_and_toggle_train_as_on_cpu
+    );
 }
