@@ -556,7 +556,6 @@ mod tests {
     use super::*;
     use crate::data::toy_dataset;
     use crate::model::LayerSpec;
-    use crate::optim::OptimizerSpec;
     use crate::train::evaluate;
 
     fn small() -> Experiment {
@@ -777,6 +776,7 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     mod properties {
         use super::*;
+        use crate::optim::OptimizerSpec;
         use proptest::prelude::*;
 
         fn experiment() -> impl Strategy<Value = Experiment> {

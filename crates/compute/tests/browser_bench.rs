@@ -92,6 +92,8 @@ mod webgpu {
 
     #[wasm_bindgen_test]
     async fn cnn_gap_webgpu_speed() {
+        // One thread in the browser: the context is shared by reference counting, never sent.
+        #[allow(clippy::arc_with_non_send_sync)]
         let ctx = Arc::new(GpuContext::new().await.expect("a WebGPU adapter"));
         let macs = macs("cnn-gap");
         let spec = preset_for("cnn-gap", 64).expect("preset");

@@ -34,6 +34,8 @@ pub async fn ctx() -> Arc<GpuContext> {
     if let Some(c) = CTX.with(|c| c.borrow().clone()) {
         return c;
     }
+    // One thread in the browser: the context is shared by reference counting, never sent.
+    #[allow(clippy::arc_with_non_send_sync)]
     let c = Arc::new(
         GpuContext::new()
             .await
