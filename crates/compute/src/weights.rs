@@ -58,18 +58,23 @@ pub fn save(model: &Model) -> Result<Vec<u8>> {
 fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
     let Some(len) = bytes
         .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| u64::from_le_bytes(b) as usize)
     else {
         return bytes;
     };
     let Some(header) = bytes.get(8..8 + len) else {
         return bytes;
     };
-    // serde_json's map is a BTreeMap: `to_string` writes the keys sorted.
+    // Sorted explicitly: serde_json keeps insertion order if any crate in the build turns on its
+    // `preserve_order` feature.
     let sorted = std::str::from_utf8(header)
         .ok()
         .and_then(|h| serde_json::from_str::<serde_json::Value>(h.trim_end()).ok())
-        .and_then(|v| serde_json::to_string(&v).ok());
+        .and_then(|mut v| {
+            v.sort_all_objects();
+            serde_json::to_string(&v).ok()
+        });
     if let Some(sorted) = sorted.filter(|s| s.len() <= len) {
         let slot = &mut bytes[8..8 + len];
         slot.fill(b' ');
