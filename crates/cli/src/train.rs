@@ -229,6 +229,37 @@ pub struct ShiftExperiment {
     pub out_dir: Option<PathBuf>,
 }
 
+/// The flatten-vs-GAP measurement of one model: trained with `spec`, then tested on the centred
+/// and on the shifted (offsets seeded by `shift_seed`) test sets. The trained model, the two
+/// evaluations in that order, and the training seconds.
+pub fn fit_and_test(
+    backend: &Backend,
+    model: ModelSpec,
+    spec: TrainSpec,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    shift_seed: u64,
+    quiet: bool,
+) -> CliResult<(Model, [Evaluation; 2], f64)> {
+    let (t, seconds) = fit(backend, model, spec, train_set, quiet)?;
+    let mut trained = t.model().clone();
+    let centered = evaluate(
+        backend,
+        &mut trained,
+        test_set,
+        CanvasPlacement::Centered,
+        256,
+    )?;
+    let shifted = evaluate(
+        backend,
+        &mut trained,
+        test_set,
+        CanvasPlacement::Shifted { seed: shift_seed },
+        256,
+    )?;
+    Ok((trained, [centered, shifted], seconds))
+}
+
 pub fn shift_experiment(x: &ShiftExperiment, d: &DataArgs, variant: VariantArgs) -> CliResult<()> {
     set_threads(d.threads)?;
     let (seed, shift_seed, out_dir) = (x.seed, x.shift_seed, x.out_dir.as_deref());
@@ -250,21 +281,20 @@ pub fn shift_experiment(x: &ShiftExperiment, d: &DataArgs, variant: VariantArgs)
     };
     let train_set = load(&dir, d.dataset, true, None)?;
     let test_set = load(&dir, d.dataset, false, test_limit)?;
-    let placements = [
-        CanvasPlacement::Centered,
-        CanvasPlacement::Shifted { seed: shift_seed },
-    ];
     let backend = Backend::choose(d.backend)?;
-    let mut results: Vec<(String, Vec<Evaluation>, f64)> = Vec::new();
+    let mut results: Vec<(String, [Evaluation; 2], f64)> = Vec::new();
     for base in ["cnn-flatten", "cnn-gap"] {
         let model = apply_variant(model_spec(base, x.canvas)?, variant);
         let name = model.name.clone();
-        let (t, seconds) = fit(&backend, model, spec.clone(), &train_set, d.json)?;
-        let mut trained = t.model().clone();
-        let evals = placements
-            .iter()
-            .map(|&p| evaluate(&backend, &mut trained, &test_set, p, 256))
-            .collect::<CliResult<Vec<_>>>()?;
+        let (trained, evals, seconds) = fit_and_test(
+            &backend,
+            model,
+            spec.clone(),
+            &train_set,
+            &test_set,
+            shift_seed,
+            d.json,
+        )?;
         if let Some(dir) = out_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -289,11 +319,14 @@ pub fn shift_experiment(x: &ShiftExperiment, d: &DataArgs, variant: VariantArgs)
         }));
     } else {
         println!(
-            "Flatten vs GAP on {} ({} training images × {} epochs, Adam 1e-3, batch 64; {} test images; shifted = uniform offsets 0..=36, seed {shift_seed})",
+            "Flatten vs GAP on {} ({} training images × {} epochs, Adam 1e-3, batch 64; {} test images; {}×{} canvas, shifted = uniform offsets 0..={}, seed {shift_seed})",
             d.dataset,
             spec.limit.unwrap_or(train_set.len()).min(train_set.len()),
             spec.epochs,
-            test_set.len()
+            test_set.len(),
+            x.canvas,
+            x.canvas,
+            x.canvas.saturating_sub(Dataset::SIDE)
         );
         let rows: Vec<(&str, &[Evaluation])> = results
             .iter()

@@ -4,16 +4,15 @@
 
 use std::time::Instant;
 
-use convplay_compute::data::CanvasPlacement;
 use convplay_compute::model::ZOO;
 use convplay_compute::train::TrainSpec;
 use serde_json::json;
 
-use crate::backend::{Backend, evaluate};
+use crate::backend::Backend;
 use crate::common::{
     CliResult, apply_variant, data_dir, err, load, model_spec, print_json, set_threads,
 };
-use crate::train::{fit, metrics_json};
+use crate::train::{fit_and_test, metrics_json};
 use crate::{DataArgs, VariantArgs};
 
 /// The settings of one `convplay zoo` run; `None` takes the mode's default.
@@ -76,21 +75,14 @@ pub fn zoo(z: &ZooArgs, d: &DataArgs, variant: VariantArgs) -> CliResult<()> {
     for model in specs {
         let summary = model.summary().map_err(err)?;
         let name = model.name.clone();
-        let (t, train_seconds) = fit(&backend, model, spec.clone(), &train_set, d.json)?;
-        let mut trained = t.model().clone();
-        let centered = evaluate(
+        let (_, [centered, shifted], train_seconds) = fit_and_test(
             &backend,
-            &mut trained,
+            model,
+            spec.clone(),
+            &train_set,
             &test_set,
-            CanvasPlacement::Centered,
-            256,
-        )?;
-        let shifted = evaluate(
-            &backend,
-            &mut trained,
-            &test_set,
-            CanvasPlacement::Shifted { seed: z.shift_seed },
-            256,
+            z.shift_seed,
+            d.json,
         )?;
         if !d.json {
             eprintln!(
