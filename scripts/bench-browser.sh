@@ -17,4 +17,4 @@ else
   export WASM_BINDGEN_USE_BROWSER=1
 fi
 cargo test --release --target wasm32-unknown-unknown -p convplay-compute "${features[@]}" --test browser_bench -- --nocapture "$@" 2>&1 |
-  grep -E "img/s|GFLOP/s|the convolution passes|error|panicked|failed"
+  grep -E "img/s|GFLOP/s|the convolution passes|GEMM body|error|panicked|failed"

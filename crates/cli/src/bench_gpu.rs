@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use convplay_compute::data::CanvasPlacement;
+use convplay_compute::gpu::kernels::Gemm;
 use convplay_compute::gpu::ops::{self, Dispatch};
 use convplay_compute::gpu::{self, GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
 use convplay_compute::model::ModelSpec;
@@ -60,13 +61,22 @@ pub fn run(
     let macs = summary.total_macs as f64;
     let train_gflops = train_ips * 6.0 * macs / 1e9;
     let layers = conv_layers(&ctx, &model.graph, batch)?;
+    // The other GEMM body on the same device, so the note can say why this one was picked.
+    let gemm = ctx.gemm();
+    let other = match gemm {
+        Gemm::Tiled => Gemm::Registers,
+        Gemm::Registers => Gemm::Tiled,
+    };
+    let other_layers = conv_layers(&ctx.with_gemm(other), &model.graph, batch)?;
     if json_out {
         print_json(&json!({
             "model": summary.name, "backend": format!("gpu ({})", ctx.adapter), "batch": batch, "steps": steps,
             "train_images_per_sec": train_ips, "infer_images_per_sec": infer_ips,
             "train_gflops": train_gflops, "infer_gflops": infer_ips * 2.0 * macs / 1e9,
             "mflop_per_train_image": 6.0 * macs / 1e6, "conv_layers": layers,
-            "gpu_bytes": t.gpu_bytes(),
+            "gpu_bytes": t.gpu_bytes(), "software_adapter": ctx.software,
+            "gemm": format!("{gemm:?}"),
+            "other_gemm": { "gemm": format!("{other:?}"), "conv_layers": other_layers },
         }));
     } else {
         println!("{} batch {batch}, gpu ({})", summary.name, ctx.adapter);
@@ -76,14 +86,24 @@ pub fn run(
             t.gpu_bytes() as f64 / 1e6
         );
         println!("infer {infer_ips:.1} img/s");
-        for l in layers {
+        for (body, layers) in [(gemm, layers), (other, other_layers)] {
             println!(
-                "  {:<8} forward {:>6.1}  backward_input {:>6.1}  backward_weight {:>6.1} GFLOP/s",
-                l["name"].as_str().unwrap_or(""),
-                l["forward_gflops"].as_f64().unwrap_or(0.0),
-                l["backward_input_gflops"].as_f64().unwrap_or(0.0),
-                l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
+                "{body:?} GEMM body{}:",
+                if body == gemm {
+                    " (this adapter's)"
+                } else {
+                    ""
+                }
             );
+            for l in layers {
+                println!(
+                    "  {:<8} forward {:>6.2}  backward_input {:>6.2}  backward_weight {:>6.2} GFLOP/s",
+                    l["name"].as_str().unwrap_or(""),
+                    l["forward_gflops"].as_f64().unwrap_or(0.0),
+                    l["backward_input_gflops"].as_f64().unwrap_or(0.0),
+                    l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
+                );
+            }
         }
     }
     Ok(())

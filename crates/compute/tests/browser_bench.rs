@@ -81,9 +81,10 @@ mod webgpu {
     use std::sync::Arc;
 
     use convplay_compute::data::CanvasPlacement;
+    use convplay_compute::gpu::kernels::Gemm;
     use convplay_compute::gpu::ops::{self, Dispatch};
     use convplay_compute::gpu::{GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
-    use convplay_compute::model::graph::NodeOp;
+    use convplay_compute::model::graph::{Graph, NodeOp};
     use convplay_compute::model::preset_for;
     use convplay_compute::train::TrainSpec;
     use wasm_bindgen_test::wasm_bindgen_test;
@@ -133,40 +134,69 @@ mod webgpu {
             ctx.adapter
         ));
 
-        // Where a step goes: each convolution pass alone, submitted and waited for.
+        // Where a step goes: each convolution pass alone, submitted and waited for, with the
+        // GEMM body this adapter got; then the other body at a smaller batch, for comparison.
+        let gemm = ctx.gemm();
+        log(&format!(
+            "  adapter software: {}, GEMM body: {gemm:?}",
+            ctx.software
+        ));
+        let conv_s = time_conv_passes(&ctx, &graph, BATCH, false).await;
+        log(&format!(
+            "  the convolution passes a step runs take {conv_s:.1} s of a {step_s:.1} s training step ({:.0}%)",
+            100.0 * conv_s / step_s
+        ));
+        let other = match gemm {
+            Gemm::Tiled => Gemm::Registers,
+            Gemm::Registers => Gemm::Tiled,
+        };
+        log(&format!("  for comparison, the {other:?} body at batch 8:"));
+        time_conv_passes(&ctx.with_gemm(other), &graph, 8, true).await;
+    }
+
+    /// Times each convolution pass of `graph` alone at batch `n` and prints it; returns the
+    /// seconds of the passes a training step runs (no input gradient for the first layer).
+    /// `warm`: run each pass once untimed first (a new context's pipelines compile on first use).
+    async fn time_conv_passes(ctx: &GpuContext, graph: &Graph, n: usize, warm: bool) -> f64 {
         let mut conv_s = 0.0;
-        for node in &graph.nodes {
+        for (i, node) in graph.nodes.iter().enumerate() {
             let NodeOp::Conv2d { geom: g, .. } = &node.op else {
                 continue;
             };
-            let len = |n: usize| vec![0.25f32; n];
-            let x = GpuBuffer::from_f32(&ctx, "x", &len(BATCH * g.in_len()));
-            let w = GpuBuffer::from_f32(&ctx, "w", &len(g.weight_len()));
-            let dout = GpuBuffer::from_f32(&ctx, "dout", &len(BATCH * g.out_len()));
-            let y = GpuBuffer::zeros(&ctx, "y", BATCH * g.out_len());
-            let dx = GpuBuffer::zeros(&ctx, "dx", BATCH * g.in_len());
-            let dw = GpuBuffer::zeros(&ctx, "dw", g.weight_len());
-            let part = GpuBuffer::zeros(&ctx, "part", ops::conv2d_weight_scratch(g, BATCH));
-            let fwd = [ops::conv2d_forward(&ctx, &y, &x, &w, 0, None, g, BATCH, false).unwrap()];
-            let bin = [ops::conv2d_backward_input(&ctx, &dx, &dout, &w, 0, g, BATCH).unwrap()];
-            let bw = ops::conv2d_backward_weight(&ctx, &dw, &part, &dout, &x, 0, g, BATCH).unwrap();
-            let f = time_gpu(&ctx, &fwd, &y).await;
-            let bi = time_gpu(&ctx, &bin, &dx).await;
-            let bwt = time_gpu(&ctx, &bw, &dw).await;
-            conv_s += f + bi + bwt;
-            let gflop = 2.0 * g.macs() as f64 * BATCH as f64 / 1e9;
+            let first = !graph.nodes[..i]
+                .iter()
+                .any(|m| matches!(m.op, NodeOp::Conv2d { .. }));
+            let len = |k: usize| vec![0.25f32; k];
+            let x = GpuBuffer::from_f32(ctx, "x", &len(n * g.in_len()));
+            let w = GpuBuffer::from_f32(ctx, "w", &len(g.weight_len()));
+            let dout = GpuBuffer::from_f32(ctx, "dout", &len(n * g.out_len()));
+            let y = GpuBuffer::zeros(ctx, "y", n * g.out_len());
+            let dx = GpuBuffer::zeros(ctx, "dx", n * g.in_len());
+            let dw = GpuBuffer::zeros(ctx, "dw", g.weight_len());
+            let part = GpuBuffer::zeros(ctx, "part", ops::conv2d_weight_scratch(g, n));
+            let fwd = [ops::conv2d_forward(ctx, &y, &x, &w, 0, None, g, n, false).unwrap()];
+            let bin = [ops::conv2d_backward_input(ctx, &dx, &dout, &w, 0, g, n).unwrap()];
+            let bw = ops::conv2d_backward_weight(ctx, &dw, &part, &dout, &x, 0, g, n).unwrap();
+            if warm {
+                time_gpu(ctx, &fwd, &y).await;
+                time_gpu(ctx, &bin, &dx).await;
+                time_gpu(ctx, &bw, &dw).await;
+            }
+            let f = time_gpu(ctx, &fwd, &y).await;
+            let bi = time_gpu(ctx, &bin, &dx).await;
+            let bwt = time_gpu(ctx, &bw, &dw).await;
+            conv_s += f + bwt + if first { 0.0 } else { bi };
+            let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
             log(&format!(
-                "  {:<8} forward {f:6.2} s ({:5.2} GFLOP/s)  backward_input {bi:6.2} s ({:5.2})  backward_weight {bwt:6.2} s ({:5.2})",
+                "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s)  backward_input {bi:7.3} s ({:5.2}){}  backward_weight {bwt:7.3} s ({:5.2})",
                 node.layer,
                 gflop / f,
                 gflop / bi,
+                if first { " (not in a step)" } else { "" },
                 gflop / bwt
             ));
         }
-        log(&format!(
-            "  the convolution passes take {conv_s:.1} s of a {step_s:.1} s training step ({:.0}%)",
-            100.0 * conv_s / step_s
-        ));
+        conv_s
     }
 
     /// Seconds `dispatches` take, submitted alone and waited for (a one-element readback).

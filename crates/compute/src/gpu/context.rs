@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{Kernel, Kernels};
+use super::kernels::{Gemm, Kernel, Kernels};
 use crate::error::{Error, Result};
 
 /// What went wrong on the device since the context was made: the first uncaptured error
@@ -66,13 +66,23 @@ impl GpuContext {
             })
             .await
             .map_err(|e| Error::Gpu(format!("{name}: cannot open a device: {e}")))?;
-        let mut ctx = Self::from_device(device, queue, name);
-        ctx.software = info.device_type == wgpu::DeviceType::Cpu;
-        Ok(ctx)
+        let software = info.device_type == wgpu::DeviceType::Cpu;
+        Ok(Self::from_device_for(device, queue, name, software))
     }
 
-    /// Builds every pipeline on a device the caller opened.
+    /// Builds every pipeline on a device the caller opened, taken to be a hardware GPU.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, adapter: String) -> Self {
+        Self::from_device_for(device, queue, adapter, false)
+    }
+
+    /// Builds every pipeline on a device the caller opened; `software` when the adapter is a
+    /// software rasteriser, which picks the GEMM body that suits it ([`Gemm::for_adapter`]).
+    pub fn from_device_for(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter: String,
+        software: bool,
+    ) -> Self {
         let fault: Fault = Arc::new(Mutex::new(None));
         let on_error = fault.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -91,16 +101,35 @@ impl GpuContext {
             }
         });
         let limits = device.limits();
-        let kernels = Kernels::new(&device);
+        let kernels = Kernels::new(&device, Gemm::for_adapter(software));
         Self {
             device,
             queue,
             adapter,
             limits,
-            software: false,
+            software,
             kernels,
             fault,
         }
+    }
+
+    /// The same device and queue with the implicit-GEMM kernels built on `gemm` instead: the
+    /// tests check both bodies on whatever adapter they have. Buffers are shared between the two.
+    pub fn with_gemm(&self, gemm: Gemm) -> Self {
+        Self {
+            device: self.device.clone(),
+            queue: self.queue.clone(),
+            adapter: self.adapter.clone(),
+            limits: self.limits.clone(),
+            software: self.software,
+            kernels: Kernels::new(&self.device, gemm),
+            fault: self.fault.clone(),
+        }
+    }
+
+    /// The matrix-multiply body this context's implicit-GEMM kernels use.
+    pub fn gemm(&self) -> Gemm {
+        self.kernels.gemm
     }
 
     /// Blocks natively until an adapter and device are ready (`pollster`).

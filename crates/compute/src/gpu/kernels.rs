@@ -1,9 +1,11 @@
 //! One WGSL file per primitive pass, the `#[repr(C)]` params struct mirroring each shader's
 //! uniform, and the pipelines, built once per device.
 //!
-//! The implicit-GEMM primitives (conv2d and dense, forward and both backwards) share one tiled
-//! matrix-multiply body (`matmul_tiled.wgsl`) appended to their own file, which supplies the
-//! loaders; its tile sizes are WGSL `override` constants set here.
+//! The implicit-GEMM primitives (conv2d and dense, forward and both backwards) share one
+//! matrix-multiply body appended to their own file, which supplies the loaders: on a hardware
+//! GPU the workgroup-memory tiled one (`matmul_tiled.wgsl`), on a software adapter the
+//! register-blocked one (`matmul_registers.wgsl`); see [`Gemm`]. Tile sizes are WGSL `override`
+//! constants set here.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -94,45 +96,21 @@ impl Kernel {
         Kernel::BlurBackward,
     ];
 
-    /// The WGSL source: the primitive's file, preceded by its shared geometry and followed by
-    /// the shared tiled-matmul body where it is an implicit GEMM.
-    pub fn source(self) -> &'static str {
+    /// The primitive's own WGSL: its file, preceded by its shared geometry. An implicit GEMM
+    /// still needs a matrix-multiply body appended ([`Kernel::source_for`]).
+    pub fn own_source(self) -> &'static str {
         use Kernel::*;
         match self {
-            Conv2dForward => shader!(
-                "conv_common.wgsl",
-                "conv2d_forward.wgsl",
-                "matmul_tiled.wgsl"
-            ),
-            Conv2dBackwardInput => shader!(
-                "conv_common.wgsl",
-                "conv2d_backward_input.wgsl",
-                "matmul_tiled.wgsl"
-            ),
-            Conv2dBackwardWeight => shader!(
-                "conv_common.wgsl",
-                "conv2d_backward_weight.wgsl",
-                "matmul_tiled.wgsl"
-            ),
+            Conv2dForward => shader!("conv_common.wgsl", "conv2d_forward.wgsl"),
+            Conv2dBackwardInput => shader!("conv_common.wgsl", "conv2d_backward_input.wgsl"),
+            Conv2dBackwardWeight => shader!("conv_common.wgsl", "conv2d_backward_weight.wgsl"),
             Conv2dBackwardWeightReduce => {
                 shader!("conv_common.wgsl", "conv2d_backward_weight_reduce.wgsl")
             }
             BiasBackward => shader!("bias_backward.wgsl"),
-            DenseForward => shader!(
-                "dense_common.wgsl",
-                "dense_forward.wgsl",
-                "matmul_tiled.wgsl"
-            ),
-            DenseBackwardInput => shader!(
-                "dense_common.wgsl",
-                "dense_backward_input.wgsl",
-                "matmul_tiled.wgsl"
-            ),
-            DenseBackwardWeight => shader!(
-                "dense_common.wgsl",
-                "dense_backward_weight.wgsl",
-                "matmul_tiled.wgsl"
-            ),
+            DenseForward => shader!("dense_common.wgsl", "dense_forward.wgsl"),
+            DenseBackwardInput => shader!("dense_common.wgsl", "dense_backward_input.wgsl"),
+            DenseBackwardWeight => shader!("dense_common.wgsl", "dense_backward_weight.wgsl"),
             ReluForward => shader!("relu_forward.wgsl"),
             ReluBackward => shader!("relu_backward.wgsl"),
             ReluMask => shader!("relu_mask.wgsl"),
@@ -166,6 +144,31 @@ impl Kernel {
         }
     }
 
+    /// The whole WGSL module of this primitive with GEMM body `gemm` where it needs one.
+    pub fn source_for(self, gemm: Gemm) -> String {
+        use Kernel::*;
+        // The convolutions have whole kernels of their own for software adapters: the generic
+        // loaders' im2col index arithmetic (divisions) dominates there.
+        match (self, gemm) {
+            (Conv2dForward, Gemm::Registers) => {
+                return shader!("conv_common.wgsl", "conv2d_forward_registers.wgsl").into();
+            }
+            (Conv2dBackwardInput, Gemm::Registers) => {
+                return shader!("conv_common.wgsl", "conv2d_backward_input_registers.wgsl").into();
+            }
+            (Conv2dBackwardWeight, Gemm::Registers) => {
+                return shader!("conv_common.wgsl", "conv2d_backward_weight_registers.wgsl").into();
+            }
+            _ => {}
+        }
+        let own = self.own_source();
+        if self.is_gemm() {
+            format!("{own}{}", gemm.body())
+        } else {
+            own.to_string()
+        }
+    }
+
     fn is_gemm(self) -> bool {
         use Kernel::*;
         matches!(
@@ -180,32 +183,73 @@ impl Kernel {
     }
 }
 
-/// Output tile of the implicit-GEMM kernels (`TILE_M × TILE_N`, 4×4 per thread) and the depth of
-/// one K slab; the WGSL `override` constants of `matmul_tiled.wgsl`.
-pub const TILE_M: u32 = 64;
-pub const TILE_N: u32 = 64;
+/// Which matrix-multiply body the implicit-GEMM primitives use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gemm {
+    /// `matmul_tiled.wgsl`: 64×64 output tiles, A and B staged through workgroup memory in
+    /// 16-deep slabs between barriers. For hardware GPUs.
+    Tiled,
+    /// `matmul_registers.wgsl`: 32×32 tiles, 4×4 per thread in registers, no workgroup memory
+    /// and no barrier. For software adapters, where a barrier switches between coroutines:
+    /// measured in `convplay bench --backend gpu` and `scripts/bench-browser.sh`.
+    Registers,
+}
+
+impl Gemm {
+    /// The body for an adapter: registers on a software one (lavapipe, SwiftShader, WARP).
+    pub fn for_adapter(software: bool) -> Self {
+        if software {
+            Gemm::Registers
+        } else {
+            Gemm::Tiled
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Gemm::Tiled => shader!("matmul_tiled.wgsl"),
+            Gemm::Registers => shader!("matmul_registers.wgsl"),
+        }
+    }
+
+    /// The output tile (`TILE_M`, `TILE_N`) one workgroup computes.
+    pub fn tile(self) -> (u32, u32) {
+        match self {
+            Gemm::Tiled => (64, 64),
+            Gemm::Registers => (32, 32),
+        }
+    }
+
+    fn constants(self) -> Vec<(&'static str, f64)> {
+        let (m, n) = self.tile();
+        let mut c = vec![("TILE_M", m as f64), ("TILE_N", n as f64)];
+        if self == Gemm::Tiled {
+            c.push(("TILE_K", TILE_K as f64));
+        }
+        c
+    }
+}
+
+/// The depth of one K slab of `matmul_tiled.wgsl`.
 pub const TILE_K: u32 = 16;
 /// Threads per workgroup of the element-wise kernels.
 pub const WG: u32 = 256;
 
 pub(crate) struct Kernels {
     pipelines: Vec<wgpu::ComputePipeline>,
+    pub(crate) gemm: Gemm,
 }
 
 impl Kernels {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let tiles = [
-            ("TILE_M", TILE_M as f64),
-            ("TILE_N", TILE_N as f64),
-            ("TILE_K", TILE_K as f64),
-        ];
+    pub(crate) fn new(device: &wgpu::Device, gemm: Gemm) -> Self {
+        let tiles = gemm.constants();
         let pipelines = Kernel::ALL
             .iter()
             .map(|&k| {
                 let label = format!("{k:?}");
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(k.source().into()),
+                    source: wgpu::ShaderSource::Wgsl(k.source_for(gemm).into()),
                 });
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&label),
@@ -220,7 +264,7 @@ impl Kernels {
                 })
             })
             .collect();
-        Self { pipelines }
+        Self { pipelines, gemm }
     }
 
     pub(crate) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {

@@ -118,10 +118,11 @@ fn grid(ctx: &GpuContext, threads: usize, wg: u32) -> Result<[u32; 3]> {
     })
 }
 
-fn gemm_grid(m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
+fn gemm_grid(ctx: &GpuContext, m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
+    let (tm, tn) = ctx.gemm().tile();
     Ok([
-        u(n.div_ceil(TILE_N as usize).max(1))?,
-        u(m.div_ceil(TILE_M as usize).max(1))?,
+        u(n.div_ceil(tn as usize).max(1))?,
+        u(m.div_ceil(tm as usize).max(1))?,
         u(z.max(1))?,
     ])
 }
@@ -174,7 +175,7 @@ pub fn conv2d_forward(
         relu: relu as u32,
         ..conv_params(g, n, w_off, b_off)?
     };
-    let groups = gemm_grid(g.c_out_g(), g.h_out * g.w_out, n * g.groups)?;
+    let groups = gemm_grid(ctx, g.c_out_g(), g.h_out * g.w_out, n * g.groups)?;
     make(ctx, Kernel::Conv2dForward, &[x, wb, out], &p, groups)
 }
 
@@ -193,7 +194,7 @@ pub fn conv2d_backward_input(
     need(OP, "dout", dout, n * g.out_len())?;
     need(OP, "w", wb, w_off + g.weight_len())?;
     let p = conv_params(g, n, w_off, None)?;
-    let groups = gemm_grid(g.c_in_g(), g.h_in * g.w_in, n * g.groups)?;
+    let groups = gemm_grid(ctx, g.c_in_g(), g.h_in * g.w_in, n * g.groups)?;
     make(
         ctx,
         Kernel::Conv2dBackwardInput,
@@ -247,7 +248,7 @@ pub fn conv2d_backward_weight(
         Kernel::Conv2dBackwardWeight,
         &[dout, x, part],
         &p,
-        gemm_grid(g.c_out_g(), k, g.groups * splits)?,
+        gemm_grid(ctx, g.c_out_g(), k, g.groups * splits)?,
     )?;
     let second = make(
         ctx,
@@ -328,7 +329,7 @@ pub fn dense_forward(
         Kernel::DenseForward,
         &[x, wb, y],
         &p,
-        gemm_grid(n, g.outputs, 1)?,
+        gemm_grid(ctx, n, g.outputs, 1)?,
     )
 }
 
@@ -352,7 +353,7 @@ pub fn dense_backward_input(
         Kernel::DenseBackwardInput,
         &[dy, wb, dx],
         &p,
-        gemm_grid(n, g.inputs, 1)?,
+        gemm_grid(ctx, n, g.inputs, 1)?,
     )
 }
 
@@ -376,7 +377,7 @@ pub fn dense_backward_weight(
         Kernel::DenseBackwardWeight,
         &[dy, x, grads],
         &p,
-        gemm_grid(g.outputs, g.inputs, 1)?,
+        gemm_grid(ctx, g.outputs, g.inputs, 1)?,
     )
 }
 

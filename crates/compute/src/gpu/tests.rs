@@ -3,6 +3,7 @@
 //! Natively on whatever adapter wgpu finds (lavapipe here); in headless Chromium on WebGPU
 //! (see [`super::testing`]). A missing adapter fails every test: it never silently skips.
 
+use super::kernels::Gemm;
 use super::ops;
 use super::testing::{assert_close, down, gpu_test, run, up};
 use super::{GpuBuffer, GpuContext};
@@ -45,11 +46,18 @@ const CONV_CASES: [ConvCase; 8] = [
     (2, 8, 10, 10, 12, 1, 2, Padding::Valid, 4),
 ];
 
+/// Both GEMM bodies, whichever the adapter would pick.
 async fn conv2d_all_passes_match_reference(ctx: &GpuContext) {
+    for gemm in [Gemm::Tiled, Gemm::Registers] {
+        conv2d_passes_match_reference(&ctx.with_gemm(gemm)).await;
+    }
+}
+
+async fn conv2d_passes_match_reference(ctx: &GpuContext) {
     let mut rng = Rng::new(11);
     for &(n, c_in, h, w, c_out, k, stride, padding, groups) in &CONV_CASES {
         let g = Conv2dGeom::new([c_in, h, w], c_out, k, stride, padding, groups).unwrap();
-        let case = format!("conv {g:?} n={n}");
+        let case = format!("{:?} conv {g:?} n={n}", ctx.gemm());
         let x = random(n * g.in_len(), &mut rng);
         let wt = random(g.weight_len(), &mut rng);
         let b = random(c_out, &mut rng);
@@ -125,6 +133,12 @@ gpu_test!(
 );
 
 async fn dense_all_passes_match_reference(ctx: &GpuContext) {
+    for gemm in [Gemm::Tiled, Gemm::Registers] {
+        dense_passes_match_reference(&ctx.with_gemm(gemm)).await;
+    }
+}
+
+async fn dense_passes_match_reference(ctx: &GpuContext) {
     let mut rng = Rng::new(12);
     // (n, inputs, outputs): 1×1×1, 7×7×7, 123×255×72 (M×N×K of the forward), cnn-gap's head.
     for (n, inputs, outputs) in [
@@ -135,7 +149,7 @@ async fn dense_all_passes_match_reference(ctx: &GpuContext) {
         (5, 3, 130),
     ] {
         let g = DenseGeom { inputs, outputs };
-        let case = format!("dense n={n} in={inputs} out={outputs}");
+        let case = format!("{:?} dense n={n} in={inputs} out={outputs}", ctx.gemm());
         let x = random(n * inputs, &mut rng);
         let w = random(inputs * outputs, &mut rng);
         let b = random(outputs, &mut rng);
