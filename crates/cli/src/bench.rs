@@ -125,17 +125,23 @@ pub fn run(
             6.0 * macs / 1e6
         );
         println!("infer {infer_ips:.1} img/s");
-        for l in layers {
-            println!(
-                "  {:<8} forward {:>6.1}  backward_input {:>6.1}  backward_weight {:>6.1} GFLOP/s",
-                l["name"].as_str().unwrap_or(""),
-                l["forward_gflops"].as_f64().unwrap_or(0.0),
-                l["backward_input_gflops"].as_f64().unwrap_or(0.0),
-                l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
-            );
-        }
+        print_conv_layers(&layers);
     }
     Ok(())
+}
+
+/// One line per convolution layer of `conv_layers`' JSON: GFLOP/s of each pass. Shared with
+/// `bench --backend gpu`, whose software-adapter figures are below 1 (hence two decimals).
+pub(crate) fn print_conv_layers(layers: &[serde_json::Value]) {
+    for l in layers {
+        println!(
+            "  {:<8} forward {:>6.2}  backward_input {:>6.2}  backward_weight {:>6.2} GFLOP/s",
+            l["name"].as_str().unwrap_or(""),
+            l["forward_gflops"].as_f64().unwrap_or(0.0),
+            l["backward_input_gflops"].as_f64().unwrap_or(0.0),
+            l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
+        );
+    }
 }
 
 /// Each conv primitive timed alone at the model's shapes and this batch.

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use convplay_compute::data::CanvasPlacement;
-use convplay_compute::gpu::kernels::Gemm;
 use convplay_compute::gpu::ops::{self, Dispatch};
 use convplay_compute::gpu::{self, GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
 use convplay_compute::model::ModelSpec;
@@ -14,7 +13,7 @@ use convplay_compute::rng::Rng;
 use convplay_compute::train::TrainSpec;
 use serde_json::json;
 
-use crate::bench::{synthetic, time};
+use crate::bench::{print_conv_layers, synthetic, time};
 use crate::common::{CliResult, err, print_json};
 
 pub fn run(
@@ -61,12 +60,9 @@ pub fn run(
     let macs = summary.total_macs as f64;
     let train_gflops = train_ips * 6.0 * macs / 1e9;
     let layers = conv_layers(&ctx, &model.graph, batch)?;
-    // The other GEMM body on the same device, so the note can say why this one was picked.
+    // The other GEMM body on the same device, so the figures show why this adapter got its own.
     let gemm = ctx.gemm();
-    let other = match gemm {
-        Gemm::Tiled => Gemm::Registers,
-        Gemm::Registers => Gemm::Tiled,
-    };
+    let other = gemm.other();
     let other_layers = conv_layers(&ctx.with_gemm(other), &model.graph, batch)?;
     if json_out {
         print_json(&json!({
@@ -95,15 +91,7 @@ pub fn run(
                     ""
                 }
             );
-            for l in layers {
-                println!(
-                    "  {:<8} forward {:>6.2}  backward_input {:>6.2}  backward_weight {:>6.2} GFLOP/s",
-                    l["name"].as_str().unwrap_or(""),
-                    l["forward_gflops"].as_f64().unwrap_or(0.0),
-                    l["backward_input_gflops"].as_f64().unwrap_or(0.0),
-                    l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
-                );
-            }
+            print_conv_layers(&layers);
         }
     }
     Ok(())

@@ -13,9 +13,6 @@
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(3) var<uniform> P: ConvParams;
 
-override TILE_M: u32 = 32u;
-override TILE_N: u32 = 32u;
-
 // Where input coordinate t (already shifted by the padding and the kernel offset) lands in an
 // output axis of length len: (coordinate, whether it exists).
 fn land(t: vec4<i32>, len: u32) -> vec4<i32> {
@@ -41,8 +38,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let i = wg.z / P.groups;
     let g = wg.z % P.groups;
-    let ci = vec4<u32>(m0, min(m0 + 1u, cig - 1u), min(m0 + 2u, cig - 1u), min(m0 + 3u, cig - 1u));
-    let q = vec4<u32>(n0, min(n0 + 1u, npix - 1u), min(n0 + 2u, npix - 1u), min(n0 + 3u, npix - 1u));
+    let ci = lanes4(m0, cig);
+    let q = lanes4(n0, npix);
     let ty0 = vec4<i32>(q / vec4<u32>(P.w_in)) + i32(P.pad_top);
     let tx0 = vec4<i32>(q % vec4<u32>(P.w_in)) + i32(P.pad_left);
     let wo = i32(P.w_out);

@@ -14,9 +14,6 @@
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 @group(0) @binding(3) var<uniform> P: ConvParams;
 
-override TILE_M: u32 = 32u;
-override TILE_N: u32 = 32u;
-
 @compute @workgroup_size(TILE_N / 4u, TILE_M / 4u, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let cog = P.c_out / P.groups;
@@ -35,8 +32,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let begin = min(s * P.split_len, total);
     let end = min(begin + P.split_len, total);
 
-    let co = vec4<u32>(m0, min(m0 + 1u, cog - 1u), min(m0 + 2u, cog - 1u), min(m0 + 3u, cog - 1u));
-    let kc = vec4<u32>(n0, min(n0 + 1u, kdim - 1u), min(n0 + 2u, kdim - 1u), min(n0 + 3u, kdim - 1u));
+    let co = lanes4(m0, cog);
+    let kc = lanes4(n0, kdim);
     let ci = kc / vec4<u32>(kk);
     let r = kc % vec4<u32>(kk);
     let offy = vec4<i32>(r / vec4<u32>(P.kw)) - i32(P.pad_top);

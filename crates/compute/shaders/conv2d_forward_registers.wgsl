@@ -12,9 +12,6 @@
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> P: ConvParams;
 
-override TILE_M: u32 = 32u;
-override TILE_N: u32 = 32u;
-
 @compute @workgroup_size(TILE_N / 4u, TILE_M / 4u, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let cog = P.c_out / P.groups;
@@ -27,9 +24,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let i = wg.z / P.groups;
     let g = wg.z % P.groups;
-    // Rows past the edge repeat the last one (loads stay in range; nothing is stored for them).
-    let co = vec4<u32>(m0, min(m0 + 1u, cog - 1u), min(m0 + 2u, cog - 1u), min(m0 + 3u, cog - 1u));
-    let pix = vec4<u32>(n0, min(n0 + 1u, npix - 1u), min(n0 + 2u, npix - 1u), min(n0 + 3u, npix - 1u));
+    let co = lanes4(m0, cog);
+    let pix = lanes4(n0, npix);
     let oy = pix / vec4<u32>(P.w_out);
     let ox = pix % vec4<u32>(P.w_out);
     let iy0 = vec4<i32>(oy * P.stride) - i32(P.pad_top);

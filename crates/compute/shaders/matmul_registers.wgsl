@@ -6,13 +6,10 @@
 // time, and a workgroupBarrier() makes it switch between them (coroutines); matmul_tiled's two
 // barriers per K slab cost far more there than the loads they save. Here every thread owns a
 // 4×4 block of C in four vec4 accumulators and reads A and B straight from memory: no workgroup
-// memory, no barrier. Threads past the edge of C clamp their rows and columns (so every load
-// stays in range) and store nothing.
+// memory, no barrier. Threads at the edge of C clamp their rows and columns (lanes4 in
+// registers_common.wgsl) and store nothing past it.
 // Workgroup layout: (TILE_N / 4, TILE_M / 4) threads. Dispatch: (ceil(N / TILE_N),
 // ceil(M / TILE_M), matrices).
-
-override TILE_M: u32 = 32u;
-override TILE_N: u32 = 32u;
 
 @compute @workgroup_size(TILE_N / 4u, TILE_M / 4u, 1)
 fn main(
@@ -26,24 +23,18 @@ fn main(
     if (m0 >= dims.x || n0 >= dims.y) {
         return;
     }
-    let mm = dims.x - 1u;
-    let nm = dims.y - 1u;
-    let m1 = min(m0 + 1u, mm);
-    let m2 = min(m0 + 2u, mm);
-    let m3 = min(m0 + 3u, mm);
-    let n1 = min(n0 + 1u, nm);
-    let n2 = min(n0 + 2u, nm);
-    let n3 = min(n0 + 3u, nm);
+    let m = lanes4(m0, dims.x);
+    let n = lanes4(n0, dims.y);
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);
     var c2 = vec4<f32>(0.0);
     var c3 = vec4<f32>(0.0);
     for (var k = dims.z; k < dims.w; k++) {
-        let b = vec4<f32>(load_b(z, k, n0), load_b(z, k, n1), load_b(z, k, n2), load_b(z, k, n3));
-        c0 = fma(vec4<f32>(load_a(z, m0, k)), b, c0);
-        c1 = fma(vec4<f32>(load_a(z, m1, k)), b, c1);
-        c2 = fma(vec4<f32>(load_a(z, m2, k)), b, c2);
-        c3 = fma(vec4<f32>(load_a(z, m3, k)), b, c3);
+        let b = vec4<f32>(load_b(z, k, n.x), load_b(z, k, n.y), load_b(z, k, n.z), load_b(z, k, n.w));
+        c0 = fma(vec4<f32>(load_a(z, m.x, k)), b, c0);
+        c1 = fma(vec4<f32>(load_a(z, m.y, k)), b, c1);
+        c2 = fma(vec4<f32>(load_a(z, m.z, k)), b, c2);
+        c3 = fma(vec4<f32>(load_a(z, m.w, k)), b, c3);
     }
     store_row(z, m0, n0, dims, c0);
     if (m0 + 1u < dims.x) {

@@ -81,7 +81,6 @@ mod webgpu {
     use std::sync::Arc;
 
     use convplay_compute::data::CanvasPlacement;
-    use convplay_compute::gpu::kernels::Gemm;
     use convplay_compute::gpu::ops::{self, Dispatch};
     use convplay_compute::gpu::{GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
     use convplay_compute::model::graph::{Graph, NodeOp};
@@ -146,10 +145,7 @@ mod webgpu {
             "  the convolution passes a step runs take {conv_s:.1} s of a {step_s:.1} s training step ({:.0}%)",
             100.0 * conv_s / step_s
         ));
-        let other = match gemm {
-            Gemm::Tiled => Gemm::Registers,
-            Gemm::Registers => Gemm::Tiled,
-        };
+        let other = gemm.other();
         log(&format!("  for comparison, the {other:?} body at batch 8:"));
         time_conv_passes(&ctx.with_gemm(other), &graph, 8, true).await;
     }

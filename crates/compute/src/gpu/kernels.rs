@@ -151,13 +151,28 @@ impl Kernel {
         // loaders' im2col index arithmetic (divisions) dominates there.
         match (self, gemm) {
             (Conv2dForward, Gemm::Registers) => {
-                return shader!("conv_common.wgsl", "conv2d_forward_registers.wgsl").into();
+                return shader!(
+                    "conv_common.wgsl",
+                    "registers_common.wgsl",
+                    "conv2d_forward_registers.wgsl"
+                )
+                .into();
             }
             (Conv2dBackwardInput, Gemm::Registers) => {
-                return shader!("conv_common.wgsl", "conv2d_backward_input_registers.wgsl").into();
+                return shader!(
+                    "conv_common.wgsl",
+                    "registers_common.wgsl",
+                    "conv2d_backward_input_registers.wgsl"
+                )
+                .into();
             }
             (Conv2dBackwardWeight, Gemm::Registers) => {
-                return shader!("conv_common.wgsl", "conv2d_backward_weight_registers.wgsl").into();
+                return shader!(
+                    "conv_common.wgsl",
+                    "registers_common.wgsl",
+                    "conv2d_backward_weight_registers.wgsl"
+                )
+                .into();
             }
             _ => {}
         }
@@ -205,10 +220,18 @@ impl Gemm {
         }
     }
 
+    /// The body this one is not: benches and tests compare the two on one device.
+    pub fn other(self) -> Self {
+        match self {
+            Gemm::Tiled => Gemm::Registers,
+            Gemm::Registers => Gemm::Tiled,
+        }
+    }
+
     fn body(self) -> &'static str {
         match self {
             Gemm::Tiled => shader!("matmul_tiled.wgsl"),
-            Gemm::Registers => shader!("matmul_registers.wgsl"),
+            Gemm::Registers => shader!("registers_common.wgsl", "matmul_registers.wgsl"),
         }
     }
 

@@ -3,7 +3,6 @@
 //! Natively on whatever adapter wgpu finds (lavapipe here); in headless Chromium on WebGPU
 //! (see [`super::testing`]). A missing adapter fails every test: it never silently skips.
 
-use super::kernels::Gemm;
 use super::ops;
 use super::testing::{assert_close, down, gpu_test, run, up};
 use super::{GpuBuffer, GpuContext};
@@ -46,11 +45,10 @@ const CONV_CASES: [ConvCase; 8] = [
     (2, 8, 10, 10, 12, 1, 2, Padding::Valid, 4),
 ];
 
-/// Both GEMM bodies, whichever the adapter would pick.
+/// Both GEMM bodies: the adapter's own, then the other one on the same device.
 async fn conv2d_all_passes_match_reference(ctx: &GpuContext) {
-    for gemm in [Gemm::Tiled, Gemm::Registers] {
-        conv2d_passes_match_reference(&ctx.with_gemm(gemm)).await;
-    }
+    conv2d_passes_match_reference(ctx).await;
+    conv2d_passes_match_reference(&ctx.with_gemm(ctx.gemm().other())).await;
 }
 
 async fn conv2d_passes_match_reference(ctx: &GpuContext) {
@@ -133,9 +131,8 @@ gpu_test!(
 );
 
 async fn dense_all_passes_match_reference(ctx: &GpuContext) {
-    for gemm in [Gemm::Tiled, Gemm::Registers] {
-        dense_passes_match_reference(&ctx.with_gemm(gemm)).await;
-    }
+    dense_passes_match_reference(ctx).await;
+    dense_passes_match_reference(&ctx.with_gemm(ctx.gemm().other())).await;
 }
 
 async fn dense_passes_match_reference(ctx: &GpuContext) {
