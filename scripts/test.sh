@@ -38,11 +38,14 @@ CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 WASM_BINDGEN_TEST_
 
 phase "browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh
-# The app's tests build in the release profile: on a clean target they compile in 5.7 min, the
-# test profile (opt-level 2, dependencies at 3) took 11.8 min (2 cores).
+# The app's tests build in the release profile, after Trunk's release build and with the same
+# features (see crates/app/Cargo.toml), so only convplay-app and wasm-bindgen-test compile (about
+# a minute); the test profile compiled everything again (11.8 min on 2 cores).
 bash scripts/test-browser.sh --release
 
 phase "end to end: the built site in headless Chromium"
-cargo test -p convplay-tests --test e2e
+# Named with the native phase's packages, cargo resolves the same features and reuses that build
+# (convplay-compute, gemm, wgpu); on its own it compiled them again (3 min).
+cargo test -p convplay-compute -p convplay-cli -p convplay-tests --test e2e
 
 phase "all tests passed"
