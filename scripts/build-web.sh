@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 bash scripts/fetch-data.sh
 # trunk --offline passes --offline to cargo, so the crates must already be here.
 cargo fetch --quiet
-# The worker's kernels use wasm SIMD (every current browser has it); BackendInfo reports it.
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:--C target-feature=+simd128}"
+# The worker's kernels use wasm SIMD: .cargo/config.toml turns on simd128 for wasm32 (setting it
+# here as well would double the flag, and the tests' builds could not reuse this one).
 trunk build --offline --release "$@"

@@ -6,6 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fetch --quiet
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:--C target-feature=+simd128}"
 echo "convplay: building, then serving the playground on http://127.0.0.1:8080 (Ctrl-C stops)"
 exec trunk serve --offline --release --no-autoreload "$@"
