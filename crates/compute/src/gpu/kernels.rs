@@ -54,10 +54,13 @@ pub enum Kernel {
     PadBackward,
     BlurForward,
     BlurBackward,
+    Conv2dForwardStrip,
+    Conv2dBackwardInputStrip,
+    Conv2dBackwardWeightStrip,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 36] = [
+    pub const ALL: [Kernel; 39] = [
         Kernel::Conv2dForward,
         Kernel::Conv2dBackwardInput,
         Kernel::Conv2dBackwardWeight,
@@ -94,6 +97,9 @@ impl Kernel {
         Kernel::PadBackward,
         Kernel::BlurForward,
         Kernel::BlurBackward,
+        Kernel::Conv2dForwardStrip,
+        Kernel::Conv2dBackwardInputStrip,
+        Kernel::Conv2dBackwardWeightStrip,
     ];
 
     /// The primitive's own WGSL: its file, preceded by its shared geometry. An implicit GEMM
@@ -141,6 +147,23 @@ impl Kernel {
             PadBackward => shader!("pad_common.wgsl", "pad_backward.wgsl"),
             BlurForward => shader!("blur_common.wgsl", "blur_forward.wgsl"),
             BlurBackward => shader!("blur_common.wgsl", "blur_backward.wgsl"),
+            Conv2dForwardStrip => shader!(
+                "conv_common.wgsl",
+                "registers_common.wgsl",
+                "conv2d_forward_strip.wgsl",
+                "conv_strip_common.wgsl"
+            ),
+            Conv2dBackwardInputStrip => shader!(
+                "conv_common.wgsl",
+                "registers_common.wgsl",
+                "conv2d_backward_input_strip.wgsl",
+                "conv_strip_common.wgsl"
+            ),
+            Conv2dBackwardWeightStrip => shader!(
+                "conv_common.wgsl",
+                "registers_common.wgsl",
+                "conv2d_backward_weight_strip.wgsl"
+            ),
         }
     }
 
@@ -206,7 +229,10 @@ pub enum Gemm {
     Tiled,
     /// `matmul_registers.wgsl`: 32×32 tiles, 4×4 per thread in registers, no workgroup memory
     /// and no barrier. For software adapters, where a barrier switches between coroutines:
-    /// measured in `convplay bench --backend gpu` and `scripts/bench-browser.sh`.
+    /// measured in `convplay bench --backend gpu` and `scripts/bench-browser.sh`. Stride-1
+    /// convolutions take the strip kernels instead (`conv_strip_common.wgsl`,
+    /// `conv2d_backward_weight_strip.wgsl`): 8 channels × 8 pixels per thread with a sliding
+    /// window, four times the multiply-adds per load, which is what a software adapter pays for.
     Registers,
 }
 

@@ -127,6 +127,20 @@ fn gemm_grid(ctx: &GpuContext, m: usize, n: usize, z: usize) -> Result<[u32; 3]>
     ])
 }
 
+/// Whether a convolution runs on the stride-1 strip kernels (`conv_strip_common.wgsl`,
+/// `conv2d_backward_weight_strip.wgsl`): on a software adapter, where they do four times the
+/// multiply-adds per load of the generic register kernels.
+fn strip(ctx: &GpuContext, g: &Conv2dGeom) -> bool {
+    ctx.gemm() == Gemm::Registers && g.stride == 1
+}
+
+/// The grid of the strip kernels: `threads` in workgroups of 64 (folded as [`grid`] does) for each
+/// of `z` (image, group) or (group, chunk) pairs.
+fn strip_grid(ctx: &GpuContext, threads: usize, z: usize) -> Result<[u32; 3]> {
+    let [x, y, _] = grid(ctx, threads, 64)?;
+    Ok([x, y, u(z.max(1))?])
+}
+
 fn conv_params(g: &Conv2dGeom, n: usize, w_off: usize, b_off: Option<usize>) -> Result<ConvParams> {
     Ok(ConvParams {
         n: u(n)?,
@@ -175,6 +189,11 @@ pub fn conv2d_forward(
         relu: relu as u32,
         ..conv_params(g, n, w_off, b_off)?
     };
+    if strip(ctx, g) {
+        let threads = g.h_out * g.w_out.div_ceil(8) * g.c_out_g().div_ceil(8);
+        let groups = strip_grid(ctx, threads, n * g.groups)?;
+        return make(ctx, Kernel::Conv2dForwardStrip, &[x, wb, out], &p, groups);
+    }
     let groups = gemm_grid(ctx, g.c_out_g(), g.h_out * g.w_out, n * g.groups)?;
     make(ctx, Kernel::Conv2dForward, &[x, wb, out], &p, groups)
 }
@@ -194,6 +213,17 @@ pub fn conv2d_backward_input(
     need(OP, "dout", dout, n * g.out_len())?;
     need(OP, "w", wb, w_off + g.weight_len())?;
     let p = conv_params(g, n, w_off, None)?;
+    if strip(ctx, g) {
+        let threads = g.h_in * g.w_in.div_ceil(8) * g.c_in_g().div_ceil(8);
+        let groups = strip_grid(ctx, threads, n * g.groups)?;
+        return make(
+            ctx,
+            Kernel::Conv2dBackwardInputStrip,
+            &[dout, wb, dx],
+            &p,
+            groups,
+        );
+    }
     let groups = gemm_grid(ctx, g.c_in_g(), g.h_in * g.w_in, n * g.groups)?;
     make(
         ctx,
@@ -211,6 +241,15 @@ pub fn conv2d_weight_splits(g: &Conv2dGeom, n: usize) -> (usize, usize) {
     let splits = total.div_ceil(2048).clamp(1, 64);
     let split_len = total.div_ceil(splits).div_ceil(TILE_K as usize) * TILE_K as usize;
     (total.div_ceil(split_len), split_len)
+}
+
+/// How the strip kernel cuts the same reduction: into whole output rows (image, oy),
+/// `(splits, rows per split)`, never more splits than [`conv2d_weight_splits`] (whose scratch
+/// size holds for both).
+fn conv2d_weight_strip_splits(g: &Conv2dGeom, n: usize) -> (usize, usize) {
+    let rows = (n * g.h_out).max(1);
+    let rows_per = rows.div_ceil(conv2d_weight_splits(g, n).0.min(rows));
+    (rows.div_ceil(rows_per), rows_per)
 }
 
 /// Floats of the scratch buffer conv2d_backward_weight needs.
@@ -236,20 +275,36 @@ pub fn conv2d_backward_weight(
     need(OP, "scratch", part, conv2d_weight_scratch(g, n))?;
     need(OP, "dout", dout, n * g.out_len())?;
     need(OP, "x", x, n * g.in_len())?;
-    let (splits, split_len) = conv2d_weight_splits(g, n);
+    let strip = strip(ctx, g);
+    let (splits, split_len) = if strip {
+        conv2d_weight_strip_splits(g, n)
+    } else {
+        conv2d_weight_splits(g, n)
+    };
     let p = ConvParams {
         splits: u(splits)?,
         split_len: u(split_len)?,
         ..conv_params(g, n, w_off, None)?
     };
-    let k = g.c_in_g() * g.kh * g.kw;
-    let first = make(
-        ctx,
-        Kernel::Conv2dBackwardWeight,
-        &[dout, x, part],
-        &p,
-        gemm_grid(ctx, g.c_out_g(), k, g.groups * splits)?,
-    )?;
+    let first = if strip {
+        let threads = (g.c_in_g() * g.kh).div_ceil(2) * g.kw.div_ceil(4) * g.c_out_g().div_ceil(8);
+        make(
+            ctx,
+            Kernel::Conv2dBackwardWeightStrip,
+            &[dout, x, part],
+            &p,
+            strip_grid(ctx, threads, g.groups * splits)?,
+        )?
+    } else {
+        let k = g.c_in_g() * g.kh * g.kw;
+        make(
+            ctx,
+            Kernel::Conv2dBackwardWeight,
+            &[dout, x, part],
+            &p,
+            gemm_grid(ctx, g.c_out_g(), k, g.groups * splits)?,
+        )?
+    };
     let second = make(
         ctx,
         Kernel::Conv2dBackwardWeightReduce,

@@ -27,7 +27,7 @@ type ConvCase = (
     usize,
 );
 
-const CONV_CASES: [ConvCase; 8] = [
+const CONV_CASES: [ConvCase; 11] = [
     // Smaller than a tile in every direction.
     (1, 1, 3, 3, 1, 1, 1, Padding::Valid, 1),
     // 7×7×7.
@@ -43,6 +43,11 @@ const CONV_CASES: [ConvCase; 8] = [
     (4, 1, 64, 64, 32, 3, 1, Padding::Valid, 1),
     // 1×1 with stride 2.
     (2, 8, 10, 10, 12, 1, 2, Padding::Valid, 4),
+    // Stride 1 with kernels wider than the strip kernels' 4-tap block: 5×5, and 7×7 wider than
+    // the 6-pixel output; 4×4 pads unevenly (1 before, 2 after).
+    (2, 3, 12, 9, 10, 5, 1, Padding::Same, 1),
+    (1, 2, 11, 6, 3, 7, 1, Padding::Same, 1),
+    (1, 2, 6, 17, 9, 4, 1, Padding::Same, 1),
 ];
 
 /// Both GEMM bodies: the adapter's own, then the other one on the same device.

@@ -1,0 +1,216 @@
+// The stride-1 convolution body for software adapters (Gemm::Registers), shared by
+// conv2d_forward_strip.wgsl and conv2d_backward_input_strip.wgsl. Each declares src, wb, dst and
+// `const BACKWARD_INPUT: bool`; P is the ConvParams uniform (conv_common.wgsl).
+//
+// A software adapter (lavapipe, SwiftShader) runs every storage-buffer read whose index is not a
+// compile-time constant as a gather, lane by lane, behind a bounds check; the multiply-adds are
+// cheap next to it. So this kernel is built to do many multiply-adds per load:
+// - each thread owns 8 destination channels × 8 consecutive pixels of one destination row, in 16
+//   vec4 accumulators;
+// - it walks (source channel, ky, kx). Along a kernel row it keeps the 8 source pixels of the
+//   current tap in two vec4 (lo, hi) and slides them by one pixel per kx: one new load per tap
+//   instead of eight;
+// - per tap: 1 source load + 8 weight loads for 64 multiply-adds (the Registers kernels: 8 loads
+//   for 16).
+//
+// The backward of the input is this same correlation at stride 1: dx = dout ⋆ flip(w), with
+// source dout, destination dx, padding k − 1 − pad and the weight read flipped and transposed.
+// The weight index is one affine form, w_base + m·s_m + c·s_c + ky·s_y + kx·s_x, whose strides
+// the two passes set.
+//
+// Dispatch: (ceil(T / 64) folded into x and y as `grid` does, 1, n·groups) workgroups of 64,
+// T = rows_dst · ceil(w_dst / 8) · ceil(c_dst_g / 8): adjacent threads take adjacent strips.
+
+const STRIP_PX: u32 = 8u;
+const STRIP_CH: u32 = 8u;
+
+// The source pixel ix of a row starting at `row`, 0 in the padding.
+fn ld(row: i32, ix: i32, ws: i32) -> f32 {
+    let ok = ix >= 0 && ix < ws;
+    let v = src[u32(select(0, row + ix, ok))];
+    return select(0.0, v, ok);
+}
+
+// Destination element `at` gets v: overwritten by the forward, accumulated by the backward.
+fn put(at: u32, v: f32) {
+    if (BACKWARD_INPUT) {
+        dst[at] = dst[at] + v;
+    } else {
+        dst[at] = v;
+    }
+}
+
+// Destination channel gm (of the whole layer) at the n ≤ 8 pixels from `at`: lo then hi, with
+// the forward's bias and fused ReLU.
+fn emit(gm: u32, at: u32, n: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    var l = lo;
+    var h = hi;
+    if (!BACKWARD_INPUT) {
+        if (P.has_bias != 0u) {
+            let b = vec4<f32>(wb[P.b_off + gm]);
+            l += b;
+            h += b;
+        }
+        if (P.relu != 0u) {
+            l = max(l, vec4<f32>(0.0));
+            h = max(h, vec4<f32>(0.0));
+        }
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (j < n) {
+            put(at + j, l[j]);
+        }
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (j + 4u < n) {
+            put(at + 4u + j, h[j]);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32
+) {
+    let cog = P.c_out / P.groups;
+    let cig = P.c_in / P.groups;
+    let i = wg.z / P.groups;
+    let g = wg.z % P.groups;
+    let kk = i32(P.kh * P.kw);
+    let wg_base = i32(P.w_off + g * cog * cig * P.kh * P.kw);
+
+    // Forward: x → out, w[m, c, ky, kx].
+    var cs = cig;
+    var cd = cog;
+    var cs_all = P.c_in;
+    var cd_all = P.c_out;
+    var hs = P.h_in;
+    var ws = P.w_in;
+    var hd = P.h_out;
+    var wd = P.w_out;
+    var pad_y = i32(P.pad_top);
+    var pad_x = i32(P.pad_left);
+    var w_base = wg_base;
+    var s_m = i32(cig) * kk;
+    var s_c = kk;
+    var s_y = i32(P.kw);
+    var s_x = 1;
+    if (BACKWARD_INPUT) {
+        // dout → dx, w[c, m, kh − 1 − ky, kw − 1 − kx].
+        cs = cog;
+        cd = cig;
+        cs_all = P.c_out;
+        cd_all = P.c_in;
+        hs = P.h_out;
+        ws = P.w_out;
+        hd = P.h_in;
+        wd = P.w_in;
+        pad_y = i32(P.kh) - 1 - i32(P.pad_top);
+        pad_x = i32(P.kw) - 1 - i32(P.pad_left);
+        w_base = wg_base + kk - 1;
+        s_m = kk;
+        s_c = i32(cig) * kk;
+        s_y = -i32(P.kw);
+        s_x = -1;
+    }
+
+    let per_row = (wd + STRIP_PX - 1u) / STRIP_PX;
+    let strips = hd * per_row;
+    let blocks = (cd + STRIP_CH - 1u) / STRIP_CH;
+    let t = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (t >= strips * blocks) {
+        return;
+    }
+    let strip = t % strips;
+    let m0 = (t / strips) * STRIP_CH;
+    let oy = strip / per_row;
+    let ox0 = (strip % per_row) * STRIP_PX;
+
+    // Channels past the last repeat it (loads stay in range); they are not stored.
+    let wmA = w_base + vec4<i32>(lanes4(m0, cd)) * s_m;
+    let wmB = w_base + vec4<i32>(lanes4(m0 + 4u, cd)) * s_m;
+    let iy0 = i32(oy) - pad_y;
+    let ix0 = i32(ox0) - pad_x;
+    let hsi = i32(hs);
+    let wsi = i32(ws);
+
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0);
+    var b5 = vec4<f32>(0.0);
+    var b6 = vec4<f32>(0.0);
+    var b7 = vec4<f32>(0.0);
+    for (var c = 0u; c < cs; c++) {
+        let plane = i32(((i * cs_all + g * cs + c) * hs) * ws);
+        let wcA = wmA + i32(c) * s_c;
+        let wcB = wmB + i32(c) * s_c;
+        for (var ky = 0u; ky < P.kh; ky++) {
+            let iy = iy0 + i32(ky);
+            if (iy < 0 || iy >= hsi) {
+                continue;
+            }
+            let row = plane + iy * wsi;
+            var lo = vec4<f32>(ld(row, ix0, wsi), ld(row, ix0 + 1, wsi), ld(row, ix0 + 2, wsi), ld(row, ix0 + 3, wsi));
+            var hi = vec4<f32>(ld(row, ix0 + 4, wsi), ld(row, ix0 + 5, wsi), ld(row, ix0 + 6, wsi), 0.0);
+            let wyA = wcA + i32(ky) * s_y;
+            let wyB = wcB + i32(ky) * s_y;
+            for (var kx = 0u; kx < P.kw; kx++) {
+                hi.w = ld(row, ix0 + i32(kx) + 7, wsi);
+                let wA = vec4<u32>(wyA + i32(kx) * s_x);
+                let wB = vec4<u32>(wyB + i32(kx) * s_x);
+                let w0 = vec4<f32>(wb[wA.x]);
+                let w1 = vec4<f32>(wb[wA.y]);
+                let w2 = vec4<f32>(wb[wA.z]);
+                let w3 = vec4<f32>(wb[wA.w]);
+                let w4 = vec4<f32>(wb[wB.x]);
+                let w5 = vec4<f32>(wb[wB.y]);
+                let w6 = vec4<f32>(wb[wB.z]);
+                let w7 = vec4<f32>(wb[wB.w]);
+                a0 = fma(w0, lo, a0);
+                b0 = fma(w0, hi, b0);
+                a1 = fma(w1, lo, a1);
+                b1 = fma(w1, hi, b1);
+                a2 = fma(w2, lo, a2);
+                b2 = fma(w2, hi, b2);
+                a3 = fma(w3, lo, a3);
+                b3 = fma(w3, hi, b3);
+                a4 = fma(w4, lo, a4);
+                b4 = fma(w4, hi, b4);
+                a5 = fma(w5, lo, a5);
+                b5 = fma(w5, hi, b5);
+                a6 = fma(w6, lo, a6);
+                b6 = fma(w6, hi, b6);
+                a7 = fma(w7, lo, a7);
+                b7 = fma(w7, hi, b7);
+                lo = vec4<f32>(lo.yzw, hi.x);
+                hi = vec4<f32>(hi.yzw, 0.0);
+            }
+        }
+    }
+
+    let plane_d = hd * wd;
+    let n = min(STRIP_PX, wd - ox0);
+    let gm = g * cd + m0;
+    let at = ((i * cd_all + gm) * hd + oy) * wd + ox0;
+    // One channel after another; a channel past the group's last is not there.
+    if (m0 < cd) { emit(gm, at, n, a0, b0); }
+    if (m0 + 1u < cd) { emit(gm + 1u, at + plane_d, n, a1, b1); }
+    if (m0 + 2u < cd) { emit(gm + 2u, at + 2u * plane_d, n, a2, b2); }
+    if (m0 + 3u < cd) { emit(gm + 3u, at + 3u * plane_d, n, a3, b3); }
+    if (m0 + 4u < cd) { emit(gm + 4u, at + 4u * plane_d, n, a4, b4); }
+    if (m0 + 5u < cd) { emit(gm + 5u, at + 5u * plane_d, n, a5, b5); }
+    if (m0 + 6u < cd) { emit(gm + 6u, at + 6u * plane_d, n, a6, b6); }
+    if (m0 + 7u < cd) { emit(gm + 7u, at + 7u * plane_d, n, a7, b7); }
+}
