@@ -9,8 +9,10 @@
 //
 // As in conv_strip_common.wgsl, the point is many multiply-adds per load on a software adapter.
 // Each thread owns 8 output channels × 2 kernel rows (ci, ky) × 4 taps kx0..kx0+3, in 16 vec4
-// accumulators, and walks each output row 4 pixels at a time: 32 dout loads and 2 × 7 x loads
-// (the 4 pixels' windows overlap) for 256 multiply-adds.
+// accumulators, and walks each output row a pixel at a time, keeping the 4 taps' inputs of both
+// kernel rows in two vec4 that slide by one pixel: per pixel 8 dout loads and 2 x loads for 64
+// multiply-adds. (A body that took 4 pixels at once, 46 loads, made SwiftShader spend 220 s
+// and 5 GB compiling it; this one has the forward's shape and compiles in well under a second.)
 //
 // Dispatch: (ceil(T / 64) folded into x and y as `grid` does, 1, groups·splits) workgroups of 64,
 // T = ceil(c_in_g·kh / 2) · ceil(kw / 4) · ceil(c_out_g / 8).
@@ -24,17 +26,6 @@
 fn ldx(row: i32, ix: i32, row_ok: bool) -> f32 {
     let ok = row_ok && ix >= 0 && ix < i32(P.w_in);
     return select(0.0, x[u32(select(0, row + ix, ok))], ok);
-}
-
-// dout at `at` (column ox of its row); 0 past the row's end.
-fn ldd(at: u32, ox: u32) -> f32 {
-    let ok = ox < P.w_out;
-    return select(0.0, dout[select(0u, at, ok)], ok);
-}
-
-// dout of one channel (row start `at`) at the 4 pixels from ox0.
-fn dout4(at: u32, ox0: u32) -> vec4<f32> {
-    return vec4<f32>(ldd(at, ox0), ldd(at + 1u, ox0 + 1u), ldd(at + 2u, ox0 + 2u), ldd(at + 3u, ox0 + 3u));
 }
 
 // The first n of v's taps into part from `at`.
@@ -81,9 +72,10 @@ fn main(
     let xc1 = i32((g * cig + k1 / P.kh) * hw_in);
     let dy0 = i32(k0 % P.kh) - i32(P.pad_top);
     let dy1 = i32(k1 % P.kh) - i32(P.pad_top);
+    // Channels past the group's last repeat it (loads stay in range); they are not stored.
     let dA = (g * cog + lanes4(m0, cog)) * hw_out;
     let dB = (g * cog + lanes4(m0 + 4u, cog)) * hw_out;
-    let offx = i32(kx0) - i32(P.pad_left);
+    let bx = i32(kx0) - i32(P.pad_left);
     let h = i32(P.h_in);
     let w = i32(P.w_in);
 
@@ -114,57 +106,40 @@ fn main(
         let ok1 = iy1 >= 0 && iy1 < h;
         let row0 = ximg + xc0 + iy0 * w;
         let row1 = ximg + xc1 + iy1 * w;
-        for (var ox0 = 0u; ox0 < P.w_out; ox0 += 4u) {
-            let bx = i32(ox0) + offx;
-            let d = dimg + ox0;
-            let d0 = dout4(d + dA.x, ox0);
-            let d1 = dout4(d + dA.y, ox0);
-            let d2 = dout4(d + dA.z, ox0);
-            let d3 = dout4(d + dA.w, ox0);
-            let d4 = dout4(d + dB.x, ox0);
-            let d5 = dout4(d + dB.y, ox0);
-            let d6 = dout4(d + dB.z, ox0);
-            let d7 = dout4(d + dB.w, ox0);
-            // Row 0: the taps seen by pixels 0..3 are windows u0..u3 of 7 loaded columns.
-            let e0 = ldx(row0, bx, ok0);
-            let e1 = ldx(row0, bx + 1, ok0);
-            let e2 = ldx(row0, bx + 2, ok0);
-            let e3 = ldx(row0, bx + 3, ok0);
-            let e4 = ldx(row0, bx + 4, ok0);
-            let e5 = ldx(row0, bx + 5, ok0);
-            let e6 = ldx(row0, bx + 6, ok0);
-            let u0 = vec4<f32>(e0, e1, e2, e3);
-            let u1 = vec4<f32>(e1, e2, e3, e4);
-            let u2 = vec4<f32>(e2, e3, e4, e5);
-            let u3 = vec4<f32>(e3, e4, e5, e6);
-            p0 = fma(vec4<f32>(d0.w), u3, fma(vec4<f32>(d0.z), u2, fma(vec4<f32>(d0.y), u1, fma(vec4<f32>(d0.x), u0, p0))));
-            p1 = fma(vec4<f32>(d1.w), u3, fma(vec4<f32>(d1.z), u2, fma(vec4<f32>(d1.y), u1, fma(vec4<f32>(d1.x), u0, p1))));
-            p2 = fma(vec4<f32>(d2.w), u3, fma(vec4<f32>(d2.z), u2, fma(vec4<f32>(d2.y), u1, fma(vec4<f32>(d2.x), u0, p2))));
-            p3 = fma(vec4<f32>(d3.w), u3, fma(vec4<f32>(d3.z), u2, fma(vec4<f32>(d3.y), u1, fma(vec4<f32>(d3.x), u0, p3))));
-            p4 = fma(vec4<f32>(d4.w), u3, fma(vec4<f32>(d4.z), u2, fma(vec4<f32>(d4.y), u1, fma(vec4<f32>(d4.x), u0, p4))));
-            p5 = fma(vec4<f32>(d5.w), u3, fma(vec4<f32>(d5.z), u2, fma(vec4<f32>(d5.y), u1, fma(vec4<f32>(d5.x), u0, p5))));
-            p6 = fma(vec4<f32>(d6.w), u3, fma(vec4<f32>(d6.z), u2, fma(vec4<f32>(d6.y), u1, fma(vec4<f32>(d6.x), u0, p6))));
-            p7 = fma(vec4<f32>(d7.w), u3, fma(vec4<f32>(d7.z), u2, fma(vec4<f32>(d7.y), u1, fma(vec4<f32>(d7.x), u0, p7))));
-            // Row 1.
-            let f0 = ldx(row1, bx, ok1);
-            let f1 = ldx(row1, bx + 1, ok1);
-            let f2 = ldx(row1, bx + 2, ok1);
-            let f3 = ldx(row1, bx + 3, ok1);
-            let f4 = ldx(row1, bx + 4, ok1);
-            let f5 = ldx(row1, bx + 5, ok1);
-            let f6 = ldx(row1, bx + 6, ok1);
-            let v0 = vec4<f32>(f0, f1, f2, f3);
-            let v1 = vec4<f32>(f1, f2, f3, f4);
-            let v2 = vec4<f32>(f2, f3, f4, f5);
-            let v3 = vec4<f32>(f3, f4, f5, f6);
-            q0 = fma(vec4<f32>(d0.w), v3, fma(vec4<f32>(d0.z), v2, fma(vec4<f32>(d0.y), v1, fma(vec4<f32>(d0.x), v0, q0))));
-            q1 = fma(vec4<f32>(d1.w), v3, fma(vec4<f32>(d1.z), v2, fma(vec4<f32>(d1.y), v1, fma(vec4<f32>(d1.x), v0, q1))));
-            q2 = fma(vec4<f32>(d2.w), v3, fma(vec4<f32>(d2.z), v2, fma(vec4<f32>(d2.y), v1, fma(vec4<f32>(d2.x), v0, q2))));
-            q3 = fma(vec4<f32>(d3.w), v3, fma(vec4<f32>(d3.z), v2, fma(vec4<f32>(d3.y), v1, fma(vec4<f32>(d3.x), v0, q3))));
-            q4 = fma(vec4<f32>(d4.w), v3, fma(vec4<f32>(d4.z), v2, fma(vec4<f32>(d4.y), v1, fma(vec4<f32>(d4.x), v0, q4))));
-            q5 = fma(vec4<f32>(d5.w), v3, fma(vec4<f32>(d5.z), v2, fma(vec4<f32>(d5.y), v1, fma(vec4<f32>(d5.x), v0, q5))));
-            q6 = fma(vec4<f32>(d6.w), v3, fma(vec4<f32>(d6.z), v2, fma(vec4<f32>(d6.y), v1, fma(vec4<f32>(d6.x), v0, q6))));
-            q7 = fma(vec4<f32>(d7.w), v3, fma(vec4<f32>(d7.z), v2, fma(vec4<f32>(d7.y), v1, fma(vec4<f32>(d7.x), v0, q7))));
+        // u[j], v[j]: the input tap kx0 + j sees at the current pixel, in kernel rows 0 and 1.
+        var u = vec4<f32>(ldx(row0, bx, ok0), ldx(row0, bx + 1, ok0), ldx(row0, bx + 2, ok0), 0.0);
+        var v = vec4<f32>(ldx(row1, bx, ok1), ldx(row1, bx + 1, ok1), ldx(row1, bx + 2, ok1), 0.0);
+        for (var ox = 0u; ox < P.w_out; ox++) {
+            let ix = bx + i32(ox) + 3;
+            u.w = ldx(row0, ix, ok0);
+            v.w = ldx(row1, ix, ok1);
+            let at = dimg + ox;
+            let d0 = vec4<f32>(dout[at + dA.x]);
+            let d1 = vec4<f32>(dout[at + dA.y]);
+            let d2 = vec4<f32>(dout[at + dA.z]);
+            let d3 = vec4<f32>(dout[at + dA.w]);
+            let d4 = vec4<f32>(dout[at + dB.x]);
+            let d5 = vec4<f32>(dout[at + dB.y]);
+            let d6 = vec4<f32>(dout[at + dB.z]);
+            let d7 = vec4<f32>(dout[at + dB.w]);
+            p0 = fma(d0, u, p0);
+            q0 = fma(d0, v, q0);
+            p1 = fma(d1, u, p1);
+            q1 = fma(d1, v, q1);
+            p2 = fma(d2, u, p2);
+            q2 = fma(d2, v, q2);
+            p3 = fma(d3, u, p3);
+            q3 = fma(d3, v, q3);
+            p4 = fma(d4, u, p4);
+            q4 = fma(d4, v, q4);
+            p5 = fma(d5, u, p5);
+            q5 = fma(d5, v, q5);
+            p6 = fma(d6, u, p6);
+            q6 = fma(d6, v, q6);
+            p7 = fma(d7, u, p7);
+            q7 = fma(d7, v, q7);
+            u = vec4<f32>(u.yzw, 0.0);
+            v = vec4<f32>(v.yzw, 0.0);
         }
         oy += 1u;
         if (oy == P.h_out) {
