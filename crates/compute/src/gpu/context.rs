@@ -1,5 +1,6 @@
-//! The device and every pipeline, made once. Getting a device ([`GpuContext::new`]) is separate
-//! from building the pipelines ([`GpuContext::from_device`]) so callers can bring their own.
+//! The device and its pipelines, each built once, on first use. Getting a device
+//! ([`GpuContext::new`]) is separate from setting up the pipelines ([`GpuContext::from_device`])
+//! so callers can bring their own.
 
 use std::sync::{Arc, Mutex};
 
@@ -33,7 +34,7 @@ impl std::fmt::Debug for GpuContext {
 
 impl GpuContext {
     /// Finds an adapter (Vulkan, Metal or DX12 natively; WebGPU in the browser), opens a device
-    /// with the adapter's own limits and builds every pipeline.
+    /// with the adapter's own limits; each pipeline is built when first used.
     ///
     /// Errors with [`Error::Gpu`] naming what is missing when there is no adapter or device.
     pub async fn new() -> Result<Self> {
@@ -70,12 +71,12 @@ impl GpuContext {
         Ok(Self::from_device_for(device, queue, name, software))
     }
 
-    /// Builds every pipeline on a device the caller opened, taken to be a hardware GPU.
+    /// The pipelines of a device the caller opened, taken to be a hardware GPU.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, adapter: String) -> Self {
         Self::from_device_for(device, queue, adapter, false)
     }
 
-    /// Builds every pipeline on a device the caller opened; `software` when the adapter is a
+    /// The pipelines of a device the caller opened; `software` when the adapter is a
     /// software rasteriser, which picks the GEMM body that suits it ([`Gemm::for_adapter`]).
     pub fn from_device_for(
         device: wgpu::Device,

@@ -284,40 +284,54 @@ pub const TILE_K: u32 = 16;
 /// Threads per workgroup of the element-wise kernels.
 pub const WG: u32 = 256;
 
+/// Every primitive's pipeline, each built on its first use: a model builds only the kernels it
+/// runs, and a context opened just to see whether WebGPU is there builds none. (On SwiftShader a
+/// pipeline costs seconds of shader compilation in the GPU process.)
 pub(crate) struct Kernels {
-    pipelines: Vec<wgpu::ComputePipeline>,
+    device: wgpu::Device,
+    pipelines: Vec<std::sync::OnceLock<wgpu::ComputePipeline>>,
     pub(crate) gemm: Gemm,
 }
 
 impl Kernels {
     pub(crate) fn new(device: &wgpu::Device, gemm: Gemm) -> Self {
-        let tiles = gemm.constants();
-        let pipelines = Kernel::ALL
-            .iter()
-            .map(|&k| {
-                let label = format!("{k:?}");
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(k.source_for(gemm).into()),
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&label),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: if k.is_gemm() { &tiles } else { &[] },
-                        zero_initialize_workgroup_memory: false,
-                    },
-                    cache: None,
-                })
-            })
-            .collect();
-        Self { pipelines, gemm }
+        Self {
+            device: device.clone(),
+            pipelines: Kernel::ALL
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            gemm,
+        }
     }
 
     pub(crate) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[Kernel::ALL.iter().position(|&x| x == k).unwrap_or(0)]
+        let i = Kernel::ALL.iter().position(|&x| x == k).unwrap_or(0);
+        self.pipelines[i].get_or_init(|| self.build(k))
+    }
+
+    fn build(&self, k: Kernel) -> wgpu::ComputePipeline {
+        let gemm = self.gemm;
+        let tiles = gemm.constants();
+        let label = format!("{k:?}");
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&label),
+                source: wgpu::ShaderSource::Wgsl(k.source_for(gemm).into()),
+            });
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: if k.is_gemm() { &tiles } else { &[] },
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
     }
 }
 
