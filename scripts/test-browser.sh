@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CHROMEDRIVER=/usr/bin/chromedriver \
+# The runner gives the whole page 20 s unless told otherwise; the engine's WebGPU run on
+# SwiftShader takes longer.
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p convplay-app --target wasm32-unknown-unknown "$@"

@@ -1,5 +1,6 @@
 //! The built playground (dist/) served on 127.0.0.1 and driven in headless Chromium over
-//! WebDriver: it loads without console errors, both models train on a small subset with two
+//! WebDriver: it loads without console errors, its worker opens WebGPU (SwiftShader) and offers
+//! it without making a software adapter the default, both models train on a small subset with two
 //! data-parallel workers and beat chance, the share link restores the experiment in a fresh
 //! page, a drawn stroke gets a prediction, a garbage link shows its error and the defaults. Screenshots of every view land in
 //! target/e2e/ (1280×800).
@@ -115,6 +116,22 @@ fn the_playground_end_to_end() -> R<()> {
     assert!(
         badge.contains("WebGPU") || badge.contains("wasm SIMD"),
         "badge: {badge}"
+    );
+    // The worker looks for WebGPU (this Chromium has it, on SwiftShader): found in the worker,
+    // pipelines built, offered by the Train-on select, not the default on a software adapter.
+    let hint = b.wait_for(
+        "the worker's WebGPU answer",
+        "const h = document.querySelector('#device-hint'); return h && !h.textContent.includes('looking') ? h.textContent : null;",
+        Duration::from_secs(60),
+    )?;
+    let hint = hint.as_str().unwrap_or_default().to_string();
+    assert!(
+        hint.starts_with("WebGPU: "),
+        "the worker found no WebGPU: {hint}"
+    );
+    assert!(
+        b.js("return !document.querySelector('#device option[value=gpu]').disabled && document.querySelector('#device').value === 'cpu';", vec![])? == json!(true),
+        "WebGPU is offered, and a software adapter is not the default: {hint}"
     );
     let errs = errors(&b)?;
     assert!(errs.is_empty(), "console errors on load: {errs:?}");

@@ -11,7 +11,7 @@ use crate::heatmaps::Heatmaps;
 use crate::inspect_view::Inspect;
 use crate::link;
 use crate::playground::Playground as DrawPlayground;
-use crate::protocol::{DataStatus, FromWorker, RunState, ToWorker};
+use crate::protocol::{DataStatus, Device, FromWorker, GpuStatus, RunState, ToWorker};
 use crate::results::Results;
 use crate::settings::Settings;
 use crate::state::{Playground, Status};
@@ -309,25 +309,36 @@ fn jump(id: &'static str) -> impl Fn(leptos::ev::MouseEvent) {
     }
 }
 
-/// Where the worker computes, once it has said so.
+/// Where the worker computes, once it has said so: WebGPU or wasm SIMD, the CPU's instruction
+/// set and the training workers.
 #[component]
 pub fn BackendBadge() -> impl IntoView {
     let play = expect_context::<RwSignal<Playground>>();
-    let has_webgpu = js_sys::Reflect::has(&window().navigator(), &"gpu".into()).unwrap_or(false);
-    let title = if has_webgpu {
-        "Training runs in a Web Worker on the CPU with WebAssembly SIMD. This browser offers WebGPU; this build does not train on it yet."
-    } else {
-        "Training runs in a Web Worker on the CPU with WebAssembly SIMD (this browser offers no WebGPU)."
+    let title = move || {
+        let gpu = match play.with(|p| p.gpu.clone()) {
+            None => "Looking for a WebGPU adapter.".to_string(),
+            Some(GpuStatus::Ready { adapter, .. }) => format!("WebGPU adapter: {adapter}."),
+            Some(GpuStatus::Unavailable(why)) => format!("No WebGPU: {why}"),
+        };
+        format!(
+            "Training runs in a Web Worker, on WebGPU or on the CPU with WebAssembly SIMD (see Train on). {gpu}"
+        )
     };
-    move || match play.with(|p| p.backend().cloned()) {
+    move || {
+        match play.with(|p| p.backend().cloned()) {
         Some(info) => view! {
             <p id="backend-badge" class="badge" data-state="ready" title=title>
-                <span class="badge-backend">{info.label()}</span>
+                <span class="badge-backend" id="badge-device">{move || play.with(Playground::device_label)}</span>
                 " "
                 <span class="badge-isa">{format!("ISA {}", info.isa)}</span>
                 " "
                 <span class="badge-workers" id="badge-workers">
-                    {move || play.with(|p| p.workers).map(crate::parallel::label)}
+                    {move || {
+                        play.with(|p| {
+                            let cpu = p.running_on.unwrap_or(p.device) == Device::Cpu;
+                            p.workers.filter(|_| cpu).map(crate::parallel::label)
+                        })
+                    }}
                 </span>
             </p>
         }
@@ -336,6 +347,46 @@ pub fn BackendBadge() -> impl IntoView {
             <p id="backend-badge" class="badge" data-state="starting">"Starting the worker…"</p>
         }
         .into_any(),
+    }
+    }
+}
+
+/// `#device`: train the next run on WebGPU or on the CPU; says what the worker found.
+#[component]
+pub fn DeviceInput() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let play = ctx.play;
+    let on_change = move |ev| {
+        let device = match event_target_value(&ev).as_str() {
+            "gpu" => Device::Gpu,
+            _ => Device::Cpu,
+        };
+        ctx.worker.send(ToWorker::Device(device));
+    };
+    let value = move || match play.with(|p| p.device) {
+        Device::Gpu => "gpu",
+        Device::Cpu => "cpu",
+    };
+    let hint = move || match play.with(|p| p.gpu.clone()) {
+        None => "looking for a WebGPU adapter…".to_string(),
+        Some(GpuStatus::Ready {
+            adapter,
+            software: true,
+        }) => format!("WebGPU: {adapter}, a software adapter (slower than wasm SIMD here)"),
+        Some(GpuStatus::Ready { adapter, .. }) => format!("WebGPU: {adapter}"),
+        Some(GpuStatus::Unavailable(why)) => format!("no WebGPU: {why}"),
+    };
+    view! {
+        <div class="field">
+            <label for="device">"Train on"</label>
+            <select id="device" prop:value=value on:change=on_change>
+                <option value="cpu" selected=move || value() == "cpu">"CPU (wasm SIMD)"</option>
+                <option value="gpu" selected=move || value() == "gpu" disabled=move || !play.with(Playground::gpu_ready)>
+                    "GPU (WebGPU)"
+                </option>
+            </select>
+            <span class="hint" id="device-hint">{hint}</span>
+        </div>
     }
 }
 

@@ -3,16 +3,21 @@
 //! messages and calls [`Engine::work`] in slices between which it yields to its event loop;
 //! everything here is tested natively and in the browser.
 
+use std::rc::Rc;
+use std::sync::Arc;
+
 use convplay_compute::data::{CanvasPlacement, Dataset, DatasetKind};
+use convplay_compute::error::Error;
+use convplay_compute::gpu::{GpuContext, GpuRun};
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::model::Model;
 use convplay_compute::rng::Rng;
-use convplay_compute::train::{Evaluator, Shard, ShardGradients};
+use convplay_compute::train::{Evaluator, Shard, ShardGradients, initial_model};
 use convplay_compute::{cpu::simd, weights};
 
 use crate::experiment::{Begun, Experiment, Run, RunEvent};
 use crate::inspect;
-use crate::protocol::{BackendInfo, FromWorker, Image, RunState, StepReport};
+use crate::protocol::{BackendInfo, Device, FromWorker, GpuStatus, Image, RunState, StepReport};
 
 /// The worker's backend: wasm with or without the simd128 instructions, as this binary was
 /// compiled (`-C target-feature=+simd128`), and the instruction set the CPU kernels chose.
@@ -69,17 +74,118 @@ pub struct PendingStep {
 }
 
 /// What [`Engine::begin`] found to do.
-#[derive(Debug)]
 pub enum Work {
     /// Done in place (an evaluation batch, a shift-map cell): messages for the page.
     Done(Vec<FromWorker>),
     Step(PendingStep),
+    /// A unit of a GPU run's work: await [`GpuJob::run`], then hand it to [`Engine::finish_gpu`].
+    Gpu(GpuJob),
 }
+
+/// GPU time a unit of a GPU run aims at, in seconds: steps go to the device in bursts about this
+/// long, then their metrics and the weights come back once. Short enough that Pause and Stop
+/// answer at once, long enough that a fast GPU is not kept waiting by readbacks.
+const GPU_UNIT: f64 = 0.25;
+/// Most training steps in one burst.
+const MAX_BURST: usize = 16;
+
+/// Where a GPU run is between units of work.
+enum GpuSlot {
+    /// Its experiment, until the first unit builds it on the device.
+    Building(Box<Experiment>),
+    Idle(Box<GpuRun>),
+    /// A unit of its work is in flight ([`GpuJob`]).
+    Busy,
+}
+
+/// A unit of a GPU run's work, taken out of the engine so the worker can await it while it
+/// answers the page: the run (or its experiment, to build it first), the data and the burst.
+pub struct GpuJob {
+    ctx: Arc<GpuContext>,
+    data: Rc<Data>,
+    slot: GpuSlot,
+    burst: usize,
+    run: u64,
+    started: f64,
+}
+
+/// A finished [`GpuJob`], for [`Engine::finish_gpu`].
+pub struct GpuDone {
+    run: u64,
+    started: f64,
+    images_before: usize,
+    gpu: Option<Box<GpuRun>>,
+    result: Result<Vec<RunEvent>, Error>,
+}
+
+impl GpuJob {
+    /// Builds the run on the device if it is new, then does one unit of its work.
+    pub async fn run(self) -> GpuDone {
+        let GpuJob {
+            ctx,
+            data,
+            slot,
+            burst,
+            run,
+            started,
+        } = self;
+        let mut gpu = match slot {
+            GpuSlot::Idle(gpu) => gpu,
+            GpuSlot::Building(exp) => match GpuRun::new(ctx, &exp, &data.train).await {
+                Ok(mut gpu) => {
+                    gpu.log_every = LOG_EVERY;
+                    Box::new(gpu)
+                }
+                Err(e) => {
+                    return GpuDone {
+                        run,
+                        started,
+                        images_before: 0,
+                        gpu: None,
+                        result: Err(e),
+                    };
+                }
+            },
+            GpuSlot::Busy => {
+                return GpuDone {
+                    run,
+                    started,
+                    images_before: 0,
+                    gpu: None,
+                    result: Err(Error::Gpu("the GPU run is already busy".into())),
+                };
+            }
+        };
+        let images_before = gpu.images();
+        let result = gpu.step(&data.train, &data.test, burst).await;
+        GpuDone {
+            run,
+            started,
+            images_before,
+            gpu: Some(gpu),
+            result,
+        }
+    }
+}
+
+/// A curve point every other step; the figures are the CLI's at the same steps.
+const LOG_EVERY: usize = 2;
 
 #[derive(Default)]
 pub struct Engine {
-    data: Option<Data>,
+    data: Option<Rc<Data>>,
     run: Option<Run>,
+    /// The current run when it trains on the GPU (then `run` is `None` and `models` holds the
+    /// weights last read back).
+    gpu_run: Option<GpuSlot>,
+    /// The WebGPU device, once the worker has opened one.
+    gpu: Option<Arc<GpuContext>>,
+    /// Where the next run trains.
+    device: Device,
+    /// Whether the page chose the device (else the engine picks one when WebGPU turns up).
+    device_chosen: bool,
+    /// Training steps per unit of GPU work, adapted to the device's speed.
+    burst: usize,
     /// Counts runs started, so a late step of an old run is recognised.
     runs: u64,
     /// The models when no run holds them: fresh from `prepare`, or imported.
@@ -106,7 +212,38 @@ impl Engine {
     }
 
     pub fn set_data(&mut self, data: Data) {
-        self.data = Some(data);
+        self.data = Some(Rc::new(data));
+    }
+
+    /// Takes the WebGPU device the worker opened: the next runs train on it unless the page
+    /// chose the CPU, or the adapter is a software one (slower than wasm SIMD). Answers with
+    /// what the page shows.
+    pub fn set_gpu(&mut self, ctx: Arc<GpuContext>) -> Vec<FromWorker> {
+        let status = GpuStatus::Ready {
+            adapter: ctx.adapter.clone(),
+            software: ctx.software,
+        };
+        if !self.device_chosen && !ctx.software {
+            self.device = Device::Gpu;
+        }
+        self.gpu = Some(ctx);
+        vec![FromWorker::Gpu(status), FromWorker::Device(self.device)]
+    }
+
+    /// Where runs train from the next `Start`.
+    pub fn set_device(&mut self, device: Device) -> Result<FromWorker, String> {
+        if device == Device::Gpu && self.gpu.is_none() {
+            return Err(
+                "WebGPU is not available in this browser: training stays on the CPU".into(),
+            );
+        }
+        self.device = device;
+        self.device_chosen = true;
+        Ok(FromWorker::Device(device))
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// Fresh models for `exp`, for predictions before any training; kept trained models win.
@@ -131,12 +268,29 @@ impl Engine {
             .as_ref()
             .filter(|d| d.kind == exp.data.dataset)
             .ok_or_else(|| format!("the {} data is not loaded yet", exp.data.dataset))?;
-        let mut run = Run::new(exp, &data.train).map_err(|e| e.to_string())?;
-        // A curve point every other step; the figures are the CLI's at the same steps.
-        run.log_every = 2;
-        self.run = Some(run);
+        match (self.device, &self.gpu) {
+            (Device::Gpu, Some(_)) => {
+                exp.validate().map_err(|e| e.to_string())?;
+                // The GPU run's initial weights, for predictions until its first unit is done.
+                self.models = exp
+                    .models
+                    .iter()
+                    .map(|spec| initial_model(spec.clone(), &exp.train))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string())?;
+                self.run = None;
+                self.gpu_run = Some(GpuSlot::Building(Box::new(exp.clone())));
+                self.burst = 1;
+            }
+            _ => {
+                let mut run = Run::new(exp, &data.train).map_err(|e| e.to_string())?;
+                run.log_every = LOG_EVERY;
+                self.run = Some(run);
+                self.gpu_run = None;
+                self.models.clear();
+            }
+        }
         self.runs += 1;
-        self.models.clear();
         self.trained = true;
         self.state = Some(RunState::Training);
         self.images = 0;
@@ -173,6 +327,12 @@ impl Engine {
     pub fn work(&mut self, now: &dyn Fn() -> f64) -> Vec<FromWorker> {
         match self.begin(now, 1) {
             Work::Done(messages) => messages,
+            Work::Gpu(job) => {
+                self.gpu_run = Some(job.slot);
+                vec![FromWorker::Error(
+                    "a GPU run's work is asynchronous: Engine::begin, GpuJob::run, Engine::finish_gpu".into(),
+                )]
+            }
             Work::Step(step) => {
                 let grads: Result<Vec<_>, _> = step
                     .shards
@@ -199,6 +359,9 @@ impl Engine {
         if !training {
             return Work::Done(Vec::new());
         }
+        if self.gpu_run.is_some() {
+            return self.begin_gpu(now);
+        }
         let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
             return Work::Done(Vec::new());
         };
@@ -211,6 +374,69 @@ impl Engine {
                 started: now(),
             }),
             Err(e) => Work::Done(self.fail(&e.to_string())),
+        }
+    }
+
+    /// The next unit of the GPU run, taken out of the engine until [`Engine::finish_gpu`].
+    fn begin_gpu(&mut self, now: &dyn Fn() -> f64) -> Work {
+        let (Some(ctx), Some(data)) = (self.gpu.clone(), self.data.clone()) else {
+            self.gpu_run = None;
+            return Work::Done(self.fail("the GPU or the data is gone"));
+        };
+        match self.gpu_run.replace(GpuSlot::Busy) {
+            Some(GpuSlot::Busy) | None => Work::Done(Vec::new()),
+            Some(slot) => Work::Gpu(GpuJob {
+                ctx,
+                data,
+                slot,
+                burst: self.burst.max(1),
+                run: self.runs,
+                started: now(),
+            }),
+        }
+    }
+
+    /// Ends a unit of GPU work: the run goes back in, the weights it read back become the
+    /// models the page predicts with, and its events become messages. A unit of a run replaced
+    /// meanwhile is dropped. A failed device stops the run and sends the next ones to the CPU;
+    /// the models keep the last weights read back.
+    pub fn finish_gpu(&mut self, done: GpuDone, now: &dyn Fn() -> f64) -> Vec<FromWorker> {
+        if done.run != self.runs || !matches!(self.gpu_run, Some(GpuSlot::Busy)) {
+            return Vec::new();
+        }
+        let GpuDone {
+            started,
+            images_before,
+            gpu,
+            result,
+            ..
+        } = done;
+        if let Some(gpu) = &gpu {
+            self.models = gpu.models().into_iter().cloned().collect();
+            if gpu.images() > images_before {
+                // images/s counts training only; the burst follows the device's speed.
+                let seconds = (now() - started).max(1e-3);
+                self.seconds += seconds;
+                let scaled = (self.burst.max(1) as f64 * GPU_UNIT / seconds) as usize;
+                self.burst = scaled.clamp(1, MAX_BURST);
+            }
+        }
+        match result {
+            Ok(events) => {
+                self.gpu_run = gpu.map(GpuSlot::Idle);
+                self.report(events)
+            }
+            Err(e) => {
+                self.gpu_run = None;
+                let mut out = self.fail(&e.to_string());
+                if let Error::Gpu(what) = e {
+                    self.gpu = None;
+                    self.device = Device::Cpu;
+                    out.push(FromWorker::Gpu(GpuStatus::Unavailable(what)));
+                    out.push(FromWorker::Device(Device::Cpu));
+                }
+                out
+            }
         }
     }
 
@@ -494,6 +720,7 @@ impl Engine {
         let spec = model.spec.clone();
         models[index] = model;
         self.run = None;
+        self.gpu_run = None;
         self.runs += 1;
         self.shift = None;
         if matches!(self.state, Some(RunState::Training | RunState::Paused)) {
@@ -762,5 +989,141 @@ mod tests {
         assert_eq!(image.side, 28);
         assert!(label < 10);
         assert!(Engine::default().random_digit(5).is_err());
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn the_gpu_cannot_be_chosen_before_the_worker_found_one() {
+        let mut engine = engine();
+        assert_eq!(engine.device(), Device::Cpu);
+        let err = engine.set_device(Device::Gpu).unwrap_err();
+        assert!(err.contains("WebGPU"), "{err}");
+        assert_eq!(engine.device(), Device::Cpu);
+        assert_eq!(
+            engine.set_device(Device::Cpu),
+            Ok(FromWorker::Device(Device::Cpu))
+        );
+    }
+
+    /// Every message of a GPU run, driven as the worker drives it.
+    #[cfg(target_arch = "wasm32")]
+    async fn drain_gpu(engine: &mut Engine) -> Vec<FromWorker> {
+        let mut out = Vec::new();
+        for _ in 0..1_000 {
+            if !engine.busy() {
+                return out;
+            }
+            match engine.begin(&clock, 1) {
+                Work::Done(m) => out.extend(m),
+                Work::Step(_) => panic!("a GPU run hands out no CPU steps"),
+                Work::Gpu(job) => {
+                    let done = job.run().await;
+                    out.extend(engine.finish_gpu(done, &clock));
+                }
+            }
+        }
+        panic!("the GPU run never finished");
+    }
+
+    /// The page's WebGPU path (SwiftShader in headless Chromium): the run reports what the CPU
+    /// run reports, and the models predict from the weights read back while it trains.
+    #[cfg(target_arch = "wasm32")]
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn a_run_on_webgpu_reports_as_the_cpu_run_and_predicts_while_it_trains() {
+        let ctx = GpuContext::new()
+            .await
+            .unwrap_or_else(|e| panic!("this test needs WebGPU and found none: {e}"));
+        #[allow(clippy::arc_with_non_send_sync)]
+        let ctx = Arc::new(ctx);
+        // Small models: SwiftShader trains cnn-gap at a few images a second.
+        let mut exp = experiment();
+        exp.models = vec![
+            preset_for("lenet5", 28).unwrap(),
+            convplay_compute::ModelSpec::from_json(
+                r#"{"name":"tiny-gap","input":[1,28,28],"layers":[
+                    {"type":"conv2d","name":"c1","filters":8,"kernel":3,"padding":"same","activation":"relu"},
+                    {"type":"max_pool","name":"p1","size":2},
+                    {"type":"conv2d","name":"c2","filters":16,"kernel":3,"padding":"same","activation":"relu"},
+                    {"type":"global_avg_pool","name":"gap"},
+                    {"type":"dense","name":"out","units":10}]}"#,
+            )
+            .unwrap(),
+        ];
+        exp.train.limit = Some(32);
+        let mut cpu = engine();
+        cpu.start(&exp).unwrap();
+        let cpu_messages = drain(&mut cpu);
+
+        let mut gpu = engine();
+        let found = gpu.set_gpu(ctx.clone());
+        assert!(
+            matches!(found[0], FromWorker::Gpu(GpuStatus::Ready { .. })),
+            "{found:?}"
+        );
+        gpu.set_device(Device::Gpu).unwrap();
+        gpu.start(&exp).unwrap();
+        assert!(matches!(gpu.predict(&image()), FromWorker::Prediction(p) if p.len() == 2));
+        let Work::Gpu(job) = gpu.begin(&clock, 1) else {
+            panic!("a GPU run's first unit is GPU work");
+        };
+        // While a unit is out, the page is still answered.
+        assert!(matches!(gpu.predict(&image()), FromWorker::Prediction(p) if p.len() == 2));
+        assert!(gpu.busy());
+        let done = job.run().await;
+        let mut gpu_messages = gpu.finish_gpu(done, &clock);
+        gpu_messages.extend(drain_gpu(&mut gpu).await);
+
+        let steps = |m: &[FromWorker]| -> Vec<StepReport> {
+            m.iter()
+                .filter_map(|m| match m {
+                    FromWorker::Step(r) => Some(*r),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Each model's reports in order (a GPU unit is a burst of one model's steps, so the two
+        // models' reports interleave differently).
+        let by_model = |mut r: Vec<StepReport>| {
+            r.sort_by_key(|r| (r.model, r.epoch, r.step));
+            r
+        };
+        let (c, g) = (
+            by_model(steps(&cpu_messages)),
+            by_model(steps(&gpu_messages)),
+        );
+        assert_eq!(c.len(), g.len(), "{gpu_messages:?}");
+        for (c, g) in c.iter().zip(&g) {
+            assert_eq!((c.model, c.epoch, c.step), (g.model, g.epoch, g.step));
+            assert!((c.loss - g.loss).abs() <= 1e-3, "{c:?} vs {g:?}");
+        }
+        let evals = |m: &[FromWorker]| {
+            m.iter()
+                .filter(|m| matches!(m, FromWorker::Evaluated { .. }))
+                .count()
+        };
+        assert_eq!(evals(&gpu_messages), 4, "two epochs of two models");
+        assert_eq!(gpu.state(), Some(RunState::Finished));
+        assert!(gpu_messages.contains(&FromWorker::Run(RunState::Finished)));
+        // The trained weights came back: predictions and export use them.
+        let FromWorker::Weights { bytes, .. } = gpu.export(1).unwrap() else {
+            panic!("export answers with weights");
+        };
+        let FromWorker::Weights {
+            bytes: cpu_bytes, ..
+        } = cpu.export(1).unwrap()
+        else {
+            panic!("export answers with weights");
+        };
+        let (g, c) = (
+            weights::load(&bytes).unwrap(),
+            weights::load(&cpu_bytes).unwrap(),
+        );
+        let worst = g
+            .params
+            .iter()
+            .zip(&c.params)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-2, "GPU and CPU weights differ by {worst}");
     }
 }

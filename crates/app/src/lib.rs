@@ -25,3 +25,8 @@ pub mod weights_io;
 pub mod worker;
 
 pub use convplay_compute::experiment;
+
+// The unit tests run in headless Chromium (crates/app/webdriver.json), not Node: the engine's
+// WebGPU test needs the browser's GPU.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

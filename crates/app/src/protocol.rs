@@ -56,6 +56,27 @@ pub enum ToWorker {
     /// Train with this many workers: the worker itself and gradient workers it starts
     /// (data-parallel, `crate::shards`). Takes effect at the next training step.
     Workers(usize),
+    /// Train the next run on this device (answered with `Device`, or an error when WebGPU is
+    /// not there).
+    Device(Device),
+}
+
+/// Where a run trains: the CPU (wasm SIMD, with gradient workers) or WebGPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Device {
+    #[default]
+    Cpu,
+    Gpu,
+}
+
+/// What the worker found when it asked the browser for a WebGPU adapter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum GpuStatus {
+    /// A device is open (each kernel compiles on first use). `software`: a software rasteriser
+    /// (SwiftShader), correct but slower than wasm SIMD, so not the default.
+    Ready { adapter: String, software: bool },
+    /// No WebGPU, no adapter or no device: why.
+    Unavailable(String),
 }
 
 /// Where the dataset download stands.
@@ -170,6 +191,10 @@ pub enum FromWorker {
     },
     /// How many workers train now (gradient workers count once they are ready).
     Workers(usize),
+    /// Whether WebGPU can train here; sent once, after `Ready`.
+    Gpu(GpuStatus),
+    /// The device the next run trains on (and the current one, unless it started before).
+    Device(Device),
     /// Something went wrong: a command that could not be carried out, a panic.
     Error(String),
 }

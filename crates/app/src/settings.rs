@@ -318,6 +318,7 @@ pub fn Settings() -> impl IntoView {
                 <legend>"Data and training"</legend>
                 <div class="fields">
                     {Field::ALL.into_iter().map(|field| view! { <SettingInput field /> }).collect_view()}
+                    <crate::app::DeviceInput />
                     <crate::parallel::WorkersInput />
                 </div>
             </fieldset>

@@ -4,7 +4,9 @@
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::train::Evaluation;
 
-use crate::protocol::{BackendInfo, DataStatus, FromWorker, Image, Inspection, RunState};
+use crate::protocol::{
+    BackendInfo, DataStatus, Device, FromWorker, GpuStatus, Image, Inspection, RunState,
+};
 
 /// `#run-status`'s `data-state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +76,12 @@ pub struct Playground {
     pub imported: Option<(usize, convplay_compute::model::ModelSpec)>,
     /// How many workers train, as the worker last said.
     pub workers: Option<usize>,
+    /// WebGPU, once the worker has looked for it.
+    pub gpu: Option<GpuStatus>,
+    /// Where the next run trains, as the worker last said.
+    pub device: Device,
+    /// Where the current (or last) run trains.
+    pub running_on: Option<Device>,
     worker_failed: bool,
     errors: Vec<String>,
 }
@@ -121,6 +129,14 @@ impl Playground {
                 self.imported = Some((index, spec))
             }
             FromWorker::Workers(n) => self.workers = Some(n),
+            FromWorker::Gpu(status) => self.gpu = Some(status),
+            FromWorker::Device(device) => {
+                self.device = device;
+                // A GPU that failed mid-run sends the run's device back to the CPU too.
+                if device == Device::Cpu && matches!(self.gpu, Some(GpuStatus::Unavailable(_))) {
+                    self.running_on = self.running_on.map(|_| Device::Cpu);
+                }
+            }
             FromWorker::Error(error) => self.errors.push(error),
         }
     }
@@ -144,6 +160,21 @@ impl Playground {
         self.throughput = None;
         self.shift_maps = None;
         self.run = None;
+        self.running_on = Some(self.device);
+    }
+
+    /// The badge's word for where training runs: the current run's device, else the next's.
+    pub fn device_label(&self) -> &'static str {
+        match (self.running_on.unwrap_or(self.device), &self.backend) {
+            (Device::Gpu, _) => "WebGPU",
+            (Device::Cpu, Some(info)) => info.label(),
+            (Device::Cpu, None) => "wasm",
+        }
+    }
+
+    /// Whether WebGPU can train here.
+    pub fn gpu_ready(&self) -> bool {
+        matches!(self.gpu, Some(GpuStatus::Ready { .. }))
     }
 
     /// `None` until the worker has said `Ready`.
@@ -260,5 +291,31 @@ mod tests {
         p.worker_failed("cannot start the worker".into());
         assert_eq!(p.status(), Status::Error);
         assert_eq!(p.errors(), ["cannot start the worker"]);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn the_badge_names_the_runs_device_and_a_failed_gpu_falls_back() {
+        let mut p = Playground::default();
+        p.apply(FromWorker::Ready(info()));
+        assert_eq!(p.device_label(), "wasm SIMD");
+        assert!(!p.gpu_ready());
+        p.apply(FromWorker::Gpu(GpuStatus::Ready {
+            adapter: "a GPU".into(),
+            software: false,
+        }));
+        p.apply(FromWorker::Device(Device::Gpu));
+        assert!(p.gpu_ready());
+        assert_eq!(p.device_label(), "WebGPU");
+        p.start_run(2);
+        // Choosing the CPU for the next run does not relabel the one training.
+        p.apply(FromWorker::Device(Device::Cpu));
+        assert_eq!(p.device_label(), "WebGPU");
+        p.apply(FromWorker::Gpu(GpuStatus::Unavailable(
+            "device lost".into(),
+        )));
+        p.apply(FromWorker::Device(Device::Cpu));
+        assert!(!p.gpu_ready());
+        assert_eq!(p.device_label(), "wasm SIMD");
     }
 }

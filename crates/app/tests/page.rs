@@ -470,3 +470,46 @@ async fn a_garbage_fragment_shows_the_error_and_the_defaults() {
         .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&base))
         .unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn the_device_select_offers_webgpu_once_the_worker_found_it() {
+    use convplay_app::app::{BackendBadge, DeviceInput};
+    use convplay_app::protocol::{BackendInfo, Device, GpuStatus};
+    let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || {
+        view! { <BackendBadge /> <DeviceInput /> }
+    });
+    let say = |m: FromWorker| ctx.play.update(|p| p.apply(m));
+    say(FromWorker::Ready(BackendInfo {
+        backend: "wasm-simd128".into(),
+        isa: "simd128".into(),
+    }));
+    tick().await;
+    let gpu = || find(&host, "#device option[value=gpu]").has_attribute("disabled");
+    assert!(gpu(), "no WebGPU yet: the GPU option is disabled");
+    assert_eq!(text(&host, "#badge-device"), "wasm SIMD");
+    assert!(text(&host, "#device-hint").contains("looking"));
+    say(FromWorker::Gpu(GpuStatus::Ready {
+        adapter: "SwiftShader".into(),
+        software: true,
+    }));
+    tick().await;
+    assert!(!gpu());
+    assert!(
+        text(&host, "#device-hint").contains("software adapter"),
+        "{}",
+        text(&host, "#device-hint")
+    );
+    say(FromWorker::Device(Device::Gpu));
+    tick().await;
+    let select: HtmlSelectElement = find(&host, "#device").unchecked_into();
+    assert_eq!(select.value(), "gpu");
+    assert_eq!(text(&host, "#badge-device"), "WebGPU");
+    say(FromWorker::Gpu(GpuStatus::Unavailable(
+        "device lost".into(),
+    )));
+    say(FromWorker::Device(Device::Cpu));
+    tick().await;
+    assert!(gpu());
+    assert_eq!(select.value(), "cpu");
+    assert!(text(&host, "#device-hint").contains("device lost"));
+}

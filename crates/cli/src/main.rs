@@ -234,6 +234,9 @@ enum Command {
         /// Machine-readable JSON on stdout (the experiment, every curve point, the results)
         #[arg(long)]
         json: bool,
+        /// gpu (the page's WebGPU loop on wgpu), cpu (the worker's), or auto (a hardware GPU if there is one)
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: backend::BackendArg,
     },
     /// Accuracy at each digit offset (dx, dy) of a grid: CSV, and a PNG heatmap
     ShiftMap {
@@ -349,6 +352,7 @@ fn run(cli: Cli) -> CliResult<()> {
             data_dir,
             threads,
             json,
+            backend,
         } => run::run(
             &link,
             &run::RunArgs {
@@ -356,6 +360,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 threads,
                 json,
                 out_dir: out_dir.as_deref(),
+                backend,
             },
         ),
         Command::ShiftMap {

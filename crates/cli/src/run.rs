@@ -1,14 +1,19 @@
 //! `convplay run --link`: trains exactly the experiment a playground share link describes, with
-//! the same step-wise driver the browser's worker uses, so the curves agree.
+//! the same step-wise driver the browser's worker uses, so the curves agree: `Run` on the CPU,
+//! `GpuRun` (the page's WebGPU path) with `--backend gpu`, or with `auto` on a hardware GPU.
 
 use std::path::Path;
 use std::time::Instant;
 
+use convplay_compute::data::Dataset;
 use convplay_compute::experiment::{Experiment, Run, RunEvent};
+use convplay_compute::gpu::{GpuRun, block_on};
+use convplay_compute::model::Model;
 use convplay_compute::train::Evaluation;
 use convplay_compute::weights;
 use serde_json::json;
 
+use crate::backend::{Backend, BackendArg};
 use crate::common::{CliResult, bar, data_dir, err, load, print_json, set_threads};
 use crate::train::{metrics_json, print_table};
 
@@ -18,11 +23,54 @@ pub struct RunArgs<'a> {
     pub threads: usize,
     pub json: bool,
     pub out_dir: Option<&'a Path>,
+    pub backend: BackendArg,
+}
+
+/// Training steps a GPU run submits before it reads metrics back.
+const GPU_BURST: usize = 16;
+
+/// The experiment's run on either backend.
+enum AnyRun {
+    Cpu(Box<Run>),
+    Gpu(Box<GpuRun>),
+}
+
+impl AnyRun {
+    fn new(backend: &Backend, exp: &Experiment, train: &Dataset) -> CliResult<AnyRun> {
+        Ok(match backend {
+            Backend::Cpu => AnyRun::Cpu(Box::new(Run::new(exp, train).map_err(err)?)),
+            Backend::Gpu(ctx) => AnyRun::Gpu(Box::new(
+                block_on(GpuRun::new(ctx.clone(), exp, train)).map_err(err)?,
+            )),
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            AnyRun::Cpu(r) => r.is_done(),
+            AnyRun::Gpu(r) => r.is_done(),
+        }
+    }
+
+    fn step(&mut self, train: &Dataset, test: &Dataset) -> CliResult<Vec<RunEvent>> {
+        match self {
+            AnyRun::Cpu(r) => r.step(train, test).map_err(err),
+            AnyRun::Gpu(r) => block_on(r.step(train, test, GPU_BURST)).map_err(err),
+        }
+    }
+
+    fn models(&self) -> Vec<&Model> {
+        match self {
+            AnyRun::Cpu(r) => r.models(),
+            AnyRun::Gpu(r) => r.models(),
+        }
+    }
 }
 
 pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
     set_threads(d.threads)?;
     let exp = Experiment::from_link(link).map_err(|e| format!("bad link: {e}"))?;
+    let backend = Backend::choose(d.backend)?;
     let dir = data_dir(d.data_dir)?;
     let train_set = load(&dir, exp.data.dataset, true, None)?;
     let test_set = load(&dir, exp.data.dataset, false, None)?;
@@ -35,9 +83,10 @@ pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
         .map_or(test_set.len(), |l| l.min(test_set.len()));
     if !d.json {
         eprintln!(
-            "{} on {} ({images} training images × {} epochs, batch {}, {:?}, seed {}, {c}×{c} canvas, train shift ±{}; {test_images} test images, shift seed {})",
+            "{} on {} on {} ({images} training images × {} epochs, batch {}, {:?}, seed {}, {c}×{c} canvas, train shift ±{}; {test_images} test images, shift seed {})",
             names.join(" vs "),
             exp.data.dataset,
+            backend.name(),
             t.epochs,
             t.batch,
             t.optimizer,
@@ -48,7 +97,7 @@ pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
         );
     }
     let started = Instant::now();
-    let mut run = Run::new(&exp, &train_set).map_err(err)?;
+    let mut run = AnyRun::new(&backend, &exp, &train_set)?;
     let steps_per_epoch = images.div_ceil(t.batch);
     let total = (steps_per_epoch * t.epochs * names.len()) as u64;
     let pb = bar(total, "training", d.json);
@@ -56,7 +105,7 @@ pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
     let mut results: Vec<Vec<Evaluation>> = vec![Vec::new(); names.len()];
     let mut done_steps = vec![0u64; names.len()];
     while !run.is_done() {
-        for ev in run.step(&train_set, &test_set).map_err(err)? {
+        for ev in run.step(&train_set, &test_set)? {
             match &ev {
                 RunEvent::Step {
                     model,
@@ -118,7 +167,7 @@ pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
             })
             .collect();
         print_json(&json!({
-            "experiment": exp, "fragment": exp.to_fragment(), "models": models,
+            "experiment": exp, "fragment": exp.to_fragment(), "backend": backend.name(), "models": models,
             "events": curves, "seconds": seconds,
         }));
     } else {

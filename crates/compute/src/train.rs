@@ -120,6 +120,11 @@ pub(crate) fn stream(seed: u64, s: Stream) -> u64 {
     hash2(seed, s as u64)
 }
 
+/// The freshly initialised model a run with `spec` starts from, on either backend.
+pub fn initial_model(model_spec: ModelSpec, spec: &TrainSpec) -> Result<Model> {
+    Model::new(model_spec, stream(spec.seed, Stream::Init))
+}
+
 /// Running figures of the epoch so far, sent after every step.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
@@ -187,7 +192,7 @@ impl Trainer {
     /// A freshly initialised model for `model_spec`, trained as `spec` says.
     pub fn new(model_spec: ModelSpec, spec: TrainSpec) -> Result<Self> {
         spec.validate()?;
-        let model = Model::new(model_spec, stream(spec.seed, Stream::Init))?;
+        let model = initial_model(model_spec, &spec)?;
         Self::with_model(model, spec)
     }
 

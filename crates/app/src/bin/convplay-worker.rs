@@ -3,18 +3,23 @@
 //! trains in slices of about 30 ms between which it yields to its event loop, so Pause, Stop
 //! and Predict are handled within one training step. It says `Ready` once it listens; the page
 //! holds its commands until then, since a wasm worker misses messages sent while it loads.
+//! Then it opens WebGPU if the browser has it; a run on the GPU is awaited a unit at a time
+//! (a burst of steps, or an evaluation), and the worker answers the page meanwhile.
 //!
 //! Started under the name `shards::HELPER_NAME` (by a training worker, `convplay_app::pool`),
 //! the same binary is a gradient worker instead: it computes the shards it is sent.
 
 use std::cell::{Cell, RefCell};
 
+use std::sync::Arc;
+
 use convplay_app::engine::{Data, Engine, PendingStep, Work, backend_info};
 use convplay_app::experiment::Experiment;
 use convplay_app::pool::Pool;
-use convplay_app::protocol::{self, DataStatus, FromWorker, RunState, ToWorker};
+use convplay_app::protocol::{self, DataStatus, FromWorker, GpuStatus, RunState, ToWorker};
 use convplay_app::shards::{self, FromHelper, HELPER_NAME, Helper};
 use convplay_compute::data::{Dataset, DatasetKind};
+use convplay_compute::gpu::GpuContext;
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -53,6 +58,21 @@ fn main() {
     // The handler lives as long as the worker does.
     on_message.forget();
     post(&FromWorker::Ready(backend_info()));
+    spawn_local(open_gpu());
+}
+
+/// Asks the browser for a WebGPU adapter and device (kernels compile when a run needs them); the page
+/// learns what came of it (`Gpu`) and where runs train by default (`Device`).
+async fn open_gpu() {
+    match GpuContext::new().await {
+        Ok(ctx) => {
+            // One thread: the context is shared by reference counting, never sent.
+            #[allow(clippy::arc_with_non_send_sync)]
+            let ctx = Arc::new(ctx);
+            with_engine(|e| e.set_gpu(ctx)).iter().for_each(post);
+        }
+        Err(e) => post(&FromWorker::Gpu(GpuStatus::Unavailable(e.to_string()))),
+    }
 }
 
 /// The gradient worker: answers each shard with its gradients, or says what failed.
@@ -135,6 +155,7 @@ fn handle(command: ToWorker) {
         ToWorker::ImportWeights { index, bytes } => {
             answer(with_engine(|e| e.import(index, &bytes)))
         }
+        ToWorker::Device(device) => answer(with_engine(|e| e.set_device(device))),
         ToWorker::Workers(n) => {
             WANTED.set(Some(n.max(1)));
             if !LOOP_RUNNING.get() {
@@ -187,6 +208,13 @@ fn ensure_loop() {
                 match with_engine(|e| e.begin(&now, workers)) {
                     Work::Done(messages) => messages.iter().for_each(post),
                     Work::Step(step) => train_step(step).await.iter().for_each(post),
+                    Work::Gpu(job) => {
+                        // The page is answered while the device works.
+                        let done = job.run().await;
+                        with_engine(|e| e.finish_gpu(done, &now))
+                            .iter()
+                            .for_each(post);
+                    }
                 }
             }
             if !with_engine(|e| e.busy()) {

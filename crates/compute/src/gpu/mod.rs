@@ -16,6 +16,7 @@ pub mod context;
 pub mod kernels;
 pub mod model;
 pub mod ops;
+pub mod run;
 pub mod trainer;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod tests_zoo;
 pub use buffer::GpuBuffer;
 pub use context::GpuContext;
 pub use model::GpuModel;
+pub use run::GpuRun;
 #[cfg(not(target_arch = "wasm32"))]
 pub use trainer::block_on;
 pub use trainer::{GpuEvaluator, GpuTrainer, evaluate_gpu, shift_map_gpu};

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use super::model::check_limits;
 use super::testing::{digits, gpu_test};
-use super::{GpuContext, GpuTrainer, evaluate_gpu};
-use crate::data::CanvasPlacement;
+use super::{GpuContext, GpuRun, GpuTrainer, evaluate_gpu};
+use crate::data::{CanvasPlacement, DatasetKind};
+use crate::experiment::{DataSpec, Experiment, Run, RunEvent};
 use crate::model::{Model, preset_for};
 use crate::optim::OptimizerSpec;
 use crate::rng::Rng;
@@ -173,4 +174,138 @@ async fn batch_norm_residual_and_concat_train_as_on_cpu(ctx: &Arc<GpuContext>) {
 gpu_test!(
     batch_norm_residual_and_concat_models_train_on_gpu_as_on_cpu,
     batch_norm_residual_and_concat_train_as_on_cpu
+);
+
+/// An experiment run on the GPU ([`GpuRun`], the page's WebGPU path) reports what the CPU
+/// [`Run`] reports for the same experiment: each model's events in the same order, losses
+/// within 1e-3, the same evaluations (confusion matrices within one image), and `Finished`
+/// last. Bursts of 3 steps cross the epoch's end, and two models take turns (in bursts, so the
+/// two models' events interleave differently).
+async fn experiment_runs_on_gpu_as_on_cpu(ctx: &Arc<GpuContext>) {
+    let models = ["lenet5", "cnn-gap"]
+        .iter()
+        .map(|n| preset_for(n, 28).unwrap())
+        .collect();
+    let exp = Experiment {
+        models,
+        data: DataSpec {
+            dataset: DatasetKind::Mnist,
+            test_limit: Some(30),
+            shift_seed: 5,
+        },
+        train: TrainSpec {
+            epochs: 2,
+            batch: 8,
+            limit: Some(36),
+            canvas: 28,
+            seed: 11,
+            ..TrainSpec::default()
+        },
+    };
+    let (train, test) = (digits(40), digits(50));
+    let mut cpu = Run::new(&exp, &train).unwrap();
+    cpu.log_every = 2;
+    let mut cpu_events = Vec::new();
+    while !cpu.is_done() {
+        cpu_events.extend(cpu.step(&train, &test).unwrap());
+    }
+    let mut gpu = GpuRun::new(ctx.clone(), &exp, &train).await.unwrap();
+    gpu.log_every = 2;
+    assert!(gpu.gpu_bytes() > 0);
+    let mut gpu_events = Vec::new();
+    let mut units = 0;
+    while !gpu.is_done() {
+        gpu_events.extend(gpu.step(&train, &test, 3).await.unwrap());
+        units += 1;
+        assert!(units < 100, "the run does not end");
+    }
+    assert_eq!(gpu_events.len(), cpu_events.len(), "{gpu_events:#?}");
+    assert_eq!(gpu_events.last(), Some(&RunEvent::Finished));
+    assert_eq!(cpu_events.last(), Some(&RunEvent::Finished));
+    let of = |events: &[RunEvent], m: usize| -> Vec<RunEvent> {
+        events
+            .iter()
+            .filter(|e| match e {
+                RunEvent::Step { model, .. }
+                | RunEvent::Evaluated { model, .. }
+                | RunEvent::ModelFinished { model } => *model == m,
+                RunEvent::Finished => false,
+            })
+            .cloned()
+            .collect()
+    };
+    let pairs: Vec<(RunEvent, RunEvent)> = (0..2)
+        .flat_map(|m| of(&gpu_events, m).into_iter().zip(of(&cpu_events, m)))
+        .collect();
+    assert_eq!(pairs.len(), cpu_events.len() - 1);
+    for (g, c) in &pairs {
+        match (g, c) {
+            (
+                RunEvent::Step {
+                    model: gm,
+                    epoch: ge,
+                    step: gs,
+                    images: gi,
+                    loss: gl,
+                    ..
+                },
+                RunEvent::Step {
+                    model: cm,
+                    epoch: ce,
+                    step: cs,
+                    images: ci,
+                    loss: cl,
+                    ..
+                },
+            ) => {
+                assert_eq!((gm, ge, gs, gi), (cm, ce, cs, ci));
+                assert!((gl - cl).abs() <= 1e-3, "{g:?} vs {c:?}");
+            }
+            (
+                RunEvent::Evaluated {
+                    model: gm,
+                    epoch: ge,
+                    centered: gc,
+                    shifted: gsh,
+                },
+                RunEvent::Evaluated {
+                    model: cm,
+                    epoch: ce,
+                    centered: cc,
+                    shifted: csh,
+                },
+            ) => {
+                assert_eq!((gm, ge), (cm, ce));
+                for (g, c) in [(gc, cc), (gsh, csh)] {
+                    assert_eq!(g.placement, c.placement);
+                    let k = c.confusion.classes();
+                    let differ: u64 = (0..k * k)
+                        .map(|j| {
+                            g.confusion
+                                .count(j / k, j % k)
+                                .abs_diff(c.confusion.count(j / k, j % k))
+                        })
+                        .sum();
+                    assert_eq!(g.confusion.total(), c.confusion.total());
+                    assert!(differ <= 2, "{g:?} vs {c:?}");
+                    assert!((g.loss - c.loss).abs() <= 1e-3, "{g:?} vs {c:?}");
+                }
+            }
+            _ => assert_eq!(g, c),
+        }
+    }
+    // The weights read back after the last unit are the trained ones.
+    for (g, c) in gpu.models().iter().zip(cpu.models()) {
+        let worst = g
+            .params
+            .iter()
+            .zip(&c.params)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-2, "{}: weights differ by {worst}", g.spec.name);
+    }
+}
+gpu_test!(
+    an_experiment_runs_on_gpu_as_on_cpu,
+    experiment_runs_on_gpu_as_on_cpu
 );

@@ -107,7 +107,7 @@ impl GpuTrainer {
     /// the same seed), trained as `spec` says.
     pub async fn new(ctx: Arc<GpuContext>, model_spec: ModelSpec, spec: TrainSpec) -> Result<Self> {
         spec.validate()?;
-        let model = Model::new(model_spec, stream(spec.seed, Stream::Init))?;
+        let model = crate::train::initial_model(model_spec, &spec)?;
         Self::with_model(ctx, model, spec).await
     }
 
@@ -153,6 +153,14 @@ impl GpuTrainer {
 
     pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
         self.images_per_epoch(data).div_ceil(self.spec.batch)
+    }
+
+    /// The next epoch's training images, shuffled by the run's shuffle stream: the CPU
+    /// trainer's order ([`crate::train::Trainer::epoch_order`]) for the same seed.
+    pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.images_per_epoch(data)).collect();
+        self.shuffle.shuffle(&mut order);
+        order
     }
 
     /// Records and submits one optimizer step on the images `indices` of `data`; does not wait.
@@ -255,9 +263,8 @@ impl GpuTrainer {
         data: &Dataset,
         mut on_step: impl FnMut(&Progress) -> bool,
     ) -> Result<Progress> {
-        let total = self.images_per_epoch(data);
-        let mut order: Vec<usize> = (0..total).collect();
-        self.shuffle.shuffle(&mut order);
+        let order = self.epoch_order(data);
+        let total = order.len();
         let steps = total.div_ceil(self.spec.batch);
         let mut tally = EpochTally::default();
         let mut progress = Progress {

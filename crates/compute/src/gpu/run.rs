@@ -1,0 +1,225 @@
+//! [`GpuRun`]: an [`Experiment`] trained on the GPU, as [`crate::experiment::Run`] trains it on
+//! the CPU: the same models, seeds, batches and test sets, the same [`RunEvent`]s, one bounded
+//! unit of work per call. The browser's worker drives it when the page trains on WebGPU; its
+//! events feed the same curves and tables as the CPU run's.
+//!
+//! A unit is a burst of training steps of one model (submitted back to back, then their metrics
+//! and the model's weights read back once), or one evaluation of a model that finished an epoch.
+//! The caller picks the burst: a few steps on a fast GPU, one on a software adapter, so Pause
+//! and Stop wait for little.
+
+use std::sync::Arc;
+
+use super::{GpuContext, GpuEvaluator, GpuTrainer};
+use crate::data::{CanvasPlacement, Dataset};
+use crate::error::{Error, Result};
+use crate::experiment::{Experiment, RunEvent};
+use crate::model::Model;
+use crate::train::{EpochTally, Evaluation};
+
+enum Phase {
+    Train {
+        order: Vec<usize>,
+        pos: usize,
+        step: usize,
+        tally: EpochTally,
+    },
+    /// Evaluating after an epoch: the centred result once it is in.
+    Eval {
+        centered: Option<Evaluation>,
+    },
+    Done,
+}
+
+struct ModelRun {
+    trainer: GpuTrainer,
+    phase: Phase,
+    images: usize,
+}
+
+/// Trains every model of an experiment on the GPU, models taking turns as in
+/// [`crate::experiment::Run`]. Each model's results depend only on the experiment.
+pub struct GpuRun {
+    ctx: Arc<GpuContext>,
+    runs: Vec<ModelRun>,
+    next: usize,
+    test_limit: Option<usize>,
+    shift_seed: u64,
+    /// A `Step` event every this many training steps (and at each epoch's end).
+    pub log_every: usize,
+    /// Test images per evaluation batch on the device.
+    pub eval_batch: usize,
+    finished: bool,
+}
+
+impl GpuRun {
+    /// Fresh models for `exp` (the CPU run's initial weights), every buffer allocated on the
+    /// device; an experiment that does not fit the device is an error that says so.
+    pub async fn new(ctx: Arc<GpuContext>, exp: &Experiment, train: &Dataset) -> Result<GpuRun> {
+        exp.validate()?;
+        let mut runs = Vec::new();
+        for spec in &exp.models {
+            if exp.train.shards > 1 && Model::new(spec.clone(), 0)?.has_batchnorm() {
+                return Err(Error::InvalidExperiment(format!(
+                    "{} has batch norm and this experiment normalises each batch in {} shards; the GPU normalises whole batches: train it on the CPU, or with 1 shard",
+                    spec.name, exp.train.shards
+                )));
+            }
+            let mut trainer = GpuTrainer::new(ctx.clone(), spec.clone(), exp.train.clone()).await?;
+            let phase = start_epoch(&mut trainer, train);
+            runs.push(ModelRun {
+                trainer,
+                phase,
+                images: 0,
+            });
+        }
+        Ok(GpuRun {
+            ctx,
+            runs,
+            next: 0,
+            test_limit: exp.data.test_limit,
+            shift_seed: exp.data.shift_seed,
+            log_every: 10,
+            eval_batch: 128,
+            finished: false,
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.finished
+    }
+
+    /// The models with the weights last read back: after every unit of work.
+    pub fn models(&self) -> Vec<&Model> {
+        self.runs.iter().map(|r| &r.trainer.model).collect()
+    }
+
+    /// Images trained so far, by all models.
+    pub fn images(&self) -> usize {
+        self.runs.iter().map(|r| r.images).sum()
+    }
+
+    /// Bytes the run holds on the device.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.runs.iter().map(|r| r.trainer.gpu_bytes()).sum()
+    }
+
+    /// The adapter it runs on.
+    pub fn adapter(&self) -> &str {
+        &self.ctx.adapter
+    }
+
+    /// Does one unit of work for the next model that is not done: up to `burst` training steps
+    /// (never past the epoch's end), or one evaluation (centred, then shifted) after an epoch.
+    /// `test` is the whole test set; the experiment's `test_limit` applies. Returns the events,
+    /// as [`crate::experiment::Run::step`] would for the same steps.
+    pub async fn step(
+        &mut self,
+        train: &Dataset,
+        test: &Dataset,
+        burst: usize,
+    ) -> Result<Vec<RunEvent>> {
+        let mut events = Vec::new();
+        if self.finished {
+            return Ok(events);
+        }
+        let n = self.runs.len();
+        let Some(i) = (0..n)
+            .map(|k| (self.next + k) % n)
+            .find(|&k| !matches!(self.runs[k].phase, Phase::Done))
+        else {
+            self.finished = true;
+            events.push(RunEvent::Finished);
+            return Ok(events);
+        };
+        self.next = (i + 1) % n;
+        let (log_every, shift_seed) = (self.log_every.max(1), self.shift_seed);
+        let test_len = self.test_limit.map_or(test.len(), |l| l.min(test.len()));
+        let eval_batch = self.eval_batch;
+        let ctx = self.ctx.clone();
+        let r = &mut self.runs[i];
+        match &mut r.phase {
+            Phase::Train {
+                order,
+                pos,
+                step,
+                tally,
+            } => {
+                let batch = r.trainer.spec.batch;
+                let steps_per_epoch = order.len().div_ceil(batch);
+                let mut submitted = 0;
+                let mut at = *pos;
+                while submitted < burst.max(1) && at < order.len() {
+                    let end = (at + batch).min(order.len());
+                    r.trainer.train_step(train, &order[at..end])?;
+                    at = end;
+                    submitted += 1;
+                }
+                for st in r.trainer.read_metrics().await? {
+                    *pos = (*pos + batch).min(order.len());
+                    *step += 1;
+                    tally.add(&st);
+                    r.images += st.images;
+                    let epoch_end = *pos >= order.len();
+                    if epoch_end || (*step).is_multiple_of(log_every) {
+                        events.push(RunEvent::Step {
+                            model: i,
+                            epoch: r.trainer.epoch + 1,
+                            step: *step,
+                            steps_per_epoch,
+                            images: r.images,
+                            loss: tally.loss(),
+                            accuracy: tally.accuracy(),
+                        });
+                    }
+                }
+                r.trainer.read_model().await?;
+                if *pos >= order.len() {
+                    r.trainer.epoch += 1;
+                    r.phase = Phase::Eval { centered: None };
+                }
+            }
+            Phase::Eval { centered } => {
+                let images = test.subset(test_len);
+                let placement = match centered {
+                    None => CanvasPlacement::Centered,
+                    Some(_) => CanvasPlacement::Shifted { seed: shift_seed },
+                };
+                let mut evaluator = GpuEvaluator::new(ctx, &r.trainer.model, eval_batch)?;
+                let e = evaluator.evaluate(&images, placement).await?;
+                match centered.take() {
+                    None => *centered = Some(e),
+                    Some(c) => {
+                        events.push(RunEvent::Evaluated {
+                            model: i,
+                            epoch: r.trainer.epoch,
+                            centered: c,
+                            shifted: e,
+                        });
+                        if r.trainer.epoch >= r.trainer.spec.epochs {
+                            r.phase = Phase::Done;
+                            events.push(RunEvent::ModelFinished { model: i });
+                        } else {
+                            r.phase = start_epoch(&mut r.trainer, train);
+                        }
+                    }
+                }
+            }
+            Phase::Done => {}
+        }
+        if !self.finished && self.runs.iter().all(|r| matches!(r.phase, Phase::Done)) {
+            self.finished = true;
+            events.push(RunEvent::Finished);
+        }
+        Ok(events)
+    }
+}
+
+fn start_epoch(trainer: &mut GpuTrainer, train: &Dataset) -> Phase {
+    Phase::Train {
+        order: trainer.epoch_order(train),
+        pos: 0,
+        step: 0,
+        tally: EpochTally::default(),
+    }
+}
