@@ -5,7 +5,8 @@
 #   2. wasm32 in headless Chromium: the compute crate's unit tests, built with the gpu feature:
 #      the SIMD kernels against the scalar reference under wasm simd128, and every GPU primitive
 #      and a few training steps against the CPU on WebGPU (SwiftShader);
-#   3. browser: the site builds with Trunk, and the app's components run in headless Chromium;
+#   3. browser: the site builds with Trunk, and the app's components and engine (its WebGPU run
+#      too) run in headless Chromium;
 #   4. end to end: the built site, served on 127.0.0.1, driven in headless Chromium over WebDriver
 #      (loads clean, trains, share link round trip, drawing, bad link); screenshots in target/e2e/.
 set -euo pipefail

@@ -61,7 +61,7 @@ impl GpuRun {
         for spec in &exp.models {
             if exp.train.shards > 1 && Model::new(spec.clone(), 0)?.has_batchnorm() {
                 return Err(Error::InvalidExperiment(format!(
-                    "{} has batch norm and this experiment normalises each batch in {} shards; the GPU normalises whole batches: train it on the CPU, or with 1 shard",
+                    "{} has batch norm and this experiment normalises each batch in {} shards; the GPU normalises whole batches: train it on the CPU, or in one shard (Workers 1 in the page)",
                     spec.name, exp.train.shards
                 )));
             }
