@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::{CanvasPlacement, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec, PRESETS, compile, preset_for};
-use crate::train::{EpochTally, Evaluation, Evaluator, Shard, ShardGradients, TrainSpec, Trainer};
+use crate::train::{
+    EpochTally, Evaluation, Evaluator, Shard, ShardGradients, StepStats, TrainSpec, Trainer,
+};
 
 /// The share-link format this code writes (and the only one it reads).
 pub const LINK_VERSION: u32 = 1;
@@ -297,13 +299,96 @@ pub enum Begun {
     Train { model: usize, shards: Vec<Shard> },
 }
 
+/// A model's place in its current epoch, kept the same way on either backend
+/// ([`Run`], and `gpu::GpuRun`).
+pub(crate) struct EpochRun {
+    /// The epoch's training images, shuffled.
+    pub(crate) order: Vec<usize>,
+    /// How many of them the steps done so far took.
+    pub(crate) pos: usize,
+    step: usize,
+    tally: EpochTally,
+}
+
+impl EpochRun {
+    pub(crate) fn new(order: Vec<usize>) -> Self {
+        EpochRun {
+            order,
+            pos: 0,
+            step: 0,
+            tally: EpochTally::default(),
+        }
+    }
+
+    /// The images of the step that starts `from` images into the epoch.
+    pub(crate) fn batch_at(&self, from: usize, batch: usize) -> &[usize] {
+        let from = from.min(self.order.len());
+        &self.order[from..(from + batch).min(self.order.len())]
+    }
+
+    pub(crate) fn is_over(&self) -> bool {
+        self.pos >= self.order.len()
+    }
+
+    /// Counts a finished step of model `model` (in its 1-based `epoch`, `images` trained in
+    /// all); returns its `Step` event when one is due: every `log_every` steps and at the end.
+    pub(crate) fn record(
+        &mut self,
+        st: &StepStats,
+        batch: usize,
+        log_every: usize,
+        model: usize,
+        epoch: usize,
+        images: usize,
+    ) -> Option<RunEvent> {
+        self.pos = (self.pos + batch).min(self.order.len());
+        self.step += 1;
+        self.tally.add(st);
+        (self.is_over() || self.step.is_multiple_of(log_every.max(1))).then(|| RunEvent::Step {
+            model,
+            epoch,
+            step: self.step,
+            steps_per_epoch: self.order.len().div_ceil(batch),
+            images,
+            loss: self.tally.loss(),
+            accuracy: self.tally.accuracy(),
+        })
+    }
+}
+
+/// The next model to take a turn: the first from `next` on, cycling, that is not `done`;
+/// `next` moves past it.
+pub(crate) fn next_turn(next: &mut usize, done: &[bool]) -> Option<usize> {
+    let n = done.len();
+    let i = (0..n).map(|k| (*next + k) % n).find(|&k| !done[k])?;
+    *next = (i + 1) % n;
+    Some(i)
+}
+
+/// Reports model `model`'s evaluation after `epoch` of `epochs`; returns whether the model is
+/// done (then `ModelFinished` follows).
+pub(crate) fn evaluated(
+    events: &mut Vec<RunEvent>,
+    model: usize,
+    (epoch, epochs): (usize, usize),
+    centered: Evaluation,
+    shifted: Evaluation,
+) -> bool {
+    events.push(RunEvent::Evaluated {
+        model,
+        epoch,
+        centered,
+        shifted,
+    });
+    let done = epoch >= epochs;
+    if done {
+        events.push(RunEvent::ModelFinished { model });
+    }
+    done
+}
+
 enum Phase {
-    Train {
-        order: Vec<usize>,
-        pos: usize,
-        step: usize,
-        tally: EpochTally,
-    },
+    Train(EpochRun),
     Eval {
         evaluator: Box<Evaluator>,
         centered: Option<Evaluation>,
@@ -357,12 +442,7 @@ impl Run {
     }
 
     fn start_epoch(trainer: &mut Trainer, train: &Dataset) -> Phase {
-        Phase::Train {
-            order: trainer.epoch_order(train),
-            pos: 0,
-            step: 0,
-            tally: EpochTally::default(),
-        }
+        Phase::Train(EpochRun::new(trainer.epoch_order(train)))
     }
 
     pub fn is_done(&self) -> bool {
@@ -410,24 +490,24 @@ impl Run {
         if self.finished {
             return Ok(Begun::Done(events));
         }
-        let n = self.runs.len();
-        let Some(i) = (0..n)
-            .map(|k| (self.next + k) % n)
-            .find(|&k| !matches!(self.runs[k].phase, Phase::Done))
-        else {
+        let done: Vec<bool> = self
+            .runs
+            .iter()
+            .map(|r| matches!(r.phase, Phase::Done))
+            .collect();
+        let Some(i) = next_turn(&mut self.next, &done) else {
             self.finished = true;
             events.push(RunEvent::Finished);
             return Ok(Begun::Done(events));
         };
-        self.next = (i + 1) % n;
         let (eval_batch, shift_seed) = (self.eval_batch, self.shift_seed);
         let test_len = self.test_len(test);
         let r = &mut self.runs[i];
         match &mut r.phase {
-            Phase::Train { order, pos, .. } => {
-                let end = (*pos + r.trainer.spec.batch).min(order.len());
+            Phase::Train(e) => {
+                let indices = e.batch_at(e.pos, r.trainer.spec.batch);
                 let shards = r.trainer.shards_for(workers);
-                let shards = r.trainer.plan_step(&order[*pos..end], shards)?;
+                let shards = r.trainer.plan_step(indices, shards)?;
                 return Ok(Begun::Train { model: i, shards });
             }
             Phase::Eval {
@@ -446,18 +526,12 @@ impl Run {
                             );
                         }
                         Some(c) => {
-                            events.push(RunEvent::Evaluated {
-                                model: i,
-                                epoch: r.trainer.epoch,
-                                centered: c,
-                                shifted: e,
-                            });
-                            if r.trainer.epoch >= r.trainer.spec.epochs {
-                                r.phase = Phase::Done;
-                                events.push(RunEvent::ModelFinished { model: i });
+                            let epochs = (r.trainer.epoch, r.trainer.spec.epochs);
+                            r.phase = if evaluated(&mut events, i, epochs, c, e) {
+                                Phase::Done
                             } else {
-                                r.phase = Self::start_epoch(&mut r.trainer, train);
-                            }
+                                Self::start_epoch(&mut r.trainer, train)
+                            };
                         }
                     }
                 }
@@ -495,37 +569,17 @@ impl Run {
                 "there is no model {model}"
             )));
         };
-        let Phase::Train {
-            order,
-            pos,
-            step,
-            tally,
-        } = &mut r.phase
-        else {
+        let Phase::Train(e) = &mut r.phase else {
             return Err(Error::InvalidExperiment(format!(
                 "model {model} has no training step in progress"
             )));
         };
         let batch = r.trainer.spec.batch;
         let st = r.trainer.apply_gradients(grads)?;
-        *pos = (*pos + batch).min(order.len());
-        *step += 1;
-        tally.add(&st);
         r.images += st.images;
-        let steps_per_epoch = order.len().div_ceil(batch);
-        let epoch_end = *pos >= order.len();
-        if epoch_end || (*step).is_multiple_of(log_every) {
-            events.push(RunEvent::Step {
-                model,
-                epoch: r.trainer.epoch + 1,
-                step: *step,
-                steps_per_epoch,
-                images: r.images,
-                loss: tally.loss(),
-                accuracy: tally.accuracy(),
-            });
-        }
-        if epoch_end {
+        let epoch = r.trainer.epoch + 1;
+        events.extend(e.record(&st, batch, log_every, model, epoch, r.images));
+        if e.is_over() {
             r.trainer.epoch += 1;
             // The evaluator stops at the end of the test set it is stepped over.
             let len = self.test_limit.unwrap_or(usize::MAX);
@@ -552,13 +606,14 @@ impl Run {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::toy_dataset;
     use crate::model::LayerSpec;
     use crate::train::evaluate;
 
-    fn small() -> Experiment {
+    /// Two models on the 28×28 canvas, 36 training images × 2 epochs, 30 test images.
+    pub(crate) fn small() -> Experiment {
         let models = ["cnn-flatten", "cnn-gap"]
             .iter()
             .map(|n| preset_for(n, 28).unwrap())

@@ -13,17 +13,12 @@ use std::sync::Arc;
 use super::{GpuContext, GpuEvaluator, GpuTrainer};
 use crate::data::{CanvasPlacement, Dataset};
 use crate::error::{Error, Result};
-use crate::experiment::{Experiment, RunEvent};
+use crate::experiment::{EpochRun, Experiment, RunEvent, evaluated, next_turn};
 use crate::model::Model;
-use crate::train::{EpochTally, Evaluation};
+use crate::train::Evaluation;
 
 enum Phase {
-    Train {
-        order: Vec<usize>,
-        pos: usize,
-        step: usize,
-        tally: EpochTally,
-    },
+    Train(EpochRun),
     /// Evaluating after an epoch: the centred result once it is in.
     Eval {
         centered: Option<Evaluation>,
@@ -123,58 +118,40 @@ impl GpuRun {
         if self.finished {
             return Ok(events);
         }
-        let n = self.runs.len();
-        let Some(i) = (0..n)
-            .map(|k| (self.next + k) % n)
-            .find(|&k| !matches!(self.runs[k].phase, Phase::Done))
-        else {
+        let done: Vec<bool> = self
+            .runs
+            .iter()
+            .map(|r| matches!(r.phase, Phase::Done))
+            .collect();
+        let Some(i) = next_turn(&mut self.next, &done) else {
             self.finished = true;
             events.push(RunEvent::Finished);
             return Ok(events);
         };
-        self.next = (i + 1) % n;
         let (log_every, shift_seed) = (self.log_every.max(1), self.shift_seed);
         let test_len = self.test_limit.map_or(test.len(), |l| l.min(test.len()));
         let eval_batch = self.eval_batch;
         let ctx = self.ctx.clone();
         let r = &mut self.runs[i];
         match &mut r.phase {
-            Phase::Train {
-                order,
-                pos,
-                step,
-                tally,
-            } => {
+            Phase::Train(e) => {
                 let batch = r.trainer.spec.batch;
-                let steps_per_epoch = order.len().div_ceil(batch);
-                let mut submitted = 0;
-                let mut at = *pos;
-                while submitted < burst.max(1) && at < order.len() {
-                    let end = (at + batch).min(order.len());
-                    r.trainer.train_step(train, &order[at..end])?;
-                    at = end;
-                    submitted += 1;
-                }
-                for st in r.trainer.read_metrics().await? {
-                    *pos = (*pos + batch).min(order.len());
-                    *step += 1;
-                    tally.add(&st);
-                    r.images += st.images;
-                    let epoch_end = *pos >= order.len();
-                    if epoch_end || (*step).is_multiple_of(log_every) {
-                        events.push(RunEvent::Step {
-                            model: i,
-                            epoch: r.trainer.epoch + 1,
-                            step: *step,
-                            steps_per_epoch,
-                            images: r.images,
-                            loss: tally.loss(),
-                            accuracy: tally.accuracy(),
-                        });
+                let mut at = e.pos;
+                for _ in 0..burst.max(1) {
+                    let indices = e.batch_at(at, batch);
+                    if indices.is_empty() {
+                        break;
                     }
+                    r.trainer.train_step(train, indices)?;
+                    at += indices.len();
+                }
+                let epoch = r.trainer.epoch + 1;
+                for st in r.trainer.read_metrics().await? {
+                    r.images += st.images;
+                    events.extend(e.record(&st, batch, log_every, i, epoch, r.images));
                 }
                 r.trainer.read_model().await?;
-                if *pos >= order.len() {
+                if e.is_over() {
                     r.trainer.epoch += 1;
                     r.phase = Phase::Eval { centered: None };
                 }
@@ -190,18 +167,12 @@ impl GpuRun {
                 match centered.take() {
                     None => *centered = Some(e),
                     Some(c) => {
-                        events.push(RunEvent::Evaluated {
-                            model: i,
-                            epoch: r.trainer.epoch,
-                            centered: c,
-                            shifted: e,
-                        });
-                        if r.trainer.epoch >= r.trainer.spec.epochs {
-                            r.phase = Phase::Done;
-                            events.push(RunEvent::ModelFinished { model: i });
+                        let epochs = (r.trainer.epoch, r.trainer.spec.epochs);
+                        r.phase = if evaluated(&mut events, i, epochs, c, e) {
+                            Phase::Done
                         } else {
-                            r.phase = start_epoch(&mut r.trainer, train);
-                        }
+                            start_epoch(&mut r.trainer, train)
+                        };
                     }
                 }
             }
@@ -216,10 +187,5 @@ impl GpuRun {
 }
 
 fn start_epoch(trainer: &mut GpuTrainer, train: &Dataset) -> Phase {
-    Phase::Train {
-        order: trainer.epoch_order(train),
-        pos: 0,
-        step: 0,
-        tally: EpochTally::default(),
-    }
+    Phase::Train(EpochRun::new(trainer.epoch_order(train)))
 }

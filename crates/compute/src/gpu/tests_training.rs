@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::model::check_limits;
 use super::testing::{digits, gpu_test};
 use super::{GpuContext, GpuRun, GpuTrainer, evaluate_gpu};
-use crate::data::{CanvasPlacement, DatasetKind};
-use crate::experiment::{DataSpec, Experiment, Run, RunEvent};
+use crate::data::CanvasPlacement;
+use crate::experiment::{Run, RunEvent};
 use crate::model::{Model, preset_for};
 use crate::optim::OptimizerSpec;
 use crate::rng::Rng;
@@ -182,26 +182,8 @@ gpu_test!(
 /// last. Bursts of 3 steps cross the epoch's end, and two models take turns (in bursts, so the
 /// two models' events interleave differently).
 async fn experiment_runs_on_gpu_as_on_cpu(ctx: &Arc<GpuContext>) {
-    let models = ["lenet5", "cnn-gap"]
-        .iter()
-        .map(|n| preset_for(n, 28).unwrap())
-        .collect();
-    let exp = Experiment {
-        models,
-        data: DataSpec {
-            dataset: DatasetKind::Mnist,
-            test_limit: Some(30),
-            shift_seed: 5,
-        },
-        train: TrainSpec {
-            epochs: 2,
-            batch: 8,
-            limit: Some(36),
-            canvas: 28,
-            seed: 11,
-            ..TrainSpec::default()
-        },
-    };
+    let mut exp = crate::experiment::tests::small();
+    exp.models[0] = preset_for("lenet5", 28).unwrap();
     let (train, test) = (digits(40), digits(50));
     let mut cpu = Run::new(&exp, &train).unwrap();
     cpu.log_every = 2;
