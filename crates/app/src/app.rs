@@ -260,11 +260,11 @@ pub fn App() -> impl IntoView {
                     "GAP 99.34% and 99.06%."
                 </p>
                 <ModelCards />
-                <Settings />
+                <Later><Settings /></Later>
             </section>
             <section id="training" aria-labelledby="training-title">
                 <h2 id="training-title">"Training"</h2>
-                <Training />
+                <Later><Training /></Later>
             </section>
             <section id="results" aria-labelledby="results-title">
                 <h2 id="results-title">"Results"</h2>
