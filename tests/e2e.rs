@@ -118,7 +118,7 @@ fn the_playground_end_to_end() -> R<()> {
         "badge: {badge}"
     );
     // The worker looks for WebGPU (this Chromium has it, on SwiftShader): found in the worker,
-    // pipelines built, offered by the Train-on select, not the default on a software adapter.
+    // offered by the Train-on select, not the default on a software adapter.
     let hint = b.wait_for(
         "the worker's WebGPU answer",
         "const h = document.querySelector('#device-hint'); return h && !h.textContent.includes('looking') ? h.textContent : null;",

@@ -372,7 +372,7 @@ pub fn DeviceInput() -> impl IntoView {
         Some(GpuStatus::Ready {
             adapter,
             software: true,
-        }) => format!("WebGPU: {adapter}, a software adapter (slower than wasm SIMD here)"),
+        }) => format!("WebGPU: {adapter}; software, so slower than wasm SIMD here"),
         Some(GpuStatus::Ready { adapter, .. }) => format!("WebGPU: {adapter}"),
         Some(GpuStatus::Unavailable(why)) => format!("no WebGPU: {why}"),
     };

@@ -495,7 +495,7 @@ async fn the_device_select_offers_webgpu_once_the_worker_found_it() {
     tick().await;
     assert!(!gpu());
     assert!(
-        text(&host, "#device-hint").contains("software adapter"),
+        text(&host, "#device-hint").contains("software, so slower"),
         "{}",
         text(&host, "#device-hint")
     );

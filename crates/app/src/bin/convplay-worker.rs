@@ -64,6 +64,11 @@ fn main() {
 /// Asks the browser for a WebGPU adapter and device (kernels compile when a run needs them); the page
 /// learns what came of it (`Gpu`) and where runs train by default (`Device`).
 async fn open_gpu() {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    if !Reflect::has(&navigator, &"gpu".into()).unwrap_or(false) {
+        let why = "this browser offers no WebGPU (navigator.gpu); training runs on the CPU";
+        return post(&FromWorker::Gpu(GpuStatus::Unavailable(why.into())));
+    }
     match GpuContext::new().await {
         Ok(ctx) => {
             // One thread: the context is shared by reference counting, never sent.
@@ -71,7 +76,15 @@ async fn open_gpu() {
             let ctx = Arc::new(ctx);
             with_engine(|e| e.set_gpu(ctx)).iter().for_each(post);
         }
-        Err(e) => post(&FromWorker::Gpu(GpuStatus::Unavailable(e.to_string()))),
+        Err(e) => {
+            let e = e.to_string();
+            let why = if e.contains("no GPU adapter") {
+                "this browser's WebGPU offers no adapter; training runs on the CPU".to_string()
+            } else {
+                e
+            };
+            post(&FromWorker::Gpu(GpuStatus::Unavailable(why)))
+        }
     }
 }
 

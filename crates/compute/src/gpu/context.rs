@@ -54,7 +54,20 @@ impl GpuContext {
                 ))
             })?;
         let info = adapter.get_info();
-        let name = format!("{} ({:?})", info.name, info.backend);
+        // A browser may not name its adapter (wgpu's WebGPU backend leaves the name empty).
+        let label = if info.name.is_empty() {
+            match info.device_type {
+                wgpu::DeviceType::Cpu => "a software adapter",
+                wgpu::DeviceType::DiscreteGpu => "a discrete GPU",
+                wgpu::DeviceType::IntegratedGpu => "an integrated GPU",
+                wgpu::DeviceType::VirtualGpu => "a virtual GPU",
+                wgpu::DeviceType::Other => "an unnamed adapter",
+            }
+            .to_string()
+        } else {
+            info.name.clone()
+        };
+        let name = format!("{label} ({:?})", info.backend);
         let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
