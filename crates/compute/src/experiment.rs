@@ -356,13 +356,48 @@ impl EpochRun {
     }
 }
 
-/// The next model to take a turn: the first from `next` on, cycling, that is not `done`;
-/// `next` moves past it.
-pub(crate) fn next_turn(next: &mut usize, done: &[bool]) -> Option<usize> {
-    let n = done.len();
-    let i = (0..n).map(|k| (*next + k) % n).find(|&k| !done[k])?;
-    *next = (i + 1) % n;
-    Some(i)
+/// Whose turn it is among a run's models, and whether the run has finished: the same for
+/// [`Run`] and `gpu::GpuRun`.
+#[derive(Default)]
+pub(crate) struct Turns {
+    next: usize,
+    finished: bool,
+}
+
+impl Turns {
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The next model to take a turn: the first from the last one's successor on, cycling,
+    /// that is not `done`. `None` once every model is done, the first time with `Finished`.
+    pub(crate) fn take(&mut self, done: &[bool], events: &mut Vec<RunEvent>) -> Option<usize> {
+        let n = done.len();
+        let next = self.next;
+        match (0..n).map(|k| (next + k) % n).find(|&k| !done[k]) {
+            Some(i) if !self.finished => {
+                self.next = (i + 1) % n;
+                Some(i)
+            }
+            _ => {
+                self.settle(true, events);
+                None
+            }
+        }
+    }
+
+    /// Marks the run finished, with `Finished`, once `all_done` first holds.
+    pub(crate) fn settle(&mut self, all_done: bool, events: &mut Vec<RunEvent>) {
+        if all_done && !self.finished {
+            self.finished = true;
+            events.push(RunEvent::Finished);
+        }
+    }
+}
+
+/// The test images a run evaluates: the first `test_limit` of `test`.
+pub(crate) fn test_len(test_limit: Option<usize>, test: &Dataset) -> usize {
+    test_limit.map_or(test.len(), |l| l.min(test.len()))
 }
 
 /// Reports model `model`'s evaluation after `epoch` of `epochs`; returns whether the model is
@@ -407,14 +442,13 @@ struct ModelRun {
 /// Each model's result depends only on the experiment, not on the turn order.
 pub struct Run {
     runs: Vec<ModelRun>,
-    next: usize,
+    turns: Turns,
     test_limit: Option<usize>,
     shift_seed: u64,
     /// A `Step` event is sent every this many training steps (and at each epoch's end).
     pub log_every: usize,
     /// Test images per evaluation step.
     pub eval_batch: usize,
-    finished: bool,
 }
 
 impl Run {
@@ -432,12 +466,11 @@ impl Run {
         }
         Ok(Run {
             runs,
-            next: 0,
+            turns: Turns::default(),
             test_limit: exp.data.test_limit,
             shift_seed: exp.data.shift_seed,
             log_every: 10,
             eval_batch: 128,
-            finished: false,
         })
     }
 
@@ -446,7 +479,7 @@ impl Run {
     }
 
     pub fn is_done(&self) -> bool {
-        self.finished
+        self.turns.finished()
     }
 
     pub fn models(&self) -> Vec<&Model> {
@@ -463,7 +496,7 @@ impl Run {
 
     /// The test images evaluated: the first `test_limit` of `test`.
     pub fn test_len(&self, test: &Dataset) -> usize {
-        self.test_limit.map_or(test.len(), |l| l.min(test.len()))
+        test_len(self.test_limit, test)
     }
 
     /// Does one unit of work for the next model that is not done, here and now: its training
@@ -487,17 +520,7 @@ impl Run {
     /// shards, to be finished by [`Run::finish_step`] before the run is stepped again.
     pub fn begin_step(&mut self, train: &Dataset, test: &Dataset, workers: usize) -> Result<Begun> {
         let mut events = Vec::new();
-        if self.finished {
-            return Ok(Begun::Done(events));
-        }
-        let done: Vec<bool> = self
-            .runs
-            .iter()
-            .map(|r| matches!(r.phase, Phase::Done))
-            .collect();
-        let Some(i) = next_turn(&mut self.next, &done) else {
-            self.finished = true;
-            events.push(RunEvent::Finished);
+        let Some(i) = self.turns.take(&self.done(), &mut events) else {
             return Ok(Begun::Done(events));
         };
         let (eval_batch, shift_seed) = (self.eval_batch, self.shift_seed);
@@ -597,11 +620,17 @@ impl Run {
         Ok(events)
     }
 
+    /// Which models are done.
+    fn done(&self) -> Vec<bool> {
+        self.runs
+            .iter()
+            .map(|r| matches!(r.phase, Phase::Done))
+            .collect()
+    }
+
     fn check_finished(&mut self, events: &mut Vec<RunEvent>) {
-        if !self.finished && self.runs.iter().all(|r| matches!(r.phase, Phase::Done)) {
-            self.finished = true;
-            events.push(RunEvent::Finished);
-        }
+        let all_done = self.done().iter().all(|&d| d);
+        self.turns.settle(all_done, events);
     }
 }
 

@@ -120,6 +120,14 @@ pub(crate) fn stream(seed: u64, s: Stream) -> u64 {
     hash2(seed, s as u64)
 }
 
+/// An epoch's training images, the first `images` shuffled by a run's shuffle stream: the same
+/// order on either backend for the same seed.
+pub(crate) fn epoch_order(images: usize, shuffle: &mut Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..images).collect();
+    shuffle.shuffle(&mut order);
+    order
+}
+
 /// The freshly initialised model a run with `spec` starts from, on either backend.
 pub fn initial_model(model_spec: ModelSpec, spec: &TrainSpec) -> Result<Model> {
     Model::new(model_spec, stream(spec.seed, Stream::Init))
@@ -243,9 +251,7 @@ impl Trainer {
 
     /// The next epoch's training images, shuffled by the run's shuffle stream.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.images_per_epoch(data)).collect();
-        self.shuffle.shuffle(&mut order);
-        order
+        epoch_order(self.images_per_epoch(data), &mut self.shuffle)
     }
 
     /// One optimizer step on the images `indices` of `data`: the step's shards (one, or

@@ -13,14 +13,17 @@ use std::sync::Arc;
 use super::{GpuContext, GpuEvaluator, GpuTrainer};
 use crate::data::{CanvasPlacement, Dataset};
 use crate::error::{Error, Result};
-use crate::experiment::{EpochRun, Experiment, RunEvent, evaluated, next_turn};
+use crate::experiment::{EpochRun, Experiment, RunEvent, Turns, evaluated, test_len};
 use crate::model::Model;
 use crate::train::Evaluation;
 
 enum Phase {
     Train(EpochRun),
-    /// Evaluating after an epoch: the centred result once it is in.
+    /// Evaluating after an epoch, on the test images with the weights read back at its end:
+    /// centred, then shifted (the centred result once it is in).
     Eval {
+        evaluator: Box<GpuEvaluator>,
+        images: Dataset,
         centered: Option<Evaluation>,
     },
     Done,
@@ -37,14 +40,13 @@ struct ModelRun {
 pub struct GpuRun {
     ctx: Arc<GpuContext>,
     runs: Vec<ModelRun>,
-    next: usize,
+    turns: Turns,
     test_limit: Option<usize>,
     shift_seed: u64,
     /// A `Step` event every this many training steps (and at each epoch's end).
     pub log_every: usize,
     /// Test images per evaluation batch on the device.
     pub eval_batch: usize,
-    finished: bool,
 }
 
 impl GpuRun {
@@ -54,7 +56,7 @@ impl GpuRun {
         exp.validate()?;
         let mut runs = Vec::new();
         for spec in &exp.models {
-            if exp.train.shards > 1 && Model::new(spec.clone(), 0)?.has_batchnorm() {
+            if exp.train.shards > 1 && spec.has_batchnorm() {
                 return Err(Error::InvalidExperiment(format!(
                     "{} has batch norm and this experiment normalises each batch in {} shards; the GPU normalises whole batches: train it on the CPU, or in one shard (Workers 1 in the page)",
                     spec.name, exp.train.shards
@@ -71,17 +73,16 @@ impl GpuRun {
         Ok(GpuRun {
             ctx,
             runs,
-            next: 0,
+            turns: Turns::default(),
             test_limit: exp.data.test_limit,
             shift_seed: exp.data.shift_seed,
             log_every: 10,
             eval_batch: 128,
-            finished: false,
         })
     }
 
     pub fn is_done(&self) -> bool {
-        self.finished
+        self.turns.finished()
     }
 
     /// The models with the weights last read back: after every unit of work.
@@ -99,11 +100,6 @@ impl GpuRun {
         self.runs.iter().map(|r| r.trainer.gpu_bytes()).sum()
     }
 
-    /// The adapter it runs on.
-    pub fn adapter(&self) -> &str {
-        &self.ctx.adapter
-    }
-
     /// Does one unit of work for the next model that is not done: up to `burst` training steps
     /// (never past the epoch's end), or one evaluation (centred, then shifted) after an epoch.
     /// `test` is the whole test set; the experiment's `test_limit` applies. Returns the events,
@@ -115,23 +111,10 @@ impl GpuRun {
         burst: usize,
     ) -> Result<Vec<RunEvent>> {
         let mut events = Vec::new();
-        if self.finished {
-            return Ok(events);
-        }
-        let done: Vec<bool> = self
-            .runs
-            .iter()
-            .map(|r| matches!(r.phase, Phase::Done))
-            .collect();
-        let Some(i) = next_turn(&mut self.next, &done) else {
-            self.finished = true;
-            events.push(RunEvent::Finished);
+        let Some(i) = self.turns.take(&self.done(), &mut events) else {
             return Ok(events);
         };
         let (log_every, shift_seed) = (self.log_every.max(1), self.shift_seed);
-        let test_len = self.test_limit.map_or(test.len(), |l| l.min(test.len()));
-        let eval_batch = self.eval_batch;
-        let ctx = self.ctx.clone();
         let r = &mut self.runs[i];
         match &mut r.phase {
             Phase::Train(e) => {
@@ -153,17 +136,28 @@ impl GpuRun {
                 r.trainer.read_model().await?;
                 if e.is_over() {
                     r.trainer.epoch += 1;
-                    r.phase = Phase::Eval { centered: None };
+                    let model = &r.trainer.model;
+                    r.phase = Phase::Eval {
+                        evaluator: Box::new(GpuEvaluator::new(
+                            self.ctx.clone(),
+                            model,
+                            self.eval_batch,
+                        )?),
+                        images: test.subset(test_len(self.test_limit, test)),
+                        centered: None,
+                    };
                 }
             }
-            Phase::Eval { centered } => {
-                let images = test.subset(test_len);
+            Phase::Eval {
+                evaluator,
+                images,
+                centered,
+            } => {
                 let placement = match centered {
                     None => CanvasPlacement::Centered,
                     Some(_) => CanvasPlacement::Shifted { seed: shift_seed },
                 };
-                let mut evaluator = GpuEvaluator::new(ctx, &r.trainer.model, eval_batch)?;
-                let e = evaluator.evaluate(&images, placement).await?;
+                let e = evaluator.evaluate(images, placement).await?;
                 match centered.take() {
                     None => *centered = Some(e),
                     Some(c) => {
@@ -178,11 +172,17 @@ impl GpuRun {
             }
             Phase::Done => {}
         }
-        if !self.finished && self.runs.iter().all(|r| matches!(r.phase, Phase::Done)) {
-            self.finished = true;
-            events.push(RunEvent::Finished);
-        }
+        let all_done = self.done().iter().all(|&d| d);
+        self.turns.settle(all_done, &mut events);
         Ok(events)
+    }
+
+    /// Which models are done.
+    fn done(&self) -> Vec<bool> {
+        self.runs
+            .iter()
+            .map(|r| matches!(r.phase, Phase::Done))
+            .collect()
     }
 }
 

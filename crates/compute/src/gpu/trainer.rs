@@ -158,9 +158,7 @@ impl GpuTrainer {
     /// The next epoch's training images, shuffled by the run's shuffle stream: the CPU
     /// trainer's order ([`crate::train::Trainer::epoch_order`]) for the same seed.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.images_per_epoch(data)).collect();
-        self.shuffle.shuffle(&mut order);
-        order
+        crate::train::epoch_order(self.images_per_epoch(data), &mut self.shuffle)
     }
 
     /// Records and submits one optimizer step on the images `indices` of `data`; does not wait.
