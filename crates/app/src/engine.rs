@@ -89,11 +89,16 @@ const GPU_UNIT: f64 = 0.25;
 /// Most training steps in one burst.
 const MAX_BURST: usize = 16;
 
-/// Where a GPU run is between units of work.
-enum GpuSlot {
+/// A GPU run between units of work.
+enum GpuWork {
     /// Its experiment, until the first unit builds it on the device.
-    Building(Box<Experiment>),
-    Idle(Box<GpuRun>),
+    Build(Box<Experiment>),
+    Train(Box<GpuRun>),
+}
+
+/// Where a GPU run is.
+enum GpuSlot {
+    Waiting(GpuWork),
     /// A unit of its work is in flight ([`GpuJob`]).
     Busy,
 }
@@ -103,7 +108,7 @@ enum GpuSlot {
 pub struct GpuJob {
     ctx: Arc<GpuContext>,
     data: Rc<Data>,
-    slot: GpuSlot,
+    work: GpuWork,
     burst: usize,
     run: u64,
     started: f64,
@@ -124,14 +129,14 @@ impl GpuJob {
         let GpuJob {
             ctx,
             data,
-            slot,
+            work,
             burst,
             run,
             started,
         } = self;
-        let mut gpu = match slot {
-            GpuSlot::Idle(gpu) => gpu,
-            GpuSlot::Building(exp) => match GpuRun::new(ctx, &exp, &data.train).await {
+        let mut gpu = match work {
+            GpuWork::Train(gpu) => gpu,
+            GpuWork::Build(exp) => match GpuRun::new(ctx, &exp, &data.train).await {
                 Ok(mut gpu) => {
                     gpu.log_every = LOG_EVERY;
                     Box::new(gpu)
@@ -146,15 +151,6 @@ impl GpuJob {
                     };
                 }
             },
-            GpuSlot::Busy => {
-                return GpuDone {
-                    run,
-                    started,
-                    images_before: 0,
-                    gpu: None,
-                    result: Err(Error::Gpu("the GPU run is already busy".into())),
-                };
-            }
         };
         let images_before = gpu.images();
         let result = gpu.step(&data.train, &data.test, burst).await;
@@ -279,7 +275,7 @@ impl Engine {
                     .collect::<Result<_, _>>()
                     .map_err(|e| e.to_string())?;
                 self.run = None;
-                self.gpu_run = Some(GpuSlot::Building(Box::new(exp.clone())));
+                self.gpu_run = Some(GpuSlot::Waiting(GpuWork::Build(Box::new(exp.clone()))));
                 self.burst = 1;
             }
             _ => {
@@ -328,7 +324,7 @@ impl Engine {
         match self.begin(now, 1) {
             Work::Done(messages) => messages,
             Work::Gpu(job) => {
-                self.gpu_run = Some(job.slot);
+                self.gpu_run = Some(GpuSlot::Waiting(job.work));
                 vec![FromWorker::Error(
                     "a GPU run's work is asynchronous: Engine::begin, GpuJob::run, Engine::finish_gpu".into(),
                 )]
@@ -383,16 +379,23 @@ impl Engine {
             self.gpu_run = None;
             return Work::Done(self.fail("the GPU or the data is gone"));
         };
-        match self.gpu_run.replace(GpuSlot::Busy) {
-            Some(GpuSlot::Busy) | None => Work::Done(Vec::new()),
-            Some(slot) => Work::Gpu(GpuJob {
-                ctx,
-                data,
-                slot,
-                burst: self.burst.max(1),
-                run: self.runs,
-                started: now(),
-            }),
+        match self.gpu_run.take() {
+            Some(GpuSlot::Waiting(work)) => {
+                self.gpu_run = Some(GpuSlot::Busy);
+                Work::Gpu(GpuJob {
+                    ctx,
+                    data,
+                    work,
+                    burst: self.burst.max(1),
+                    run: self.runs,
+                    started: now(),
+                })
+            }
+            // A unit is already out: nothing more to hand out until it is back.
+            other => {
+                self.gpu_run = other;
+                Work::Done(Vec::new())
+            }
         }
     }
 
@@ -423,7 +426,7 @@ impl Engine {
         }
         match result {
             Ok(events) => {
-                self.gpu_run = gpu.map(GpuSlot::Idle);
+                self.gpu_run = gpu.map(|g| GpuSlot::Waiting(GpuWork::Train(g)));
                 self.report(events)
             }
             Err(e) => {

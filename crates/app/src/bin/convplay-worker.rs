@@ -76,15 +76,9 @@ async fn open_gpu() {
             let ctx = Arc::new(ctx);
             with_engine(|e| e.set_gpu(ctx)).iter().for_each(post);
         }
-        Err(e) => {
-            let e = e.to_string();
-            let why = if e.contains("no GPU adapter") {
-                "this browser's WebGPU offers no adapter; training runs on the CPU".to_string()
-            } else {
-                e
-            };
-            post(&FromWorker::Gpu(GpuStatus::Unavailable(why)))
-        }
+        Err(e) => post(&FromWorker::Gpu(GpuStatus::Unavailable(format!(
+            "{e}; training runs on the CPU"
+        )))),
     }
 }
 

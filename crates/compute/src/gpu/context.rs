@@ -49,9 +49,13 @@ impl GpuContext {
             })
             .await
             .map_err(|e| {
-                Error::Gpu(format!(
-                    "no GPU adapter ({e}); natively install a Vulkan driver (Debian: mesa-vulkan-drivers), in the browser enable WebGPU, or use --backend cpu"
-                ))
+                Error::Gpu(if cfg!(target_arch = "wasm32") {
+                    "this browser's WebGPU offers no adapter".to_string()
+                } else {
+                    format!(
+                        "no GPU adapter ({e}); install a Vulkan driver (Debian: mesa-vulkan-drivers) or use --backend cpu"
+                    )
+                })
             })?;
         let info = adapter.get_info();
         // A browser may not name its adapter (wgpu's WebGPU backend leaves the name empty).
