@@ -76,6 +76,71 @@ fn cnn_gap_and_cnn_flatten_speed() {
     simd_bench("cnn-flatten");
 }
 
+/// Seconds of the fastest of 5 runs of `f`, after one untimed run (V8 compiles wasm with a
+/// baseline compiler first and tiers hot functions up in the background).
+fn best_of_5(mut f: impl FnMut()) -> f64 {
+    f();
+    (0..5)
+        .map(|_| {
+            let t0 = now();
+            f();
+            now() - t0
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+/// Where a wasm SIMD training step of cnn-gap goes: each convolution pass alone at batch 64.
+#[wasm_bindgen_test]
+fn cnn_gap_simd_conv_passes() {
+    use convplay_compute::model::graph::NodeOp;
+    use convplay_compute::ops::conv2d::{
+        conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
+    };
+    let graph = convplay_compute::model::compile(&preset_for("cnn-gap", 64).expect("preset"))
+        .expect("graph");
+    let n = BATCH;
+    let mut conv_s = 0.0;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let NodeOp::Conv2d { geom: g, .. } = &node.op else {
+            continue;
+        };
+        let first = !graph.nodes[..i]
+            .iter()
+            .any(|m| matches!(m.op, NodeOp::Conv2d { .. }));
+        let x = vec![0.25f32; n * g.in_len()];
+        let w = vec![0.5f32; g.weight_len()];
+        let dout = vec![0.75f32; n * g.out_len()];
+        let (mut y, mut dx, mut dw, mut db) = (
+            vec![0.0; n * g.out_len()],
+            vec![0.0; n * g.in_len()],
+            vec![0.0; g.weight_len()],
+            vec![0.0; g.c_out],
+        );
+        let f = best_of_5(|| conv2d_forward(&mut y, &x, &w, None, g, n).expect("forward"));
+        let bi = best_of_5(|| conv2d_backward_input(&mut dx, &dout, &w, g, n).expect("bwd input"));
+        let bw = best_of_5(|| {
+            conv2d_backward_weight(&mut dw, Some(&mut db), &dout, &x, g, n).expect("bwd weight")
+        });
+        conv_s += f + bw + if first { 0.0 } else { bi };
+        let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
+        log(&format!(
+            "  {:<8} forward {:6.1} ms ({:5.2} GFLOP/s)  backward_input {:6.1} ms ({:5.2}){}  backward_weight {:6.1} ms ({:5.2})",
+            node.layer,
+            f * 1e3,
+            gflop / f,
+            bi * 1e3,
+            gflop / bi,
+            if first { " (not in a step)" } else { "" },
+            bw * 1e3,
+            gflop / bw
+        ));
+    }
+    log(&format!(
+        "  the convolution passes of a cnn-gap step take {:.1} ms on wasm simd128",
+        conv_s * 1e3
+    ));
+}
+
 #[cfg(feature = "gpu")]
 mod webgpu {
     use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Matrix multiply at the heart of conv and dense: the `gemm` crate (AVX-512 / AVX2+FMA chosen at
-//! run time on x86_64, simd128 on wasm32), plus the plain triple loop it is tested against.
+//! run time on x86_64), our own kernel on wasm32 simd128 (`gemm_simd128.rs`), plus the plain
+//! triple loop both are tested against.
 //!
 //! Matrices are described by a pointer-free view: a slice, a row stride and a column stride, so a
 //! transpose is just swapped strides.
@@ -61,6 +62,17 @@ pub fn sgemm(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
         }
         return;
     }
+    // The wasm simd128 build has its own kernel (see gemm_simd128.rs for why).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::gemm_simd128::sgemm(a, b, c, ldc, accumulate);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    gemm_crate(a, b, c, ldc, accumulate);
+}
+
+/// [`sgemm`] by the `gemm` crate, for shapes [`sgemm`] has checked.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn gemm_crate(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     // SAFETY: the asserts above bound every index the kernel touches: a (m×k with strides rs, cs),
     // b (k×n), c (m×n with row stride ldc, column stride 1) all lie inside their slices, and `c`
     // is borrowed mutably so it aliases neither input.
@@ -126,6 +138,9 @@ mod tests {
             (17, 33, 65),
             (64, 9, 3844),
             (123, 255, 72),
+            // Narrow n next to m (computed transposed on wasm), k past one k block.
+            (32, 1100, 9),
+            (5, 2100, 11),
         ];
         for &(m, k, n) in &shapes {
             for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {

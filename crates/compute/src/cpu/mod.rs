@@ -2,4 +2,6 @@
 
 pub mod elementwise;
 pub mod gemm;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod gemm_simd128;
 pub mod simd;
