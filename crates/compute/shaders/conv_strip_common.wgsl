@@ -3,15 +3,17 @@
 // `const BACKWARD_INPUT: bool`; P is the ConvParams uniform (conv_common.wgsl).
 //
 // A software adapter (lavapipe, SwiftShader) runs every storage-buffer read whose index is not a
-// compile-time constant as a gather, lane by lane, behind a bounds check; the multiply-adds are
-// cheap next to it. So this kernel is built to do many multiply-adds per load:
+// compile-time constant as a gather, lane by lane, behind a bounds check, and SwiftShader pays
+// dearly for short loops (measured, below). So this kernel does many multiply-adds per load in
+// one long innermost loop:
 // - each thread owns 8 destination channels × 8 consecutive pixels of one destination row, in 16
 //   vec4 accumulators;
-// - it walks (source channel, ky, kx). Along a kernel row it keeps the 8 source pixels of the
-//   current tap in two vec4 (lo, hi) and slides them by one pixel per kx: one new load per tap
-//   instead of eight;
-// - per tap: 1 source load + 8 weight loads for 64 multiply-adds (the Registers kernels: 8 loads
-//   for 16).
+// - it walks the taps (ky, kx) and, innermost, the source channels: per channel 8 source loads
+//   and 8 weight loads for 64 multiply-adds.
+// Measured in Chromium on SwiftShader at cnn-gap's shapes, this order runs the passes at 2.1–2.4
+// GFLOP/s; walking (channel, ky, kx) with a window that slides along the 3 taps of a kernel row
+// (one source load per tap) ran at 1.1–1.6: its loops were three iterations long. Bodies with
+// more loads (two rows at once: 24) make SwiftShader's compiler run for minutes.
 //
 // The backward of the input is this same correlation at stride 1: dx = dout ⋆ flip(w), with
 // source dout, destination dx, padding k − 1 − pad and the weight read flipped and transposed.
@@ -135,6 +137,7 @@ fn main(
     let ix0 = i32(ox0) - pad_x;
     let hsi = i32(hs);
     let wsi = i32(ws);
+    let hw = i32(hs * ws);
 
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
@@ -152,32 +155,29 @@ fn main(
     var b5 = vec4<f32>(0.0);
     var b6 = vec4<f32>(0.0);
     var b7 = vec4<f32>(0.0);
-    for (var c = 0u; c < cs; c++) {
-        let plane = i32(((i * cs_all + g * cs + c) * hs) * ws);
-        let wcA = wmA + i32(c) * s_c;
-        let wcB = wmB + i32(c) * s_c;
-        for (var ky = 0u; ky < P.kh; ky++) {
-            let iy = iy0 + i32(ky);
-            if (iy < 0 || iy >= hsi) {
-                continue;
-            }
-            let row = plane + iy * wsi;
-            var lo = vec4<f32>(ld(row, ix0, wsi), ld(row, ix0 + 1, wsi), ld(row, ix0 + 2, wsi), ld(row, ix0 + 3, wsi));
-            var hi = vec4<f32>(ld(row, ix0 + 4, wsi), ld(row, ix0 + 5, wsi), ld(row, ix0 + 6, wsi), 0.0);
-            let wyA = wcA + i32(ky) * s_y;
-            let wyB = wcB + i32(ky) * s_y;
-            for (var kx = 0u; kx < P.kw; kx++) {
-                hi.w = ld(row, ix0 + i32(kx) + 7, wsi);
-                let wA = vec4<u32>(wyA + i32(kx) * s_x);
-                let wB = vec4<u32>(wyB + i32(kx) * s_x);
-                let w0 = vec4<f32>(wb[wA.x]);
-                let w1 = vec4<f32>(wb[wA.y]);
-                let w2 = vec4<f32>(wb[wA.z]);
-                let w3 = vec4<f32>(wb[wA.w]);
-                let w4 = vec4<f32>(wb[wB.x]);
-                let w5 = vec4<f32>(wb[wB.y]);
-                let w6 = vec4<f32>(wb[wB.z]);
-                let w7 = vec4<f32>(wb[wB.w]);
+    let plane0 = i32(((i * cs_all + g * cs) * hs) * ws);
+    for (var ky = 0u; ky < P.kh; ky++) {
+        let iy = iy0 + i32(ky);
+        if (iy < 0 || iy >= hsi) {
+            continue;
+        }
+        for (var kx = 0u; kx < P.kw; kx++) {
+            let ix = ix0 + i32(kx);
+            var at = plane0 + iy * wsi;
+            var wA = wmA + i32(ky) * s_y + i32(kx) * s_x;
+            var wB = wmB + i32(ky) * s_y + i32(kx) * s_x;
+            // Source channel c's row iy from column ix, and the weights (m0..m0 + 7, c, ky, kx).
+            for (var c = 0u; c < cs; c++) {
+                let lo = vec4<f32>(ld(at, ix, wsi), ld(at, ix + 1, wsi), ld(at, ix + 2, wsi), ld(at, ix + 3, wsi));
+                let hi = vec4<f32>(ld(at, ix + 4, wsi), ld(at, ix + 5, wsi), ld(at, ix + 6, wsi), ld(at, ix + 7, wsi));
+                let w0 = vec4<f32>(wb[u32(wA.x)]);
+                let w1 = vec4<f32>(wb[u32(wA.y)]);
+                let w2 = vec4<f32>(wb[u32(wA.z)]);
+                let w3 = vec4<f32>(wb[u32(wA.w)]);
+                let w4 = vec4<f32>(wb[u32(wB.x)]);
+                let w5 = vec4<f32>(wb[u32(wB.y)]);
+                let w6 = vec4<f32>(wb[u32(wB.z)]);
+                let w7 = vec4<f32>(wb[u32(wB.w)]);
                 a0 = fma(w0, lo, a0);
                 b0 = fma(w0, hi, b0);
                 a1 = fma(w1, lo, a1);
@@ -194,8 +194,9 @@ fn main(
                 b6 = fma(w6, hi, b6);
                 a7 = fma(w7, lo, a7);
                 b7 = fma(w7, hi, b7);
-                lo = vec4<f32>(lo.yzw, hi.x);
-                hi = vec4<f32>(hi.yzw, 0.0);
+                at += hw;
+                wA += vec4<i32>(s_c);
+                wB += vec4<i32>(s_c);
             }
         }
     }

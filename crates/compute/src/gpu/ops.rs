@@ -128,8 +128,8 @@ fn gemm_grid(ctx: &GpuContext, m: usize, n: usize, z: usize) -> Result<[u32; 3]>
 }
 
 /// Whether a convolution runs on the stride-1 strip kernels (`conv_strip_common.wgsl`,
-/// `conv2d_backward_weight_strip.wgsl`): on a software adapter, where they do four times the
-/// multiply-adds per load of the generic register kernels.
+/// `conv2d_backward_weight_strip.wgsl`): on a software adapter, where they do more multiply-adds
+/// per load, in longer loops, than the generic register kernels.
 fn strip(ctx: &GpuContext, g: &Conv2dGeom) -> bool {
     ctx.gemm() == Gemm::Registers && g.stride == 1
 }
