@@ -57,10 +57,12 @@ pub enum Kernel {
     Conv2dForwardStrip,
     Conv2dBackwardInputStrip,
     Conv2dBackwardWeightStrip,
+    MaxPoolBackwardScatter,
+    GapForwardSerial,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 39] = [
+    pub const ALL: [Kernel; 41] = [
         Kernel::Conv2dForward,
         Kernel::Conv2dBackwardInput,
         Kernel::Conv2dBackwardWeight,
@@ -100,6 +102,8 @@ impl Kernel {
         Kernel::Conv2dForwardStrip,
         Kernel::Conv2dBackwardInputStrip,
         Kernel::Conv2dBackwardWeightStrip,
+        Kernel::MaxPoolBackwardScatter,
+        Kernel::GapForwardSerial,
     ];
 
     /// The primitive's own WGSL: its file, preceded by its shared geometry. An implicit GEMM
@@ -125,9 +129,13 @@ impl Kernel {
             DropoutForward => shader!("dropout_forward.wgsl"),
             DropoutBackward => shader!("dropout_backward.wgsl"),
             GapForward => shader!("gap_forward.wgsl"),
+            GapForwardSerial => shader!("gap_forward_serial.wgsl"),
             GapBackward => shader!("gap_backward.wgsl"),
             MaxPoolForward => shader!("pool_common.wgsl", "max_pool_forward.wgsl"),
             MaxPoolBackward => shader!("pool_common.wgsl", "max_pool_backward.wgsl"),
+            MaxPoolBackwardScatter => {
+                shader!("pool_common.wgsl", "max_pool_backward_scatter.wgsl")
+            }
             AvgPoolForward => shader!("pool_common.wgsl", "avg_pool_forward.wgsl"),
             AvgPoolBackward => shader!("pool_common.wgsl", "avg_pool_backward.wgsl"),
             SoftmaxCeForward => shader!("softmax_ce_forward.wgsl"),

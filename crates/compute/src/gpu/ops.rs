@@ -605,6 +605,12 @@ pub fn gap_forward(
         plane: u(plane.max(1))?,
         ..Default::default()
     };
+    // On a software adapter a thread per plane, unless a plane is longer than lavapipe lets one
+    // invocation loop (65,535 iterations in all); else a workgroup per plane (its tree).
+    if ctx.gemm() == Gemm::Registers && plane <= 16_384 {
+        let groups = grid(ctx, planes, 64)?;
+        return make(ctx, Kernel::GapForwardSerial, &[x, out], &p, groups);
+    }
     make(
         ctx,
         Kernel::GapForward,
@@ -686,11 +692,23 @@ pub fn max_pool_backward(
     need("gpu max_pool_backward", "dx", dx, n * g.in_len())?;
     need("gpu max_pool_backward", "dout", dout, n * g.out_len())?;
     need("gpu max_pool_backward", "argmax", argmax, n * g.out_len())?;
+    let p = pool_params(g, n)?;
+    if g.stride >= g.size {
+        // Disjoint windows: each adds to its own argmax cell.
+        let groups = grid(ctx, n * g.out_len(), WG)?;
+        return make(
+            ctx,
+            Kernel::MaxPoolBackwardScatter,
+            &[dout, argmax, dx],
+            &p,
+            groups,
+        );
+    }
     make(
         ctx,
         Kernel::MaxPoolBackward,
         &[dout, argmax, dx],
-        &pool_params(g, n)?,
+        &p,
         grid(ctx, n * g.in_len(), WG)?,
     )
 }

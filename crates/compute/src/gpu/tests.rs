@@ -213,6 +213,9 @@ async fn pools_match_reference(ctx: &GpuContext) {
         (1, 2, 9, 11, 3, 2, Padding::Same),
         (3, 4, 13, 10, 3, 1, Padding::Same),
         (2, 5, 62, 62, 2, 2, Padding::Valid),
+        // Disjoint windows (the scatter kernel) clipped by the edge, and 3×3 at stride 3.
+        (1, 2, 7, 9, 2, 2, Padding::Same),
+        (2, 3, 10, 8, 3, 3, Padding::Same),
     ];
     for (n, c, h, w, size, stride, padding) in cases {
         let g = PoolGeom::new([c, h, w], size, stride, padding).unwrap();
@@ -360,7 +363,13 @@ gpu_test!(
 
 async fn gap_and_concat_agree(ctx: &GpuContext) {
     let mut rng = Rng::new(15);
-    for (planes, plane) in [(1, 1), (7, 49), (128, 3600), (3, 100_000)] {
+    // A software adapter's context pools planes up to 16,384 long with a thread each, a hardware
+    // one with a workgroup each: the adapter's, then the other one.
+    let other = ctx.with_gemm(ctx.gemm().other());
+    for (ctx, (planes, plane)) in [ctx, &other]
+        .into_iter()
+        .flat_map(|c| [(1, 1), (7, 49), (128, 3600), (3, 100_000)].map(|s| (c, s)))
+    {
         let x = random(planes * plane, &mut rng);
         let mut out = vec![0.0; planes];
         gap::gap_forward(&mut out, &x, plane).unwrap();
@@ -369,7 +378,8 @@ async fn gap_and_concat_agree(ctx: &GpuContext) {
             ctx,
             &[&ops::gap_forward(ctx, &gout, &gx, planes, plane).unwrap()],
         );
-        assert_close("gap forward", &down(ctx, &gout).await, &out);
+        let case = format!("gap forward {planes}×{plane} {:?}", ctx.gemm());
+        assert_close(&case, &down(ctx, &gout).await, &out);
         let dout = random(planes, &mut rng);
         let mut dx = x.clone();
         gap::gap_backward(&mut dx, &dout, plane).unwrap();

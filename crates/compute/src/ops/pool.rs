@@ -90,7 +90,13 @@ pub fn max_pool_forward(
         });
     }
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
-    let two_by_two = g.size == 2 && g.stride == 2 && g.pad_top == 0 && g.pad_left == 0;
+    // Unpadded on every side: `same` padding of an odd side pads after, not before.
+    let two_by_two = g.size == 2
+        && g.stride == 2
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.h_in >= 2 * g.h_out
+        && g.w_in >= 2 * g.w_out;
     par::for_each_chunk_pair_mut(out, hw_out, argmax, hw_out, |p, o, am| {
         let plane = &x[p * hw_in..(p + 1) * hw_in];
         if two_by_two {
