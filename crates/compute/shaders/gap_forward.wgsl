@@ -3,15 +3,6 @@
 // One workgroup of 64 per plane: strided partial sums, then a tree in workgroup memory.
 // Dispatch: planes = n·c workgroups (2-D above 65535).
 
-struct GapParams {
-    planes: u32,
-    plane: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> P: GapParams;
-
 var<workgroup> partial: array<f32, 64>;
 
 @compute @workgroup_size(64)

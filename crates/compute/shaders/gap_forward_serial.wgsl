@@ -1,20 +1,11 @@
 // gap_forward for software adapters (Gemm::Registers): out[q] = mean of plane q of x, one thread
 // per plane summing it in order, with no workgroup memory and no barrier. A software adapter runs
 // barriers slowly: gap_forward.wgsl's tree (one workgroup per plane) took 0.18 s of a 4.0 s
-// cnn-gap training step on SwiftShader. Same bindings as gap_forward.wgsl. Only for planes of
+// cnn-gap training step on SwiftShader. Bindings: gap_forward_common.wgsl. Only for planes of
 // at most 16,384: lavapipe silently ends an invocation's loops after 65,535 iterations in all
 // (measured: a 100,000-long sum of ones came back as 65,529).
 // Rust: gpu::ops::gap_forward; CPU reference: ops::gap::gap_forward.
 // Dispatch: ceil(planes / 64) workgroups of 64 (2-D above 65535).
-
-struct GapParams {
-    planes: u32,
-    plane: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> P: GapParams;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -2,14 +2,9 @@
 // window's maximum, one thread per window adding its gradient to its argmax cell. No two windows
 // share a cell, so no two threads add to one. A quarter of the threads of the gather
 // (max_pool_backward.wgsl) at 2×2 stride 2: on SwiftShader the gather took 0.24 s of a 4.0 s
-// cnn-gap training step at the first pooling. Same bindings as max_pool_backward.wgsl.
+// cnn-gap training step at the first pooling. Bindings: max_pool_backward_common.wgsl.
 // Rust: gpu::ops::max_pool_backward; CPU reference: ops::pool::max_pool_backward.
 // Dispatch: ceil(planes·h_out·w_out / 256) workgroups (2-D above 65535).
-
-@group(0) @binding(0) var<storage, read> dout: array<f32>;
-@group(0) @binding(1) var<storage, read> argmax: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(3) var<uniform> P: PoolParams;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -76,6 +76,27 @@ fn cnn_gap_and_cnn_flatten_speed() {
     simd_bench("cnn-flatten");
 }
 
+/// Each convolution of `graph`: its layer, geometry, and whether it is the first (a training step
+/// skips its input gradient).
+fn convolutions(
+    graph: &convplay_compute::model::graph::Graph,
+) -> Vec<(&str, &convplay_compute::ops::conv2d::Conv2dGeom, bool)> {
+    use convplay_compute::model::graph::NodeOp;
+    let mut seen = false;
+    graph
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.op {
+            NodeOp::Conv2d { geom, .. } => {
+                let first = !seen;
+                seen = true;
+                Some((node.layer.as_str(), geom, first))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Seconds of the fastest of 5 runs of `f`, after one untimed run (V8 compiles wasm with a
 /// baseline compiler first and tiers hot functions up in the background).
 fn best_of_5(mut f: impl FnMut()) -> f64 {
@@ -92,7 +113,6 @@ fn best_of_5(mut f: impl FnMut()) -> f64 {
 /// Where a wasm SIMD training step of cnn-gap goes: each convolution pass alone at batch 64.
 #[wasm_bindgen_test]
 fn cnn_gap_simd_conv_passes() {
-    use convplay_compute::model::graph::NodeOp;
     use convplay_compute::ops::conv2d::{
         conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
     };
@@ -100,13 +120,7 @@ fn cnn_gap_simd_conv_passes() {
         .expect("graph");
     let n = BATCH;
     let mut conv_s = 0.0;
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let NodeOp::Conv2d { geom: g, .. } = &node.op else {
-            continue;
-        };
-        let first = !graph.nodes[..i]
-            .iter()
-            .any(|m| matches!(m.op, NodeOp::Conv2d { .. }));
+    for (layer, g, first) in convolutions(&graph) {
         let x = vec![0.25f32; n * g.in_len()];
         let w = vec![0.5f32; g.weight_len()];
         let dout = vec![0.75f32; n * g.out_len()];
@@ -125,7 +139,7 @@ fn cnn_gap_simd_conv_passes() {
         let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
         log(&format!(
             "  {:<8} forward {:6.1} ms ({:5.2} GFLOP/s)  backward_input {:6.1} ms ({:5.2}){}  backward_weight {:6.1} ms ({:5.2})",
-            node.layer,
+            layer,
             f * 1e3,
             gflop / f,
             bi * 1e3,
@@ -148,7 +162,7 @@ mod webgpu {
     use convplay_compute::data::CanvasPlacement;
     use convplay_compute::gpu::ops::{self, Dispatch};
     use convplay_compute::gpu::{GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
-    use convplay_compute::model::graph::{Graph, NodeOp};
+    use convplay_compute::model::graph::Graph;
     use convplay_compute::model::preset_for;
     use convplay_compute::train::TrainSpec;
     use wasm_bindgen_test::wasm_bindgen_test;
@@ -220,13 +234,7 @@ mod webgpu {
     /// `warm`: run each pass once untimed first (a new context's pipelines compile on first use).
     async fn time_conv_passes(ctx: &GpuContext, graph: &Graph, n: usize, warm: bool) -> f64 {
         let mut conv_s = 0.0;
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let NodeOp::Conv2d { geom: g, .. } = &node.op else {
-                continue;
-            };
-            let first = !graph.nodes[..i]
-                .iter()
-                .any(|m| matches!(m.op, NodeOp::Conv2d { .. }));
+        for (layer, g, first) in super::convolutions(graph) {
             let len = |k: usize| vec![0.25f32; k];
             let x = GpuBuffer::from_f32(ctx, "x", &len(n * g.in_len()));
             let w = GpuBuffer::from_f32(ctx, "w", &len(g.weight_len()));
@@ -250,7 +258,7 @@ mod webgpu {
             let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
             log(&format!(
                 "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s)  backward_input {bi:7.3} s ({:5.2}){}  backward_weight {bwt:7.3} s ({:5.2})",
-                node.layer,
+                layer,
                 gflop / f,
                 gflop / bi,
                 if first { " (not in a step)" } else { "" },

@@ -128,14 +128,20 @@ impl Kernel {
             AddBackward => shader!("add_backward.wgsl"),
             DropoutForward => shader!("dropout_forward.wgsl"),
             DropoutBackward => shader!("dropout_backward.wgsl"),
-            GapForward => shader!("gap_forward.wgsl"),
-            GapForwardSerial => shader!("gap_forward_serial.wgsl"),
+            GapForward => shader!("gap_forward_common.wgsl", "gap_forward.wgsl"),
+            GapForwardSerial => shader!("gap_forward_common.wgsl", "gap_forward_serial.wgsl"),
             GapBackward => shader!("gap_backward.wgsl"),
             MaxPoolForward => shader!("pool_common.wgsl", "max_pool_forward.wgsl"),
-            MaxPoolBackward => shader!("pool_common.wgsl", "max_pool_backward.wgsl"),
-            MaxPoolBackwardScatter => {
-                shader!("pool_common.wgsl", "max_pool_backward_scatter.wgsl")
-            }
+            MaxPoolBackward => shader!(
+                "pool_common.wgsl",
+                "max_pool_backward_common.wgsl",
+                "max_pool_backward.wgsl"
+            ),
+            MaxPoolBackwardScatter => shader!(
+                "pool_common.wgsl",
+                "max_pool_backward_common.wgsl",
+                "max_pool_backward_scatter.wgsl"
+            ),
             AvgPoolForward => shader!("pool_common.wgsl", "avg_pool_forward.wgsl"),
             AvgPoolBackward => shader!("pool_common.wgsl", "avg_pool_backward.wgsl"),
             SoftmaxCeForward => shader!("softmax_ce_forward.wgsl"),
