@@ -237,8 +237,13 @@ pub fn conv2d_backward_input(
 /// How conv2d_backward_weight cuts its reduction over (image, output pixel): `(splits, split_len)`.
 pub fn conv2d_weight_splits(g: &Conv2dGeom, n: usize) -> (usize, usize) {
     let total = (n * g.h_out * g.w_out).max(1);
-    // Enough chunks to keep many workgroups busy, each still a long run of TILE_K slabs.
-    let splits = total.div_ceil(2048).clamp(1, 64);
+    // Enough chunks to keep many workgroups busy, each still a long run of TILE_K slabs; and
+    // none longer than 32,768 pixels, since lavapipe silently ends an invocation's loops after
+    // 65,535 iterations in all (the strip kernel walks a whole chunk in one thread).
+    let splits = total
+        .div_ceil(2048)
+        .clamp(1, 64)
+        .max(total.div_ceil(32_768));
     let split_len = total.div_ceil(splits).div_ceil(TILE_K as usize) * TILE_K as usize;
     (total.div_ceil(split_len), split_len)
 }

@@ -56,6 +56,31 @@ async fn conv2d_all_passes_match_reference(ctx: &GpuContext) {
     conv2d_passes_match_reference(&ctx.with_gemm(ctx.gemm().other())).await;
 }
 
+/// A weight gradient summed over more pixels than 64 chunks of 65,535: lavapipe ends any
+/// invocation's loops after 65,535 iterations, so no chunk may be that long.
+async fn conv2d_weight_gradient_over_millions_of_pixels(ctx: &GpuContext) {
+    let mut rng = Rng::new(12);
+    let g = Conv2dGeom::new([1, 2050, 2050], 2, 3, 1, Padding::Valid, 1).unwrap();
+    let (x, dout) = (random(g.in_len(), &mut rng), random(g.out_len(), &mut rng));
+    let mut dw = vec![0.0; g.weight_len()];
+    crate::ops::conv2d::conv2d_backward_weight(&mut dw, None, &dout, &x, &g, 1).unwrap();
+    let gw = GpuBuffer::zeros(ctx, "dw", g.weight_len());
+    let part = GpuBuffer::zeros(ctx, "part", ops::conv2d_weight_scratch(&g, 1));
+    let [d1, d2] =
+        ops::conv2d_backward_weight(ctx, &gw, &part, &up(ctx, &dout), &up(ctx, &x), 0, &g, 1)
+            .unwrap();
+    run(ctx, &[&d1, &d2]);
+    assert_close(
+        "weight gradient over 4.2M pixels",
+        &down(ctx, &gw).await,
+        &dw,
+    );
+}
+gpu_test!(
+    conv2d_weight_gradient_over_millions_of_pixels_matches_reference,
+    conv2d_weight_gradient_over_millions_of_pixels
+);
+
 async fn conv2d_passes_match_reference(ctx: &GpuContext) {
     let mut rng = Rng::new(11);
     for &(n, c_in, h, w, c_out, k, stride, padding, groups) in &CONV_CASES {
