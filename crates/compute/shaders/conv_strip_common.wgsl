@@ -10,10 +10,11 @@
 //   vec4 accumulators;
 // - it walks the taps (ky, kx) and, innermost, the source channels, in one flat loop: per step
 //   8 source loads and 8 weight loads for 64 multiply-adds.
-// Measured in Chromium on SwiftShader at cnn-gap's shapes, this order runs the passes at 2.1–2.4
-// GFLOP/s; walking (channel, ky, kx) with a window that slides along the 3 taps of a kernel row
-// (one source load per tap) ran at 1.1–1.6: its loops were three iterations long. Bodies with
-// more loads (two rows at once: 24) make SwiftShader's compiler run for minutes.
+// Measured in Chromium on SwiftShader at cnn-gap's shapes, this runs the passes at 2.5–3.4
+// GFLOP/s; walking (channel, ky, kx) in nested loops with a window that slides along the 3 taps
+// of a kernel row (one source load per tap) ran at 1.1–1.6: its loops were three iterations
+// long, and sliding inside the flat loop (a reload at kx = 0 behind a branch) ran at 2.0–2.4.
+// Bodies with more loads (two rows at once: 24) make SwiftShader's compiler run for minutes.
 //
 // The backward of the input is this same correlation at stride 1: dx = dout ⋆ flip(w), with
 // source dout, destination dx, padding k − 1 − pad and the weight read flipped and transposed.

@@ -2,7 +2,8 @@
 //! batch 64, in whatever runs the wasm: headless Chromium with `scripts/bench-browser.sh`, or
 //! node (CPU only). The figures are printed to the console (`--nocapture`).
 //!
-//! - wasm simd128, one thread: cnn-gap and cnn-flatten.
+//! - wasm simd128, one thread: cnn-gap and cnn-flatten, then each convolution pass of cnn-gap
+//!   timed alone.
 //! - WebGPU (`gpu` feature; in headless Chromium that is SwiftShader, a CPU emulation of a GPU):
 //!   cnn-gap, then each convolution pass of cnn-gap timed alone, which says where a step goes.
 #![cfg(target_arch = "wasm32")]

@@ -57,7 +57,8 @@ fn run(a: Mat, b: Mat, c: &mut [f32], cs: (usize, usize), accumulate: bool) {
         pb.resize(NR * kc_max, 0.0);
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            pack_a(pa, a, k0, kc);
+            // Only this block's panels: `pa` was sized for the longest block.
+            pack_a(&mut pa[..panels * MR * kc], a, k0, kc);
             let acc = accumulate || k0 > 0;
             for j0 in (0..n).step_by(NR) {
                 let nr = NR.min(n - j0);
