@@ -133,13 +133,24 @@ pub fn run(
 /// One line per convolution layer of `conv_layers`' JSON: GFLOP/s of each pass. Shared with
 /// `bench --backend gpu`, whose software-adapter figures are below 1 (hence two decimals).
 pub(crate) fn print_conv_layers(layers: &[serde_json::Value]) {
+    let mark = |l: &serde_json::Value, key: &str| if l[key] == true { "*" } else { " " };
     for l in layers {
         println!(
-            "  {:<8} forward {:>6.2}  backward_input {:>6.2}  backward_weight {:>6.2} GFLOP/s",
+            "  {:<8} forward {:>6.2}{} backward_input {:>6.2}{} backward_weight {:>6.2} GFLOP/s",
             l["name"].as_str().unwrap_or(""),
             l["forward_gflops"].as_f64().unwrap_or(0.0),
+            mark(l, "forward_winograd"),
             l["backward_input_gflops"].as_f64().unwrap_or(0.0),
+            mark(l, "backward_input_winograd"),
             l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if layers
+        .iter()
+        .any(|l| l["forward_winograd"] == true || l["backward_input_winograd"] == true)
+    {
+        println!(
+            "  * Winograd F(2×2, 3×3): GFLOP/s counts the direct convolution's multiply-adds (it does 16 of every 36)"
         );
     }
 }

@@ -130,11 +130,17 @@ fn conv_layers(
         let dw = GpuBuffer::zeros(ctx, "dw", g.weight_len());
         let part = GpuBuffer::zeros(ctx, "part", ops::conv2d_weight_scratch(g, n));
         let flop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
-        let fwd = [ops::conv2d_forward(ctx, &y, &x, &w, 0, None, g, n, false).map_err(err)?];
-        let bin = [ops::conv2d_backward_input(ctx, &dx, &dout, &w, 0, g, n).map_err(err)?];
+        // The passes a training step runs (Winograd where it applies).
+        let wino = ops::WinogradScratch::new(ctx, ops::winograd_scratch(g, n));
+        let fwd =
+            ops::conv2d_forward_auto(ctx, &y, &x, &w, &wino, 0, None, g, n, false).map_err(err)?;
+        let bin =
+            ops::conv2d_backward_input_auto(ctx, &dx, &dout, &w, &wino, 0, g, n).map_err(err)?;
         let bw = ops::conv2d_backward_weight(ctx, &dw, &part, &dout, &x, 0, g, n).map_err(err)?;
         out.push(json!({
             "name": node.layer, "macs_per_image": g.macs(),
+            "forward_winograd": ops::winograd(ctx, g, false),
+            "backward_input_winograd": ops::winograd(ctx, g, true),
             "forward_gflops": flop / time_gpu(ctx, &fwd, &y)?,
             "backward_input_gflops": flop / time_gpu(ctx, &bin, &dx)?,
             "backward_weight_gflops": flop / time_gpu(ctx, &bw, &dw)?,

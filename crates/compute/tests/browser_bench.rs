@@ -244,8 +244,11 @@ mod webgpu {
             let dx = GpuBuffer::zeros(ctx, "dx", n * g.in_len());
             let dw = GpuBuffer::zeros(ctx, "dw", g.weight_len());
             let part = GpuBuffer::zeros(ctx, "part", ops::conv2d_weight_scratch(g, n));
-            let fwd = [ops::conv2d_forward(ctx, &y, &x, &w, 0, None, g, n, false).unwrap()];
-            let bin = [ops::conv2d_backward_input(ctx, &dx, &dout, &w, 0, g, n).unwrap()];
+            // The passes a training step runs (Winograd where it applies).
+            let wino = ops::WinogradScratch::new(ctx, ops::winograd_scratch(g, n));
+            let fwd =
+                ops::conv2d_forward_auto(ctx, &y, &x, &w, &wino, 0, None, g, n, false).unwrap();
+            let bin = ops::conv2d_backward_input_auto(ctx, &dx, &dout, &w, &wino, 0, g, n).unwrap();
             let bw = ops::conv2d_backward_weight(ctx, &dw, &part, &dout, &x, 0, g, n).unwrap();
             if warm {
                 time_gpu(ctx, &fwd, &y).await;
@@ -258,10 +261,20 @@ mod webgpu {
             conv_s += f + bwt + if first { 0.0 } else { bi };
             let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
             log(&format!(
-                "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s)  backward_input {bi:7.3} s ({:5.2}){}  backward_weight {bwt:7.3} s ({:5.2})",
+                "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s){}  backward_input {bi:7.3} s ({:5.2}){}{}  backward_weight {bwt:7.3} s ({:5.2})",
                 layer,
                 gflop / f,
+                if ops::winograd(ctx, g, false) {
+                    " Winograd"
+                } else {
+                    ""
+                },
                 gflop / bi,
+                if ops::winograd(ctx, g, true) {
+                    " Winograd"
+                } else {
+                    ""
+                },
                 if first { " (not in a step)" } else { "" },
                 gflop / bwt
             ));

@@ -59,10 +59,14 @@ pub enum Kernel {
     Conv2dBackwardWeightStrip,
     MaxPoolBackwardScatter,
     GapForwardSerial,
+    Conv2dWinogradWeights,
+    Conv2dWinogradInput,
+    Conv2dWinogradGemm,
+    Conv2dWinogradOutput,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 41] = [
+    pub const ALL: [Kernel; 45] = [
         Kernel::Conv2dForward,
         Kernel::Conv2dBackwardInput,
         Kernel::Conv2dBackwardWeight,
@@ -104,6 +108,10 @@ impl Kernel {
         Kernel::Conv2dBackwardWeightStrip,
         Kernel::MaxPoolBackwardScatter,
         Kernel::GapForwardSerial,
+        Kernel::Conv2dWinogradWeights,
+        Kernel::Conv2dWinogradInput,
+        Kernel::Conv2dWinogradGemm,
+        Kernel::Conv2dWinogradOutput,
     ];
 
     /// The primitive's own WGSL: its file, preceded by its shared geometry. An implicit GEMM
@@ -178,6 +186,14 @@ impl Kernel {
                 "registers_common.wgsl",
                 "conv2d_backward_weight_strip.wgsl"
             ),
+            Conv2dWinogradWeights => {
+                shader!("winograd_common.wgsl", "conv2d_winograd_weights.wgsl")
+            }
+            Conv2dWinogradInput => shader!("winograd_common.wgsl", "conv2d_winograd_input.wgsl"),
+            Conv2dWinogradGemm => shader!("winograd_common.wgsl", "conv2d_winograd_gemm.wgsl"),
+            Conv2dWinogradOutput => {
+                shader!("winograd_common.wgsl", "conv2d_winograd_output.wgsl")
+            }
         }
     }
 
@@ -245,8 +261,10 @@ pub enum Gemm {
     /// and no barrier. For software adapters, where a barrier switches between coroutines:
     /// measured in `convplay bench --backend gpu` and `scripts/bench-browser.sh`. Stride-1
     /// convolutions take the strip kernels instead (`conv_strip_common.wgsl`,
-    /// `conv2d_backward_weight_strip.wgsl`): 8 channels × 8 pixels per thread with a sliding
-    /// window, four times the multiply-adds per load, which is what a software adapter pays for.
+    /// `conv2d_backward_weight_strip.wgsl`): 8 channels × 8 pixels per thread in one flat loop,
+    /// four times the multiply-adds per load, which is what a software adapter pays for. Their
+    /// 3×3 forward and input gradient from 8 channels or more run as Winograd F(2×2, 3×3)
+    /// (`winograd_common.wgsl`): 16 multiply-adds where the direct form does 36.
     Registers,
 }
 
@@ -374,6 +392,35 @@ pub struct ConvParams {
     pub splits: u32,
     pub split_len: u32,
     pub _pad: u32,
+}
+
+/// Mirrors `WinogradParams` in `winograd_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct WinogradParams {
+    pub cs: u32,
+    pub hs: u32,
+    pub ws: u32,
+    pub cd: u32,
+    pub hd: u32,
+    pub wd: u32,
+    pub pad_y: u32,
+    pub pad_x: u32,
+    pub tiles_x: u32,
+    pub tiles: u32,
+    pub img0: u32,
+    pub nimg: u32,
+    pub tp: u32,
+    pub w_base: u32,
+    pub s_m: i32,
+    pub s_c: i32,
+    pub s_y: i32,
+    pub s_x: i32,
+    pub b_off: u32,
+    pub has_bias: u32,
+    pub relu: u32,
+    pub accumulate: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Mirrors `DenseParams` in `dense_common.wgsl`.

@@ -7,8 +7,8 @@
 
 use super::GpuContext;
 use super::buffer::GpuBuffer;
-use super::kernels::DropoutParams;
-use super::ops::{self, Dispatch};
+use super::kernels::{DropoutParams, Gemm};
+use super::ops::{self, Dispatch, WinogradScratch};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::graph::{Graph, NodeOp};
@@ -53,6 +53,8 @@ pub struct GpuModel {
     /// Batch-norm running statistics (`graph.buffers`).
     pub(crate) running: GpuBuffer,
     scratch: GpuBuffer,
+    /// The Winograd convolutions' scratch (software adapters only; empty elsewhere).
+    winograd: WinogradScratch,
     pub(crate) images: GpuBuffer,
     pub(crate) offsets: GpuBuffer,
     pub(crate) labels: GpuBuffer,
@@ -72,8 +74,24 @@ struct Need {
     floats: usize,
 }
 
+/// The floats `[u, v, m]` of the Winograd scratch a graph needs at batch `n` on an adapter whose
+/// GEMM body is `gemm` (only software adapters run Winograd: [`ops::winograd`]).
+fn winograd_scratch(graph: &Graph, n: usize, gemm: Gemm) -> [usize; 3] {
+    let mut need = [0; 3];
+    if gemm == Gemm::Registers {
+        for node in &graph.nodes {
+            if let NodeOp::Conv2d { geom, .. } = &node.op {
+                for (a, b) in need.iter_mut().zip(ops::winograd_scratch(geom, n)) {
+                    *a = (*a).max(b);
+                }
+            }
+        }
+    }
+    need
+}
+
 /// The device buffers a graph needs at batch `n`, largest first.
-fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec) -> Result<Vec<Need>> {
+fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Result<Vec<Need>> {
     let classes = graph.classes;
     let mut v = vec![
         Need {
@@ -153,6 +171,17 @@ fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec) -> Result<Vec<Need>
         what: "weight-gradient scratch".into(),
         floats: scratch,
     });
+    let [wu, wv, wm] = winograd_scratch(graph, n, gemm);
+    for (what, floats) in [
+        ("Winograd weights", wu),
+        ("Winograd source blocks", wv),
+        ("Winograd products", wm),
+    ] {
+        v.push(Need {
+            what: what.into(),
+            floats: floats.max(1),
+        });
+    }
     v.sort_by_key(|x| std::cmp::Reverse(x.floats));
     Ok(v)
 }
@@ -168,15 +197,17 @@ fn flatten_slots(graph: &Graph) -> Vec<usize> {
     slot
 }
 
-/// Bytes a graph needs on the device at batch `n`, and `Err` naming the first buffer that
-/// exceeds the device's limits (max buffer size, max storage-buffer binding size).
+/// Bytes a graph needs on the device at batch `n` (on an adapter whose GEMM body is `gemm`), and
+/// `Err` naming the first buffer that exceeds the device's limits (max buffer size, max
+/// storage-buffer binding size).
 pub fn check_limits(
     graph: &Graph,
     n: usize,
     optimizer: &OptimizerSpec,
     limits: &wgpu::Limits,
+    gemm: Gemm,
 ) -> Result<u64> {
-    let needs = needs(graph, n, optimizer)?;
+    let needs = needs(graph, n, optimizer, gemm)?;
     let max = limits
         .max_buffer_size
         .min(limits.max_storage_buffer_binding_size);
@@ -204,7 +235,7 @@ impl GpuModel {
         optimizer: OptimizerSpec,
     ) -> Result<Self> {
         let graph = model.graph.clone();
-        let bytes = check_limits(&graph, capacity, &optimizer, &ctx.limits)?;
+        let bytes = check_limits(&graph, capacity, &optimizer, &ctx.limits, ctx.gemm())?;
         let n = capacity;
         let slot = flatten_slots(&graph);
         let mut acts = Vec::new();
@@ -255,6 +286,7 @@ impl GpuModel {
             bn,
             running: GpuBuffer::from_f32(ctx, "running statistics", &model.buffers),
             scratch: GpuBuffer::zeros(ctx, "weight-gradient scratch", scratch),
+            winograd: WinogradScratch::new(ctx, winograd_scratch(&graph, n, ctx.gemm())),
             images: GpuBuffer::zeros(ctx, "batch images", (n * 784).div_ceil(4)),
             offsets: GpuBuffer::zeros(ctx, "batch offsets", 2 * n),
             labels: GpuBuffer::zeros(ctx, "batch labels", n),
@@ -414,11 +446,12 @@ impl GpuModel {
                         )?);
                     }
                     if wants_dx {
-                        backward.push(ops::conv2d_backward_input(
+                        backward.extend(ops::conv2d_backward_input_auto(
                             ctx,
                             dx,
                             dy,
                             &self.params,
+                            &self.winograd,
                             w_off,
                             geom,
                             n,
@@ -572,17 +605,18 @@ impl GpuModel {
                 relu,
             } => {
                 let b = bias.map(|b| p[b].offset);
-                vec![ops::conv2d_forward(
+                ops::conv2d_forward_auto(
                     ctx,
                     out,
                     x,
                     &self.params,
+                    &self.winograd,
                     p[*weight].offset,
                     b,
                     geom,
                     n,
                     *relu,
-                )?]
+                )?
             }
             NodeOp::Dense {
                 geom,

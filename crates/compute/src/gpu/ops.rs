@@ -234,6 +234,321 @@ pub fn conv2d_backward_input(
     )
 }
 
+/// The scratch of the Winograd convolutions ([`conv2d_forward_winograd`],
+/// [`conv2d_backward_input_winograd`]): transformed weights `u`, transformed source blocks `v`
+/// and their products `m` (`winograd_common.wgsl`). [`winograd_scratch`] gives the sizes.
+#[derive(Debug)]
+pub struct WinogradScratch {
+    pub u: GpuBuffer,
+    pub v: GpuBuffer,
+    pub m: GpuBuffer,
+}
+
+impl WinogradScratch {
+    pub fn new(ctx: &GpuContext, [u, v, m]: [usize; 3]) -> Self {
+        Self {
+            u: GpuBuffer::zeros(ctx, "Winograd weights", u.max(1)),
+            v: GpuBuffer::zeros(ctx, "Winograd source blocks", v.max(1)),
+            m: GpuBuffer::zeros(ctx, "Winograd products", m.max(1)),
+        }
+    }
+}
+
+/// The floats one chunk of images may take in `v` or `m` (16 MB), unless one image takes more:
+/// a large batch runs in several chunks rather than needing buffers the device may not allow.
+const WINOGRAD_CHUNK_FLOATS: usize = 1 << 22;
+
+/// One direction of a Winograd convolution: the correlation from source (x, or dout) to
+/// destination (out, or dx), with the weight index's affine form as in `conv_strip_common.wgsl`.
+struct WinogradPass {
+    cs: usize,
+    hs: usize,
+    ws: usize,
+    cd: usize,
+    hd: usize,
+    wd: usize,
+    pad_y: usize,
+    pad_x: usize,
+    w_base: usize,
+    s_m: i32,
+    s_c: i32,
+    s_y: i32,
+    s_x: i32,
+}
+
+impl WinogradPass {
+    /// `None` where Winograd F(2×2, 3×3) does not apply: it needs a 3×3 kernel at stride 1
+    /// without groups, and at least 8 source channels (the product's loop runs over them; the
+    /// first layer's single channel stays on the strip kernel).
+    fn new(g: &Conv2dGeom, backward_input: bool, w_off: usize) -> Option<Self> {
+        let fits = g.kh == 3 && g.kw == 3 && g.stride == 1 && g.groups == 1;
+        if !fits || g.pad_top > 2 || g.pad_left > 2 {
+            return None;
+        }
+        let pass = if backward_input {
+            // dout → dx: pad 2 − pad, weight (m = input channel, c = output channel) flipped.
+            WinogradPass {
+                cs: g.c_out,
+                hs: g.h_out,
+                ws: g.w_out,
+                cd: g.c_in,
+                hd: g.h_in,
+                wd: g.w_in,
+                pad_y: 2 - g.pad_top,
+                pad_x: 2 - g.pad_left,
+                w_base: w_off + 8,
+                s_m: 9,
+                s_c: 9 * g.c_in as i32,
+                s_y: -3,
+                s_x: -1,
+            }
+        } else {
+            WinogradPass {
+                cs: g.c_in,
+                hs: g.h_in,
+                ws: g.w_in,
+                cd: g.c_out,
+                hd: g.h_out,
+                wd: g.w_out,
+                pad_y: g.pad_top,
+                pad_x: g.pad_left,
+                w_base: w_off,
+                s_m: 9 * g.c_in as i32,
+                s_c: 9,
+                s_y: 3,
+                s_x: 1,
+            }
+        };
+        (pass.cs >= 8).then_some(pass)
+    }
+
+    /// 2×2 destination blocks per image.
+    fn tiles(&self) -> usize {
+        self.hd.div_ceil(2) * self.wd.div_ceil(2)
+    }
+
+    /// The scratch floats `[u, v, m]` for batches of up to `n`.
+    fn scratch(&self, n: usize) -> [usize; 3] {
+        let per_image = 16 * self.cs.max(self.cd) * self.tiles();
+        let images = (WINOGRAD_CHUNK_FLOATS / per_image).clamp(1, n.max(1));
+        let tp = (images * self.tiles()).next_multiple_of(8);
+        [16 * self.cs * self.cd, 16 * self.cs * tp, 16 * self.cd * tp]
+    }
+}
+
+/// Whether a convolution's forward (or, `backward_input`, its input gradient) runs as
+/// Winograd F(2×2, 3×3) on this device: on a software adapter, where multiply-adds are what a
+/// pass pays for and Winograd does 16 per 2×2 block and channel pair instead of 36.
+pub fn winograd(ctx: &GpuContext, g: &Conv2dGeom, backward_input: bool) -> bool {
+    ctx.gemm() == Gemm::Registers && WinogradPass::new(g, backward_input, 0).is_some()
+}
+
+/// The floats `[u, v, m]` of [`WinogradScratch`] both Winograd passes of a convolution need at
+/// batches of up to `n` (zeros where neither applies).
+pub fn winograd_scratch(g: &Conv2dGeom, n: usize) -> [usize; 3] {
+    let mut need = [0; 3];
+    for backward_input in [false, true] {
+        if let Some(pass) = WinogradPass::new(g, backward_input, 0) {
+            for (a, b) in need.iter_mut().zip(pass.scratch(n)) {
+                *a = (*a).max(b);
+            }
+        }
+    }
+    need
+}
+
+/// The four passes of `winograd_common.wgsl` over `n` images, the last three once per chunk of
+/// images that fits the scratch.
+#[allow(clippy::too_many_arguments)]
+fn winograd_passes(
+    ctx: &GpuContext,
+    op: &'static str,
+    dst: &GpuBuffer,
+    src: &GpuBuffer,
+    wb: &GpuBuffer,
+    scratch: &WinogradScratch,
+    pass: &WinogradPass,
+    n: usize,
+    params: WinogradParams,
+) -> Result<Vec<Dispatch>> {
+    need(op, "Winograd weights", &scratch.u, 16 * pass.cs * pass.cd)?;
+    let tiles = pass.tiles();
+    let fit = (scratch.v.len / (16 * pass.cs)).min(scratch.m.len / (16 * pass.cd)) / 8 * 8;
+    let per_chunk = (fit / tiles).min(n);
+    if per_chunk == 0 {
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: format!("Winograd scratch for {tiles} blocks of an image"),
+            got: format!("room for {fit}"),
+        });
+    }
+    let p = WinogradParams {
+        cs: u(pass.cs)?,
+        hs: u(pass.hs)?,
+        ws: u(pass.ws)?,
+        cd: u(pass.cd)?,
+        hd: u(pass.hd)?,
+        wd: u(pass.wd)?,
+        pad_y: u(pass.pad_y)?,
+        pad_x: u(pass.pad_x)?,
+        tiles_x: u(pass.wd.div_ceil(2))?,
+        tiles: u(tiles)?,
+        w_base: u(pass.w_base)?,
+        s_m: pass.s_m,
+        s_c: pass.s_c,
+        s_y: pass.s_y,
+        s_x: pass.s_x,
+        ..params
+    };
+    let mut out = vec![make(
+        ctx,
+        Kernel::Conv2dWinogradWeights,
+        &[wb, &scratch.u],
+        &p,
+        grid(ctx, pass.cd * pass.cs, 64)?,
+    )?];
+    for img0 in (0..n).step_by(per_chunk) {
+        let nimg = per_chunk.min(n - img0);
+        let tp = (nimg * tiles).next_multiple_of(8);
+        let p = WinogradParams {
+            img0: u(img0)?,
+            nimg: u(nimg)?,
+            tp: u(tp)?,
+            ..p
+        };
+        out.push(make(
+            ctx,
+            Kernel::Conv2dWinogradInput,
+            &[src, &scratch.v],
+            &p,
+            grid(ctx, pass.cs * tp, 64)?,
+        )?);
+        out.push(make(
+            ctx,
+            Kernel::Conv2dWinogradGemm,
+            &[&scratch.u, &scratch.v, &scratch.m],
+            &p,
+            strip_grid(ctx, pass.cd.div_ceil(8) * tp / 8, 16)?,
+        )?);
+        out.push(make(
+            ctx,
+            Kernel::Conv2dWinogradOutput,
+            &[&scratch.m, wb, dst],
+            &p,
+            grid(ctx, pass.cd * nimg * tiles, 64)?,
+        )?);
+    }
+    Ok(out)
+}
+
+/// [`conv2d_forward`] as Winograd F(2×2, 3×3) through `scratch`, where [`winograd`] says so.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_winograd(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    wb: &GpuBuffer,
+    scratch: &WinogradScratch,
+    w_off: usize,
+    b_off: Option<usize>,
+    g: &Conv2dGeom,
+    n: usize,
+    relu: bool,
+) -> Result<Vec<Dispatch>> {
+    const OP: &str = "gpu conv2d_forward (Winograd)";
+    need(OP, "out", out, n * g.out_len())?;
+    need(OP, "x", x, n * g.in_len())?;
+    need(OP, "w", wb, w_off + g.weight_len())?;
+    if let Some(b) = b_off {
+        need(OP, "b", wb, b + g.c_out)?;
+    }
+    let pass = WinogradPass::new(g, false, w_off).ok_or_else(|| not_winograd(OP, g))?;
+    let p = WinogradParams {
+        b_off: u(b_off.unwrap_or(0))?,
+        has_bias: b_off.is_some() as u32,
+        relu: relu as u32,
+        ..Default::default()
+    };
+    winograd_passes(ctx, OP, out, x, wb, scratch, &pass, n, p)
+}
+
+/// [`conv2d_backward_input`] (dx += convᵀ(dout, w)) as Winograd F(2×2, 3×3) through `scratch`,
+/// where [`winograd`] says so.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_input_winograd(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    wb: &GpuBuffer,
+    scratch: &WinogradScratch,
+    w_off: usize,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<Vec<Dispatch>> {
+    const OP: &str = "gpu conv2d_backward_input (Winograd)";
+    need(OP, "dx", dx, n * g.in_len())?;
+    need(OP, "dout", dout, n * g.out_len())?;
+    need(OP, "w", wb, w_off + g.weight_len())?;
+    let pass = WinogradPass::new(g, true, w_off).ok_or_else(|| not_winograd(OP, g))?;
+    let p = WinogradParams {
+        accumulate: 1,
+        ..Default::default()
+    };
+    winograd_passes(ctx, OP, dx, dout, wb, scratch, &pass, n, p)
+}
+
+/// A convolution's forward as a model runs it: Winograd where [`winograd`] says so (through
+/// `scratch`), else [`conv2d_forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_auto(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    wb: &GpuBuffer,
+    scratch: &WinogradScratch,
+    w_off: usize,
+    b_off: Option<usize>,
+    g: &Conv2dGeom,
+    n: usize,
+    relu: bool,
+) -> Result<Vec<Dispatch>> {
+    if winograd(ctx, g, false) {
+        conv2d_forward_winograd(ctx, out, x, wb, scratch, w_off, b_off, g, n, relu)
+    } else {
+        Ok(vec![conv2d_forward(
+            ctx, out, x, wb, w_off, b_off, g, n, relu,
+        )?])
+    }
+}
+
+/// A convolution's input gradient as a model runs it: Winograd where [`winograd`] says so
+/// (through `scratch`), else [`conv2d_backward_input`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_input_auto(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    wb: &GpuBuffer,
+    scratch: &WinogradScratch,
+    w_off: usize,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<Vec<Dispatch>> {
+    if winograd(ctx, g, true) {
+        conv2d_backward_input_winograd(ctx, dx, dout, wb, scratch, w_off, g, n)
+    } else {
+        Ok(vec![conv2d_backward_input(ctx, dx, dout, wb, w_off, g, n)?])
+    }
+}
+
+fn not_winograd(op: &'static str, g: &Conv2dGeom) -> Error {
+    Error::ShapeMismatch {
+        op,
+        expected: "a 3×3 kernel at stride 1, one group, at least 8 source channels".into(),
+        got: format!("{g:?}"),
+    }
+}
+
 /// How conv2d_backward_weight cuts its reduction over (image, output pixel): `(splits, split_len)`.
 pub fn conv2d_weight_splits(g: &Conv2dGeom, n: usize) -> (usize, usize) {
     let total = (n * g.h_out * g.w_out).max(1);

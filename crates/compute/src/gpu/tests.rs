@@ -160,6 +160,111 @@ gpu_test!(
     conv2d_all_passes_match_reference
 );
 
+/// The Winograd F(2×2, 3×3) forward and input gradient against the reference: cnn-gap's two
+/// 3×3 layers, odd sides (a last block half outside), channel counts that are not multiples of
+/// 8 (the product's lanes clamp), `same` and `valid` padding, one image, and scratch too small
+/// for the batch (several chunks). Any adapter: the passes are not tied to software ones.
+async fn winograd_matches_reference(ctx: &GpuContext) {
+    let mut rng = Rng::new(21);
+    // (n, c_in, h, w, c_out, padding, scratch images)
+    let cases = [
+        (2, 32, 31, 31, 64, Padding::Valid, None),
+        (2, 64, 14, 14, 128, Padding::Valid, None),
+        (1, 8, 3, 3, 1, Padding::Valid, None),
+        (3, 9, 7, 10, 13, Padding::Same, Some(1)),
+        (5, 12, 9, 6, 8, Padding::Same, Some(2)),
+        (7, 16, 5, 8, 20, Padding::Valid, Some(2)),
+    ];
+    for (n, c_in, h, w, c_out, padding, chunk) in cases {
+        let g = Conv2dGeom::new([c_in, h, w], c_out, 3, 1, padding, 1).unwrap();
+        let case = format!("Winograd {g:?} n={n}");
+        let sizes = ops::winograd_scratch(&g, chunk.unwrap_or(n));
+        let scratch = ops::WinogradScratch::new(ctx, sizes);
+        let x = random(n * g.in_len(), &mut rng);
+        let wt = random(g.weight_len(), &mut rng);
+        let b = random(c_out, &mut rng);
+        let (w_off, b_off) = (5, 5 + g.weight_len() + 2);
+        let mut wb = vec![0.25; b_off + c_out + 1];
+        wb[w_off..w_off + g.weight_len()].copy_from_slice(&wt);
+        wb[b_off..b_off + c_out].copy_from_slice(&b);
+        let mut out = vec![0.0; n * g.out_len()];
+        conv_ref::conv2d_forward(&mut out, &x, &wt, Some(&b), &g, n);
+        let (gx, gwb, gout) = (
+            up(ctx, &x),
+            up(ctx, &wb),
+            GpuBuffer::zeros(ctx, "out", out.len()),
+        );
+        for relu in [false, true] {
+            let ds = ops::conv2d_forward_winograd(
+                ctx,
+                &gout,
+                &gx,
+                &gwb,
+                &scratch,
+                w_off,
+                Some(b_off),
+                &g,
+                n,
+                relu,
+            )
+            .unwrap();
+            if chunk.is_some() {
+                assert!(ds.len() > 4, "{case}: one chunk");
+            }
+            run(ctx, &ds.iter().collect::<Vec<_>>());
+            let want: Vec<f32> = out
+                .iter()
+                .map(|&v| if relu { v.max(0.0) } else { v })
+                .collect();
+            assert_close(
+                &format!("{case} forward relu={relu}"),
+                &down(ctx, &gout).await,
+                &want,
+            );
+        }
+        if c_out >= 8 {
+            let dout = random(n * g.out_len(), &mut rng);
+            let dx0 = random(n * g.in_len(), &mut rng);
+            let mut dx = dx0.clone();
+            conv_ref::conv2d_backward_input(&mut dx, &dout, &wt, &g, n);
+            let gdx = up(ctx, &dx0);
+            let ds = ops::conv2d_backward_input_winograd(
+                ctx,
+                &gdx,
+                &up(ctx, &dout),
+                &gwb,
+                &scratch,
+                w_off,
+                &g,
+                n,
+            )
+            .unwrap();
+            if chunk.is_some() {
+                assert!(ds.len() > 4, "{case}: one chunk");
+            }
+            run(ctx, &ds.iter().collect::<Vec<_>>());
+            assert_close(
+                &format!("{case} backward input"),
+                &down(ctx, &gdx).await,
+                &dx,
+            );
+        }
+    }
+    // Where Winograd does not apply, and scratch too small for one image: clear errors.
+    let g = Conv2dGeom::new([8, 6, 6], 8, 3, 2, Padding::Same, 1).unwrap();
+    let s = ops::WinogradScratch::new(ctx, [1, 1, 1]);
+    let b = GpuBuffer::zeros(ctx, "b", 4096);
+    let e = ops::conv2d_forward_winograd(ctx, &b, &b, &b, &s, 0, None, &g, 1, false).unwrap_err();
+    assert!(e.to_string().contains("stride 1"), "{e}");
+    let g = Conv2dGeom::new([8, 6, 6], 8, 3, 1, Padding::Same, 1).unwrap();
+    let e = ops::conv2d_forward_winograd(ctx, &b, &b, &b, &s, 0, None, &g, 1, false).unwrap_err();
+    assert!(e.to_string().contains("Winograd"), "{e}");
+}
+gpu_test!(
+    winograd_convolutions_match_reference,
+    winograd_matches_reference
+);
+
 async fn dense_all_passes_match_reference(ctx: &GpuContext) {
     dense_passes_match_reference(ctx).await;
     dense_passes_match_reference(&ctx.with_gemm(ctx.gemm().other())).await;

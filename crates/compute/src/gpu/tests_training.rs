@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::kernels::Gemm;
 use super::model::check_limits;
 use super::testing::{digits, gpu_test};
 use super::{GpuContext, GpuRun, GpuTrainer, evaluate_gpu};
@@ -125,9 +126,23 @@ fn a_batch_too_large_for_the_device_is_a_clear_error() {
         max_storage_buffer_binding_size: 16 << 20,
         ..wgpu::Limits::default()
     };
-    let bytes = check_limits(&graph, 16, &OptimizerSpec::adam(1e-3), &limits).unwrap();
+    let bytes = check_limits(
+        &graph,
+        16,
+        &OptimizerSpec::adam(1e-3),
+        &limits,
+        Gemm::Registers,
+    )
+    .unwrap();
     assert!(bytes > 4 * 101_578 * 4, "{bytes}");
-    let err = check_limits(&graph, 64, &OptimizerSpec::adam(1e-3), &limits).unwrap_err();
+    let err = check_limits(
+        &graph,
+        64,
+        &OptimizerSpec::adam(1e-3),
+        &limits,
+        Gemm::Registers,
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("batch 64") && msg.contains("at most"), "{msg}");
 }

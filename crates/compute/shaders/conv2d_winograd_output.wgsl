@@ -1,0 +1,73 @@
+// Winograd pass 4 (winograd_common.wgsl): the 2×2 destination block t of channel m is
+// Aᵀ M[·, m, t] A, Aᵀ = [1 1 1 0; 0 1 −1 −1]; the forward adds the bias and applies the fused
+// ReLU and overwrites, the backward of the input adds onto dx. Pixels past the destination's
+// edge (an odd side) are not stored. One thread per (m, block) of the chunk.
+
+@group(0) @binding(0) var<storage, read> mm: array<f32>;
+@group(0) @binding(1) var<storage, read> wb: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<uniform> P: WinogradParams;
+
+fn row(at: u32, s: u32) -> vec4<f32> {
+    return vec4<f32>(mm[at], mm[at + s], mm[at + 2u * s], mm[at + 3u * s]);
+}
+
+// A row of (Aᵀ M) times A: the block's two columns.
+fn a_t(r: vec4<f32>) -> vec2<f32> {
+    return vec2<f32>(r.x + r.y + r.z, r.y - r.z - r.w);
+}
+
+fn put(at: u32, y: f32, bias: f32) {
+    var v = y + bias;
+    if (P.relu != 0u) {
+        v = max(v, 0.0);
+    }
+    if (P.accumulate != 0u) {
+        v += dst[at];
+    }
+    dst[at] = v;
+}
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32
+) {
+    let blocks = P.nimg * P.tiles;
+    let k = flat_index(wg, nwg, li);
+    if (k >= P.cd * blocks) {
+        return;
+    }
+    let m = k / blocks;
+    let t = k % blocks;
+    let s = P.cd * P.tp;
+    let at = m * P.tp + t;
+    let m0 = row(at, s);
+    let m1 = row(at + 4u * s, s);
+    let m2 = row(at + 8u * s, s);
+    let m3 = row(at + 12u * s, s);
+    let y0 = a_t(m0 + m1 + m2);
+    let y1 = a_t(m1 - m2 - m3);
+
+    let i = P.img0 + t / P.tiles;
+    let r = t % P.tiles;
+    let oy = 2u * (r / P.tiles_x);
+    let ox = 2u * (r % P.tiles_x);
+    let o = ((i * P.cd + m) * P.hd + oy) * P.wd + ox;
+    var bias = 0.0;
+    if (P.has_bias != 0u) {
+        bias = wb[P.b_off + m];
+    }
+    let right = ox + 1u < P.wd;
+    put(o, y0.x, bias);
+    if (right) {
+        put(o + 1u, y0.y, bias);
+    }
+    if (oy + 1u < P.hd) {
+        put(o + P.wd, y1.x, bias);
+        if (right) {
+            put(o + P.wd + 1u, y1.y, bias);
+        }
+    }
+}
