@@ -136,19 +136,22 @@ pub(crate) fn print_conv_layers(layers: &[serde_json::Value]) {
     let mark = |l: &serde_json::Value, key: &str| if l[key] == true { "*" } else { " " };
     for l in layers {
         println!(
-            "  {:<8} forward {:>6.2}{} backward_input {:>6.2}{} backward_weight {:>6.2} GFLOP/s",
+            "  {:<8} forward {:>6.2}{} backward_input {:>6.2}{} backward_weight {:>6.2}{} GFLOP/s",
             l["name"].as_str().unwrap_or(""),
             l["forward_gflops"].as_f64().unwrap_or(0.0),
             mark(l, "forward_winograd"),
             l["backward_input_gflops"].as_f64().unwrap_or(0.0),
             mark(l, "backward_input_winograd"),
-            l["backward_weight_gflops"].as_f64().unwrap_or(0.0)
+            l["backward_weight_gflops"].as_f64().unwrap_or(0.0),
+            mark(l, "backward_weight_winograd")
         );
     }
-    if layers
-        .iter()
-        .any(|l| l["forward_winograd"] == true || l["backward_input_winograd"] == true)
-    {
+    let any = |l: &serde_json::Value| {
+        ["forward", "backward_input", "backward_weight"]
+            .iter()
+            .any(|pass| l[format!("{pass}_winograd")] == true)
+    };
+    if layers.iter().any(any) {
         println!(
             "  * Winograd F(2×2, 3×3): GFLOP/s counts the direct convolution's multiply-adds (it does 16 of every 36)"
         );

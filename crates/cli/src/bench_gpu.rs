@@ -136,11 +136,13 @@ fn conv_layers(
             ops::conv2d_forward_auto(ctx, &y, &x, &w, &wino, 0, None, g, n, false).map_err(err)?;
         let bin =
             ops::conv2d_backward_input_auto(ctx, &dx, &dout, &w, &wino, 0, g, n).map_err(err)?;
-        let bw = ops::conv2d_backward_weight(ctx, &dw, &part, &dout, &x, 0, g, n).map_err(err)?;
+        let bw = ops::conv2d_backward_weight_auto(ctx, &dw, &part, &wino, &dout, &x, 0, g, n)
+            .map_err(err)?;
         out.push(json!({
             "name": node.layer, "macs_per_image": g.macs(),
             "forward_winograd": ops::winograd(ctx, g, false),
             "backward_input_winograd": ops::winograd(ctx, g, true),
+            "backward_weight_winograd": ops::winograd_weight(ctx, g),
             "forward_gflops": flop / time_gpu(ctx, &fwd, &y)?,
             "backward_input_gflops": flop / time_gpu(ctx, &bin, &dx)?,
             "backward_weight_gflops": flop / time_gpu(ctx, &bw, &dw)?,

@@ -249,7 +249,8 @@ mod webgpu {
             let fwd =
                 ops::conv2d_forward_auto(ctx, &y, &x, &w, &wino, 0, None, g, n, false).unwrap();
             let bin = ops::conv2d_backward_input_auto(ctx, &dx, &dout, &w, &wino, 0, g, n).unwrap();
-            let bw = ops::conv2d_backward_weight(ctx, &dw, &part, &dout, &x, 0, g, n).unwrap();
+            let bw = ops::conv2d_backward_weight_auto(ctx, &dw, &part, &wino, &dout, &x, 0, g, n)
+                .unwrap();
             if warm {
                 time_gpu(ctx, &fwd, &y).await;
                 time_gpu(ctx, &bin, &dx).await;
@@ -261,7 +262,7 @@ mod webgpu {
             conv_s += f + bwt + if first { 0.0 } else { bi };
             let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
             log(&format!(
-                "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s){}  backward_input {bi:7.3} s ({:5.2}){}{}  backward_weight {bwt:7.3} s ({:5.2})",
+                "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s){}  backward_input {bi:7.3} s ({:5.2}){}{}  backward_weight {bwt:7.3} s ({:5.2}){}",
                 layer,
                 gflop / f,
                 if ops::winograd(ctx, g, false) {
@@ -276,7 +277,12 @@ mod webgpu {
                     ""
                 },
                 if first { " (not in a step)" } else { "" },
-                gflop / bwt
+                gflop / bwt,
+                if ops::winograd_weight(ctx, g) {
+                    " Winograd"
+                } else {
+                    ""
+                }
             ));
         }
         conv_s

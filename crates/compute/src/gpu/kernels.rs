@@ -63,10 +63,13 @@ pub enum Kernel {
     Conv2dWinogradInput,
     Conv2dWinogradGemm,
     Conv2dWinogradOutput,
+    Conv2dWinogradDout,
+    Conv2dWinogradWeightGemm,
+    Conv2dWinogradWeightOutput,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 45] = [
+    pub const ALL: [Kernel; 48] = [
         Kernel::Conv2dForward,
         Kernel::Conv2dBackwardInput,
         Kernel::Conv2dBackwardWeight,
@@ -112,6 +115,9 @@ impl Kernel {
         Kernel::Conv2dWinogradInput,
         Kernel::Conv2dWinogradGemm,
         Kernel::Conv2dWinogradOutput,
+        Kernel::Conv2dWinogradDout,
+        Kernel::Conv2dWinogradWeightGemm,
+        Kernel::Conv2dWinogradWeightOutput,
     ];
 
     /// The primitive's own WGSL: its file, preceded by its shared geometry. An implicit GEMM
@@ -193,6 +199,13 @@ impl Kernel {
             Conv2dWinogradGemm => shader!("winograd_common.wgsl", "conv2d_winograd_gemm.wgsl"),
             Conv2dWinogradOutput => {
                 shader!("winograd_common.wgsl", "conv2d_winograd_output.wgsl")
+            }
+            Conv2dWinogradDout => shader!("winograd_common.wgsl", "conv2d_winograd_dout.wgsl"),
+            Conv2dWinogradWeightGemm => {
+                shader!("winograd_common.wgsl", "conv2d_winograd_weight_gemm.wgsl")
+            }
+            Conv2dWinogradWeightOutput => {
+                shader!("winograd_common.wgsl", "conv2d_winograd_weight_output.wgsl")
             }
         }
     }

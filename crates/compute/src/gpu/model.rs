@@ -423,10 +423,11 @@ impl GpuModel {
                         backward.push(ops::relu_mask(ctx, dy, y, len)?);
                     }
                     let w_off = p[*weight].offset;
-                    backward.extend(ops::conv2d_backward_weight(
+                    backward.extend(ops::conv2d_backward_weight_auto(
                         ctx,
                         &self.grads,
                         &self.scratch,
+                        &self.winograd,
                         dy,
                         x,
                         w_off,

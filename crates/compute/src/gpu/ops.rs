@@ -327,6 +327,56 @@ impl WinogradPass {
         self.hd.div_ceil(2) * self.wd.div_ceil(2)
     }
 
+    /// The uniform of this pass, over `extra`'s chunk and flags.
+    fn params(&self, extra: WinogradParams) -> Result<WinogradParams> {
+        Ok(WinogradParams {
+            cs: u(self.cs)?,
+            hs: u(self.hs)?,
+            ws: u(self.ws)?,
+            cd: u(self.cd)?,
+            hd: u(self.hd)?,
+            wd: u(self.wd)?,
+            pad_y: u(self.pad_y)?,
+            pad_x: u(self.pad_x)?,
+            tiles_x: u(self.wd.div_ceil(2))?,
+            tiles: u(self.tiles())?,
+            w_base: u(self.w_base)?,
+            s_m: self.s_m,
+            s_c: self.s_c,
+            s_y: self.s_y,
+            s_x: self.s_x,
+            ..extra
+        })
+    }
+
+    /// The chunks of `n` images `scratch` holds at once, as `(first image, images, tp)`, after
+    /// checking `u` holds the 16 transformed kernels of every channel pair.
+    fn chunks(
+        &self,
+        op: &'static str,
+        scratch: &WinogradScratch,
+        n: usize,
+    ) -> Result<Vec<(usize, usize, usize)>> {
+        need(op, "Winograd weights", &scratch.u, 16 * self.cs * self.cd)?;
+        let tiles = self.tiles();
+        let fit = (scratch.v.len / (16 * self.cs)).min(scratch.m.len / (16 * self.cd)) / 8 * 8;
+        let per_chunk = (fit / tiles).min(n);
+        if per_chunk == 0 {
+            return Err(Error::ShapeMismatch {
+                op,
+                expected: format!("Winograd scratch for {tiles} blocks of an image"),
+                got: format!("room for {fit}"),
+            });
+        }
+        Ok((0..n)
+            .step_by(per_chunk)
+            .map(|img0| {
+                let nimg = per_chunk.min(n - img0);
+                (img0, nimg, (nimg * tiles).next_multiple_of(8))
+            })
+            .collect())
+    }
+
     /// The scratch floats `[u, v, m]` for batches of up to `n`.
     fn scratch(&self, n: usize) -> [usize; 3] {
         let per_image = 16 * self.cs.max(self.cd) * self.tiles();
@@ -371,35 +421,8 @@ fn winograd_passes(
     n: usize,
     params: WinogradParams,
 ) -> Result<Vec<Dispatch>> {
-    need(op, "Winograd weights", &scratch.u, 16 * pass.cs * pass.cd)?;
-    let tiles = pass.tiles();
-    let fit = (scratch.v.len / (16 * pass.cs)).min(scratch.m.len / (16 * pass.cd)) / 8 * 8;
-    let per_chunk = (fit / tiles).min(n);
-    if per_chunk == 0 {
-        return Err(Error::ShapeMismatch {
-            op,
-            expected: format!("Winograd scratch for {tiles} blocks of an image"),
-            got: format!("room for {fit}"),
-        });
-    }
-    let p = WinogradParams {
-        cs: u(pass.cs)?,
-        hs: u(pass.hs)?,
-        ws: u(pass.ws)?,
-        cd: u(pass.cd)?,
-        hd: u(pass.hd)?,
-        wd: u(pass.wd)?,
-        pad_y: u(pass.pad_y)?,
-        pad_x: u(pass.pad_x)?,
-        tiles_x: u(pass.wd.div_ceil(2))?,
-        tiles: u(tiles)?,
-        w_base: u(pass.w_base)?,
-        s_m: pass.s_m,
-        s_c: pass.s_c,
-        s_y: pass.s_y,
-        s_x: pass.s_x,
-        ..params
-    };
+    let chunks = pass.chunks(op, scratch, n)?;
+    let p = pass.params(params)?;
     let mut out = vec![make(
         ctx,
         Kernel::Conv2dWinogradWeights,
@@ -407,9 +430,7 @@ fn winograd_passes(
         &p,
         grid(ctx, pass.cd * pass.cs, 64)?,
     )?];
-    for img0 in (0..n).step_by(per_chunk) {
-        let nimg = per_chunk.min(n - img0);
-        let tp = (nimg * tiles).next_multiple_of(8);
+    for (img0, nimg, tp) in chunks {
         let p = WinogradParams {
             img0: u(img0)?,
             nimg: u(nimg)?,
@@ -435,7 +456,7 @@ fn winograd_passes(
             Kernel::Conv2dWinogradOutput,
             &[&scratch.m, wb, dst],
             &p,
-            grid(ctx, pass.cd * nimg * tiles, 64)?,
+            grid(ctx, pass.cd * nimg * pass.tiles(), 64)?,
         )?);
     }
     Ok(out)
@@ -538,6 +559,98 @@ pub fn conv2d_backward_input_auto(
         conv2d_backward_input_winograd(ctx, dx, dout, wb, scratch, w_off, g, n)
     } else {
         Ok(vec![conv2d_backward_input(ctx, dx, dout, wb, w_off, g, n)?])
+    }
+}
+
+/// Whether a convolution's weight gradient runs as Winograd on this device: as [`winograd`]'s
+/// forward, with at least 8 output channels too (each thread owns 8 × 8 channel pairs).
+pub fn winograd_weight(ctx: &GpuContext, g: &Conv2dGeom) -> bool {
+    ctx.gemm() == Gemm::Registers && WinogradPass::new(g, false, 0).is_some_and(|p| p.cd >= 8)
+}
+
+/// dw += dout ⋆ x (dw at `w_off` of `grads`) as Winograd F(2×2, 3×3) run backwards through
+/// `scratch`: per chunk of images the forward's transform of x (V), the transform of dout's
+/// 2×2 blocks (E = A dY Aᵀ) and the sixteen products Σ_blocks E·Vᵀ, summed over chunks; then
+/// dw += Gᵀ (·) G. The bias gradient is [`bias_backward`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_weight_winograd(
+    ctx: &GpuContext,
+    grads: &GpuBuffer,
+    scratch: &WinogradScratch,
+    dout: &GpuBuffer,
+    x: &GpuBuffer,
+    w_off: usize,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<Vec<Dispatch>> {
+    const OP: &str = "gpu conv2d_backward_weight (Winograd)";
+    need(OP, "dw", grads, w_off + g.weight_len())?;
+    need(OP, "dout", dout, n * g.out_len())?;
+    need(OP, "x", x, n * g.in_len())?;
+    let pass = WinogradPass::new(g, false, w_off)
+        .filter(|p| p.cd >= 8)
+        .ok_or_else(|| not_winograd(OP, g))?;
+    let chunks = pass.chunks(OP, scratch, n)?;
+    let p = pass.params(WinogradParams::default())?;
+    let mut out = Vec::new();
+    for (img0, nimg, tp) in chunks {
+        let p = WinogradParams {
+            img0: u(img0)?,
+            nimg: u(nimg)?,
+            tp: u(tp)?,
+            accumulate: (img0 > 0) as u32,
+            ..p
+        };
+        out.push(make(
+            ctx,
+            Kernel::Conv2dWinogradInput,
+            &[x, &scratch.v],
+            &p,
+            grid(ctx, pass.cs * tp, 64)?,
+        )?);
+        out.push(make(
+            ctx,
+            Kernel::Conv2dWinogradDout,
+            &[dout, &scratch.m],
+            &p,
+            grid(ctx, pass.cd * tp, 64)?,
+        )?);
+        out.push(make(
+            ctx,
+            Kernel::Conv2dWinogradWeightGemm,
+            &[&scratch.m, &scratch.v, &scratch.u],
+            &p,
+            strip_grid(ctx, pass.cd.div_ceil(8) * pass.cs.div_ceil(8), 16)?,
+        )?);
+    }
+    out.push(make(
+        ctx,
+        Kernel::Conv2dWinogradWeightOutput,
+        &[&scratch.u, grads],
+        &p,
+        grid(ctx, pass.cd * pass.cs, 64)?,
+    )?);
+    Ok(out)
+}
+
+/// A convolution's weight gradient as a model runs it: Winograd where [`winograd_weight`] says
+/// so (through `scratch`), else [`conv2d_backward_weight`] (through `part`).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_weight_auto(
+    ctx: &GpuContext,
+    grads: &GpuBuffer,
+    part: &GpuBuffer,
+    scratch: &WinogradScratch,
+    dout: &GpuBuffer,
+    x: &GpuBuffer,
+    w_off: usize,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<Vec<Dispatch>> {
+    if winograd_weight(ctx, g) {
+        conv2d_backward_weight_winograd(ctx, grads, scratch, dout, x, w_off, g, n)
+    } else {
+        Ok(conv2d_backward_weight(ctx, grads, part, dout, x, w_off, g, n)?.into())
     }
 }
 

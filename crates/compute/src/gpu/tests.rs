@@ -160,7 +160,7 @@ gpu_test!(
     conv2d_all_passes_match_reference
 );
 
-/// The Winograd F(2×2, 3×3) forward and input gradient against the reference: cnn-gap's two
+/// The Winograd F(2×2, 3×3) forward, input gradient and weight gradient against the reference: cnn-gap's two
 /// 3×3 layers, odd sides (a last block half outside), channel counts that are not multiples of
 /// 8 (the product's lanes clamp), `same` and `valid` padding, one image, and scratch too small
 /// for the batch (several chunks). Any adapter: the passes are not tied to software ones.
@@ -223,6 +223,39 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
             );
         }
         if c_out >= 8 {
+            // The weight gradient adds onto what the gradients held (at w_off).
+            let dout = random(n * g.out_len(), &mut rng);
+            let mut grads = random(wb.len(), &mut rng);
+            let gg = up(ctx, &grads);
+            let ds = ops::conv2d_backward_weight_winograd(
+                ctx,
+                &gg,
+                &scratch,
+                &up(ctx, &dout),
+                &gx,
+                w_off,
+                &g,
+                n,
+            )
+            .unwrap();
+            if chunk.is_some() {
+                assert!(ds.len() > 4, "{case}: one chunk");
+            }
+            run(ctx, &ds.iter().collect::<Vec<_>>());
+            conv_ref::conv2d_backward_weight(
+                &mut grads[w_off..w_off + g.weight_len()],
+                None,
+                &dout,
+                &x,
+                &g,
+                n,
+            );
+            assert_close(
+                &format!("{case} backward weight"),
+                &down(ctx, &gg).await,
+                &grads,
+            );
+
             let dout = random(n * g.out_len(), &mut rng);
             let dx0 = random(n * g.in_len(), &mut rng);
             let mut dx = dx0.clone();

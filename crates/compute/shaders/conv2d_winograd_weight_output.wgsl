@@ -1,0 +1,46 @@
+// Winograd weight gradient, pass 4 (winograd_common.wgsl): dw[m, c] += Gᵀ Q[·, m, c] G, the
+// 3×3 gradient of the kernel from output channel m to input channel c, with
+// Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]; dw[m, c, ky, kx] is at w_base + (m·cs + c)·9 + 3·ky + kx.
+// One thread per (m, c).
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(2) var<uniform> P: WinogradParams;
+
+fn row(at: u32, s: u32) -> vec4<f32> {
+    return vec4<f32>(q[at], q[at + s], q[at + 2u * s], q[at + 3u * s]);
+}
+
+// A row r of (Gᵀ Q) times G: that row's three taps.
+fn g_row(r: vec4<f32>) -> vec3<f32> {
+    let h = 0.5 * (r.y + r.z);
+    return vec3<f32>(r.x + h, 0.5 * (r.y - r.z), h + r.w);
+}
+
+fn add_row(at: u32, r: vec3<f32>) {
+    grads[at] += r.x;
+    grads[at + 1u] += r.y;
+    grads[at + 2u] += r.z;
+}
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32
+) {
+    let k = flat_index(wg, nwg, li);
+    if (k >= P.cd * P.cs) {
+        return;
+    }
+    let s = P.cd * P.cs;
+    let q0 = row(k, s);
+    let q1 = row(k + 4u * s, s);
+    let q2 = row(k + 8u * s, s);
+    let q3 = row(k + 12u * s, s);
+    let h = 0.5 * (q1 + q2);
+    let at = P.w_base + k * 9u;
+    add_row(at, g_row(q0 + h));
+    add_row(at + 3u, g_row(0.5 * (q1 - q2)));
+    add_row(at + 6u, g_row(h + q3));
+}
