@@ -254,8 +254,9 @@ impl WinogradScratch {
     }
 }
 
-/// The floats one chunk of images may take in `v` or `m` (16 MB), unless one image takes more:
-/// a large batch runs in several chunks rather than needing buffers the device may not allow.
+/// The floats one chunk of images may take in `v` or `m` (16 MB): a large batch runs in several
+/// chunks rather than needing buffers the device may not allow, and a layer whose one image
+/// needs more does not run as Winograd.
 const WINOGRAD_CHUNK_FLOATS: usize = 1 << 22;
 
 /// One direction of a Winograd convolution: the correlation from source (x, or dout) to
@@ -278,8 +279,9 @@ struct WinogradPass {
 
 impl WinogradPass {
     /// `None` where Winograd F(2×2, 3×3) does not apply: it needs a 3×3 kernel at stride 1
-    /// without groups, and at least 8 source channels (the product's loop runs over them; the
-    /// first layer's single channel stays on the strip kernel).
+    /// without groups, at least 8 source channels (the product's loop runs over them; the
+    /// first layer's single channel stays on the strip kernel), and one image's transformed
+    /// blocks within [`WINOGRAD_CHUNK_FLOATS`].
     fn new(g: &Conv2dGeom, backward_input: bool, w_off: usize) -> Option<Self> {
         let fits = g.kh == 3 && g.kw == 3 && g.stride == 1 && g.groups == 1;
         if !fits || g.pad_top > 2 || g.pad_left > 2 {
@@ -319,7 +321,10 @@ impl WinogradPass {
                 s_x: 1,
             }
         };
-        (pass.cs >= 8).then_some(pass)
+        // One image's blocks must fit a chunk's scratch; a larger one stays on the strip
+        // kernels rather than needing buffers past what a device allows.
+        let one_image = 16 * pass.cs.max(pass.cd) * pass.tiles();
+        (pass.cs >= 8 && one_image <= WINOGRAD_CHUNK_FLOATS).then_some(pass)
     }
 
     /// 2×2 destination blocks per image.

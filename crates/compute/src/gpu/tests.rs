@@ -283,6 +283,9 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
             );
         }
     }
+    // A layer whose one image would need more than 16 MB of blocks stays on the strip kernel.
+    let huge = Conv2dGeom::new([64, 260, 260], 64, 3, 1, Padding::Same, 1).unwrap();
+    assert_eq!(ops::winograd_scratch(&huge, 8), [0; 3]);
     // Where Winograd does not apply, and scratch too small for one image: clear errors.
     let g = Conv2dGeom::new([8, 6, 6], 8, 3, 2, Padding::Same, 1).unwrap();
     let s = ops::WinogradScratch::new(ctx, [1, 1, 1]);
