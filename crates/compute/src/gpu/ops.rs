@@ -236,7 +236,9 @@ pub fn conv2d_backward_input(
 
 /// The scratch of the Winograd convolutions ([`conv2d_forward_winograd`],
 /// [`conv2d_backward_input_winograd`]): transformed weights `u`, transformed source blocks `v`
-/// and their products `m` (`winograd_common.wgsl`). [`winograd_scratch`] gives the sizes.
+/// and their products `m` (`winograd_common.wgsl`). [`conv2d_backward_weight_winograd`] uses
+/// the forward's sizes: x's blocks in `v`, dout's in `m`, the summed products in `u`.
+/// [`winograd_scratch`] gives the sizes.
 #[derive(Debug)]
 pub struct WinogradScratch {
     pub u: GpuBuffer,
