@@ -14,15 +14,20 @@ use crate::optim::OptimizerSpec;
 use crate::rng::Rng;
 use crate::train::{TrainSpec, Trainer, evaluate};
 
-/// A seeded cnn-gap run on the GPU tracks the CPU run's losses within 1e-3 at every step.
-/// Batch 16 on the 64×64 canvas (dropout on, Adam 1e-3). Measured on lavapipe: steps 1..=94
-/// agree within 1e-3, step 95 differs by 1.9e-3, so the claim is checked over the first 90
-/// steps, not the issue's 200. The two runs differ only in float rounding (summation orders,
-/// fused multiply-adds), and training amplifies any difference once the loss starts to fall: at
-/// batch 64 the losses agree within 1e-5 up to step 40, then the gap doubles every 3–4 steps
-/// (1.1e-3 at step 62, 8e-3 by step 140) while both runs learn alike (2.30 → 0.75 and 0.77 at
-/// step 200). Identical curves over 200 steps would need bitwise identical arithmetic.
-async fn cnn_gap_tracks_cpu_losses_for_90_steps(ctx: &Arc<GpuContext>) {
+/// A seeded 200-step cnn-gap run on the GPU tracks the CPU run: losses within 1e-3 at every
+/// one of the first 90 steps, and every 20-step mean loss within 5e-2 over all 200 while both
+/// learn (batch 16 on the 64×64 canvas, dropout on, Adam 1e-3).
+///
+/// Why not 1e-3 at every step to 200, as the issue asks: the two runs differ only in float
+/// rounding (summation orders, fused multiply-adds, Winograd on software adapters), and training
+/// amplifies any difference once the loss starts to fall. Measured (2026-12-01): on lavapipe the
+/// per-step difference is 0 to step 41, 2.4e-7 at 61, 2.7e-5 at 81, first over 1e-3 at step 95,
+/// up to 6.7e-2 by step 200; in Chromium (SwiftShader against wasm) first over 1e-3 at step
+/// 122, up to 8.0e-2. The same happens with SGD (lr 0.01, momentum 0.9; batch 64: over 1e-3 at
+/// step 101 while the loss barely moves), so it is not Adam: one ulp becomes a discrete change
+/// once a max-pool window's two nearly equal values swap (the gradient goes to another pixel).
+/// The 20-step means stay close (worst 0.018 on lavapipe, 0.007 in Chromium; 2.30 → 1.52).
+async fn cnn_gap_tracks_cpu_losses_for_200_steps(ctx: &Arc<GpuContext>) {
     let data = digits(320);
     let spec = TrainSpec {
         batch: 16,
@@ -36,34 +41,44 @@ async fn cnn_gap_tracks_cpu_losses_for_90_steps(ctx: &Arc<GpuContext>) {
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut rng = Rng::new(1);
     let (mut cpu_losses, mut gpu_losses) = (Vec::new(), Vec::new());
-    for step in 0..90 {
+    for step in 0..200 {
         if step % 20 == 0 {
             rng.shuffle(&mut order);
         }
         let batch = &order[(step % 20) * 16..(step % 20 + 1) * 16];
-        let c = cpu.train_step(&data, batch).unwrap();
-        cpu_losses.push((c.loss, c.correct));
+        cpu_losses.push(cpu.train_step(&data, batch).unwrap().loss);
         gpu.train_step(&data, batch).unwrap();
-        if (step + 1) % 15 == 0 {
-            for s in gpu.read_metrics().await.unwrap() {
-                gpu_losses.push((s.loss, s.correct));
-            }
+        if (step + 1) % 20 == 0 {
+            gpu_losses.extend(gpu.read_metrics().await.unwrap().iter().map(|s| s.loss));
         }
     }
-    assert_eq!(gpu_losses.len(), 90);
-    for (step, (c, g)) in cpu_losses.iter().zip(&gpu_losses).enumerate() {
+    assert_eq!(gpu_losses.len(), 200);
+    for (step, (c, g)) in cpu_losses.iter().zip(&gpu_losses).take(90).enumerate() {
         assert!(
-            (c.0 - g.0).abs() <= 1e-3,
-            "step {}: cpu loss {} gpu loss {}",
-            step + 1,
-            c.0,
-            g.0
+            (c - g).abs() <= 1e-3,
+            "step {}: cpu loss {c} gpu loss {g}",
+            step + 1
         );
     }
+    let means =
+        |l: &[f32]| -> Vec<f32> { l.chunks(20).map(|b| b.iter().sum::<f32>() / 20.0).collect() };
+    let (c, g) = (means(&cpu_losses), means(&gpu_losses));
+    for (block, (c, g)) in c.iter().zip(&g).enumerate() {
+        assert!(
+            (c - g).abs() <= 5e-2,
+            "steps {}..={}: mean cpu loss {c} gpu loss {g}",
+            20 * block + 1,
+            20 * block + 20
+        );
+    }
+    assert!(
+        c[9] < c[0] - 0.5 && g[9] < g[0] - 0.5,
+        "both runs learn: {c:?} {g:?}"
+    );
 }
 gpu_test!(
-    gpu_training_tracks_cpu_losses_for_90_steps_of_cnn_gap,
-    cnn_gap_tracks_cpu_losses_for_90_steps
+    gpu_training_tracks_cpu_losses_for_200_steps_of_cnn_gap,
+    cnn_gap_tracks_cpu_losses_for_200_steps
 );
 
 /// Two placements on the 64×64 canvas, in batches of 32 with a partial last batch. LeNet-5 rather
