@@ -276,8 +276,9 @@ pub enum Gemm {
     /// convolutions take the strip kernels instead (`conv_strip_common.wgsl`,
     /// `conv2d_backward_weight_strip.wgsl`): 8 channels × 8 pixels per thread in one flat loop,
     /// four times the multiply-adds per load, which is what a software adapter pays for. Their
-    /// 3×3 forward and input gradient from 8 channels or more run as Winograd F(2×2, 3×3)
-    /// (`winograd_common.wgsl`): 16 multiply-adds where the direct form does 36.
+    /// 3×3 passes run as Winograd F(2×2, 3×3) (`winograd_common.wgsl`; 16 multiply-adds where
+    /// the direct form does 36) where the channels summed over number 8 or more: the input's
+    /// for the forward, the output's for the input gradient, both for the weight gradient.
     Registers,
 }
 

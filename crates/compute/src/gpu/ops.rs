@@ -256,10 +256,14 @@ impl WinogradScratch {
     }
 }
 
-/// The floats one chunk of images may take in `v` or `m` (16 MB): a large batch runs in several
-/// chunks rather than needing buffers the device may not allow, and a layer whose one image
-/// needs more does not run as Winograd.
+/// The floats (2^22, 16 MiB) one chunk of images may take in `v` or `m`, before `tp` is rounded
+/// up to a multiple of 8: a large batch runs in several chunks rather than needing buffers the
+/// device may not allow, and a layer whose one image (or whose transformed kernels) needs more
+/// does not run as Winograd.
 const WINOGRAD_CHUNK_FLOATS: usize = 1 << 22;
+
+/// The most 2×2 blocks one chunk holds (2^22 / (16 · 8): what the 8-channel minimum allows).
+const WINOGRAD_MAX_BLOCKS: usize = 1 << 15;
 
 /// One direction of a Winograd convolution: the correlation from source (x, or dout) to
 /// destination (out, or dx), with the weight index's affine form as in `conv_strip_common.wgsl`.
@@ -283,7 +287,7 @@ impl WinogradPass {
     /// `None` where Winograd F(2×2, 3×3) does not apply: it needs a 3×3 kernel at stride 1
     /// without groups, at least 8 source channels (the product's loop runs over them; the
     /// first layer's single channel stays on the strip kernel), and one image's transformed
-    /// blocks within [`WINOGRAD_CHUNK_FLOATS`].
+    /// blocks and the transformed kernels each within [`WINOGRAD_CHUNK_FLOATS`].
     fn new(g: &Conv2dGeom, backward_input: bool, w_off: usize) -> Option<Self> {
         let fits = g.kh == 3 && g.kw == 3 && g.stride == 1 && g.groups == 1;
         if !fits || g.pad_top > 2 || g.pad_left > 2 {
@@ -323,10 +327,12 @@ impl WinogradPass {
                 s_x: 1,
             }
         };
-        // One image's blocks must fit a chunk's scratch; a larger one stays on the strip
-        // kernels rather than needing buffers past what a device allows.
+        // One image's blocks, and the transformed kernels, must fit a chunk's scratch; a larger
+        // layer stays on the strip kernels rather than needing buffers past a device's limits.
         let one_image = 16 * pass.cs.max(pass.cd) * pass.tiles();
-        (pass.cs >= 8 && one_image <= WINOGRAD_CHUNK_FLOATS).then_some(pass)
+        let kernels = 16 * pass.cs * pass.cd;
+        let fits = one_image <= WINOGRAD_CHUNK_FLOATS && kernels <= WINOGRAD_CHUNK_FLOATS;
+        (pass.cs >= 8 && fits).then_some(pass)
     }
 
     /// 2×2 destination blocks per image.
@@ -356,8 +362,9 @@ impl WinogradPass {
         })
     }
 
-    /// The chunks of `n` images `scratch` holds at once, as `(first image, images, tp)`, after
-    /// checking `u` holds the 16 transformed kernels of every channel pair.
+    /// The chunks of `n` images `scratch` holds at once, as `(first image, images, tp)` (none
+    /// for no images), after checking `u` holds the 16 transformed kernels of every channel
+    /// pair.
     fn chunks(
         &self,
         op: &'static str,
@@ -365,8 +372,14 @@ impl WinogradPass {
         n: usize,
     ) -> Result<Vec<(usize, usize, usize)>> {
         need(op, "Winograd weights", &scratch.u, 16 * self.cs * self.cd)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let tiles = self.tiles();
         let fit = (scratch.v.len / (16 * self.cs)).min(scratch.m.len / (16 * self.cd)) / 8 * 8;
+        // At most 32,768 blocks a chunk whatever the scratch: the weight gradient's product
+        // loops over them, and lavapipe ends an invocation's loops after 65,535 iterations.
+        let fit = fit.min(WINOGRAD_MAX_BLOCKS);
         let per_chunk = (fit / tiles).min(n);
         if per_chunk == 0 {
             return Err(Error::ShapeMismatch {
@@ -429,6 +442,9 @@ fn winograd_passes(
     params: WinogradParams,
 ) -> Result<Vec<Dispatch>> {
     let chunks = pass.chunks(op, scratch, n)?;
+    if chunks.is_empty() {
+        return Ok(Vec::new());
+    }
     let p = pass.params(params)?;
     let mut out = vec![make(
         ctx,
@@ -598,6 +614,10 @@ pub fn conv2d_backward_weight_winograd(
         .filter(|p| p.cd >= 8)
         .ok_or_else(|| not_winograd(OP, g))?;
     let chunks = pass.chunks(OP, scratch, n)?;
+    if chunks.is_empty() {
+        // No images: nothing to add (the last pass would add whatever `u` last held).
+        return Ok(Vec::new());
+    }
     let p = pass.params(WinogradParams::default())?;
     let mut out = Vec::new();
     for (img0, nimg, tp) in chunks {
@@ -664,7 +684,10 @@ pub fn conv2d_backward_weight_auto(
 fn not_winograd(op: &'static str, g: &Conv2dGeom) -> Error {
     Error::ShapeMismatch {
         op,
-        expected: "a 3×3 kernel at stride 1, one group, at least 8 source channels".into(),
+        expected: "a 3×3 kernel at stride 1, one group, at least 8 channels on the summed side \
+                   (on both for the weight gradient), and at most 16 MiB of transformed blocks \
+                   per image and of transformed kernels"
+            .into(),
         got: format!("{g:?}"),
     }
 }

@@ -174,11 +174,15 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
         (3, 9, 7, 10, 13, Padding::Same, Some(1)),
         (5, 12, 9, 6, 8, Padding::Same, Some(2)),
         (7, 16, 5, 8, 20, Padding::Valid, Some(2)),
+        // Only the input gradient applies (3 input channels): 3 destination lanes of 8.
+        (2, 3, 7, 9, 16, Padding::Same, Some(1)),
+        // Scratch for far more images than the batch, as a model's largest layer leaves it.
+        (3, 8, 6, 6, 8, Padding::Same, Some(40)),
     ];
     for (n, c_in, h, w, c_out, padding, chunk) in cases {
         let g = Conv2dGeom::new([c_in, h, w], c_out, 3, 1, padding, 1).unwrap();
         let case = format!("Winograd {g:?} n={n}");
-        let sizes = ops::winograd_scratch(&g, chunk.unwrap_or(n));
+        let sizes = ops::winograd_scratch(&g, chunk.unwrap_or(n).max(1));
         let scratch = ops::WinogradScratch::new(ctx, sizes);
         let x = random(n * g.in_len(), &mut rng);
         let wt = random(g.weight_len(), &mut rng);
@@ -194,7 +198,7 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
             up(ctx, &wb),
             GpuBuffer::zeros(ctx, "out", out.len()),
         );
-        for relu in [false, true] {
+        for relu in [false, true].into_iter().filter(|_| c_in >= 8) {
             let ds = ops::conv2d_forward_winograd(
                 ctx,
                 &gout,
@@ -208,7 +212,7 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
                 relu,
             )
             .unwrap();
-            if chunk.is_some() {
+            if chunk.is_some_and(|c| c < n) {
                 assert!(ds.len() > 4, "{case}: one chunk");
             }
             run(ctx, &ds.iter().collect::<Vec<_>>());
@@ -222,7 +226,7 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
                 &want,
             );
         }
-        if c_out >= 8 {
+        if c_in >= 8 && c_out >= 8 {
             // The weight gradient adds onto what the gradients held (at w_off).
             let dout = random(n * g.out_len(), &mut rng);
             let mut grads = random(wb.len(), &mut rng);
@@ -238,7 +242,7 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
                 n,
             )
             .unwrap();
-            if chunk.is_some() {
+            if chunk.is_some_and(|c| c < n) {
                 assert!(ds.len() > 4, "{case}: one chunk");
             }
             run(ctx, &ds.iter().collect::<Vec<_>>());
@@ -255,7 +259,8 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
                 &down(ctx, &gg).await,
                 &grads,
             );
-
+        }
+        if c_out >= 8 {
             let dout = random(n * g.out_len(), &mut rng);
             let dx0 = random(n * g.in_len(), &mut rng);
             let mut dx = dx0.clone();
@@ -272,7 +277,7 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
                 n,
             )
             .unwrap();
-            if chunk.is_some() {
+            if chunk.is_some_and(|c| c < n) {
                 assert!(ds.len() > 4, "{case}: one chunk");
             }
             run(ctx, &ds.iter().collect::<Vec<_>>());
@@ -286,15 +291,29 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
     // A layer whose one image would need more than 16 MB of blocks stays on the strip kernel.
     let huge = Conv2dGeom::new([64, 260, 260], 64, 3, 1, Padding::Same, 1).unwrap();
     assert_eq!(ops::winograd_scratch(&huge, 8), [0; 3]);
-    // Where Winograd does not apply, and scratch too small for one image: clear errors.
-    let g = Conv2dGeom::new([8, 6, 6], 8, 3, 2, Padding::Same, 1).unwrap();
-    let s = ops::WinogradScratch::new(ctx, [1, 1, 1]);
+    // So does a layer whose transformed kernels would (1,100 × 1,100 channels).
+    let wide = Conv2dGeom::new([1100, 4, 4], 1100, 3, 1, Padding::Same, 1).unwrap();
+    assert_eq!(ops::winograd_scratch(&wide, 1), [0; 3]);
+    // Where Winograd does not apply, scratch too small for its kernels, and scratch too small
+    // for one image's blocks: clear errors.
     let b = GpuBuffer::zeros(ctx, "b", 4096);
-    let e = ops::conv2d_forward_winograd(ctx, &b, &b, &b, &s, 0, None, &g, 1, false).unwrap_err();
+    let tiny = ops::WinogradScratch::new(ctx, [1, 1, 1]);
+    let g = Conv2dGeom::new([8, 6, 6], 8, 3, 2, Padding::Same, 1).unwrap();
+    let e =
+        ops::conv2d_forward_winograd(ctx, &b, &b, &b, &tiny, 0, None, &g, 1, false).unwrap_err();
     assert!(e.to_string().contains("stride 1"), "{e}");
     let g = Conv2dGeom::new([8, 6, 6], 8, 3, 1, Padding::Same, 1).unwrap();
-    let e = ops::conv2d_forward_winograd(ctx, &b, &b, &b, &s, 0, None, &g, 1, false).unwrap_err();
-    assert!(e.to_string().contains("Winograd"), "{e}");
+    let e =
+        ops::conv2d_forward_winograd(ctx, &b, &b, &b, &tiny, 0, None, &g, 1, false).unwrap_err();
+    assert!(e.to_string().contains("Winograd weights"), "{e}");
+    let kernels_only = ops::WinogradScratch::new(ctx, [16 * 8 * 8, 1, 1]);
+    let e = ops::conv2d_forward_winograd(ctx, &b, &b, &b, &kernels_only, 0, None, &g, 1, false)
+        .unwrap_err();
+    assert!(e.to_string().contains("blocks of an image"), "{e}");
+    // No images, no dispatches.
+    let s = ops::WinogradScratch::new(ctx, ops::winograd_scratch(&g, 1));
+    let ds = ops::conv2d_backward_weight_winograd(ctx, &b, &s, &b, &b, 0, &g, 0).unwrap();
+    assert!(ds.is_empty(), "{} dispatches for no images", ds.len());
 }
 gpu_test!(
     winograd_convolutions_match_reference,
