@@ -362,6 +362,32 @@ impl WinogradPass {
         })
     }
 
+    /// The first pass of a chunk `(img0, nimg, tp)` of [`WinogradPass::chunks`]: `p` set to the
+    /// chunk, and the transform of its source blocks into `scratch.v`.
+    fn chunk_input(
+        &self,
+        ctx: &GpuContext,
+        src: &GpuBuffer,
+        scratch: &WinogradScratch,
+        p: &WinogradParams,
+        (img0, nimg, tp): (usize, usize, usize),
+    ) -> Result<(WinogradParams, Dispatch)> {
+        let p = WinogradParams {
+            img0: u(img0)?,
+            nimg: u(nimg)?,
+            tp: u(tp)?,
+            ..*p
+        };
+        let d = make(
+            ctx,
+            Kernel::Conv2dWinogradInput,
+            &[src, &scratch.v],
+            &p,
+            grid(ctx, self.cs * tp, 64)?,
+        )?;
+        Ok((p, d))
+    }
+
     /// The chunks of `n` images `scratch` holds at once, as `(first image, images, tp)` (none
     /// for no images), after checking `u` holds the 16 transformed kernels of every channel
     /// pair.
@@ -453,20 +479,10 @@ fn winograd_passes(
         &p,
         grid(ctx, pass.cd * pass.cs, 64)?,
     )?];
-    for (img0, nimg, tp) in chunks {
-        let p = WinogradParams {
-            img0: u(img0)?,
-            nimg: u(nimg)?,
-            tp: u(tp)?,
-            ..p
-        };
-        out.push(make(
-            ctx,
-            Kernel::Conv2dWinogradInput,
-            &[src, &scratch.v],
-            &p,
-            grid(ctx, pass.cs * tp, 64)?,
-        )?);
+    for chunk in chunks {
+        let (p, input) = pass.chunk_input(ctx, src, scratch, &p, chunk)?;
+        let (_, nimg, tp) = chunk;
+        out.push(input);
         out.push(make(
             ctx,
             Kernel::Conv2dWinogradGemm,
@@ -620,21 +636,15 @@ pub fn conv2d_backward_weight_winograd(
     }
     let p = pass.params(WinogradParams::default())?;
     let mut out = Vec::new();
-    for (img0, nimg, tp) in chunks {
+    for chunk in chunks {
+        let (img0, _, tp) = chunk;
+        // The first chunk's products overwrite what `u` held, the next ones add.
         let p = WinogradParams {
-            img0: u(img0)?,
-            nimg: u(nimg)?,
-            tp: u(tp)?,
             accumulate: (img0 > 0) as u32,
             ..p
         };
-        out.push(make(
-            ctx,
-            Kernel::Conv2dWinogradInput,
-            &[x, &scratch.v],
-            &p,
-            grid(ctx, pass.cs * tp, 64)?,
-        )?);
+        let (p, input) = pass.chunk_input(ctx, x, scratch, &p, chunk)?;
+        out.push(input);
         out.push(make(
             ctx,
             Kernel::Conv2dWinogradDout,
