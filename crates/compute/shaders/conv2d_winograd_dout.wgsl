@@ -42,11 +42,10 @@ fn main(
     var y0 = vec2<f32>(0.0);
     var y1 = vec2<f32>(0.0);
     if (t < P.nimg * P.tiles) {
-        let i = P.img0 + t / P.tiles;
-        let r = t % P.tiles;
-        let oy = 2u * (r / P.tiles_x);
-        let ox = 2u * (r % P.tiles_x);
-        let plane = (i * P.cd + m) * P.hd * P.wd;
+        let o = block_origin(t);
+        let oy = o.y;
+        let ox = o.z;
+        let plane = (o.x * P.cd + m) * P.hd * P.wd;
         y0 = vec2<f32>(ld(plane, oy, ox), ld(plane, oy, ox + 1u));
         y1 = vec2<f32>(ld(plane, oy + 1u, ox), ld(plane, oy + 1u, ox + 1u));
     }

@@ -2,18 +2,14 @@
 // independent matrix products (ξ = workgroup z). Each thread owns 8 destination channels × 8
 // consecutive blocks in 16 vec4 accumulators and walks the source channels in one loop: per
 // step 8 loads of V, 8 of U, 64 multiply-adds, no bounds check (tp is a multiple of 8; the
-// channels past cd repeat the last and are not stored) — the shape that runs best on a
-// software adapter (see conv_strip_common.wgsl). Adjacent threads take adjacent blocks.
+// channels past cd repeat the last, lanes4 in registers_common.wgsl, and are not stored) — the
+// shape that runs best on a software adapter (see conv_strip_common.wgsl). Adjacent threads
+// take adjacent blocks.
 
 @group(0) @binding(0) var<storage, read> u: array<f32>;
 @group(0) @binding(1) var<storage, read> v: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mm: array<f32>;
 @group(0) @binding(3) var<uniform> P: WinogradParams;
-
-// Four consecutive channels from `first`, those past len − 1 repeating the last.
-fn lanes(first: u32, len: u32) -> vec4<u32> {
-    return min(vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(len - 1u));
-}
 
 fn put8(at: u32, lo: vec4<f32>, hi: vec4<f32>) {
     mm[at] = lo.x;
@@ -40,8 +36,8 @@ fn main(
     }
     let t0 = (k % blocks_t) * 8u;
     let m0 = (k / blocks_t) * 8u;
-    let uA = (xi * P.cd + lanes(m0, P.cd)) * P.cs;
-    let uB = (xi * P.cd + lanes(m0 + 4u, P.cd)) * P.cs;
+    let uA = (xi * P.cd + lanes4(m0, P.cd)) * P.cs;
+    let uB = (xi * P.cd + lanes4(m0 + 4u, P.cd)) * P.cs;
     var vat = xi * P.cs * P.tp + t0;
 
     var a0 = vec4<f32>(0.0);

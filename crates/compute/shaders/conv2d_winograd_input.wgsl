@@ -41,11 +41,10 @@ fn main(
     var e2 = vec4<f32>(0.0);
     var e3 = vec4<f32>(0.0);
     if (t < P.nimg * P.tiles) {
-        let i = P.img0 + t / P.tiles;
-        let r = t % P.tiles;
-        let y0 = i32(2u * (r / P.tiles_x)) - i32(P.pad_y);
-        let x0 = i32(2u * (r % P.tiles_x)) - i32(P.pad_x);
-        let plane = (i * P.cs + c) * P.hs * P.ws;
+        let o = block_origin(t);
+        let y0 = i32(o.y) - i32(P.pad_y);
+        let x0 = i32(o.z) - i32(P.pad_x);
+        let plane = (o.x * P.cs + c) * P.hs * P.ws;
         let d0 = src_row(plane, y0, x0);
         let d1 = src_row(plane, y0 + 1, x0);
         let d2 = src_row(plane, y0 + 2, x0);

@@ -50,11 +50,10 @@ fn main(
     let y0 = a_t(m0 + m1 + m2);
     let y1 = a_t(m1 - m2 - m3);
 
-    let i = P.img0 + t / P.tiles;
-    let r = t % P.tiles;
-    let oy = 2u * (r / P.tiles_x);
-    let ox = 2u * (r % P.tiles_x);
-    let o = ((i * P.cd + m) * P.hd + oy) * P.wd + ox;
+    let b = block_origin(t);
+    let oy = b.y;
+    let ox = b.z;
+    let o = ((b.x * P.cd + m) * P.hd + oy) * P.wd + ox;
     var bias = 0.0;
     if (P.has_bias != 0u) {
         bias = wb[P.b_off + m];

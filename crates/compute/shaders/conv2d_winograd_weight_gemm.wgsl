@@ -4,16 +4,13 @@
 // (`accumulate`). Each thread owns 8 output × 8 input channels in 16 vec4 accumulators and walks
 // the blocks in one loop: 8 loads of E, 8 of V, 64 multiply-adds a step. The loop is tp long,
 // at most 2^22 / (16 · 8) = 32,768 (ops::WINOGRAD_CHUNK_FLOATS with 8 channels or more), under
-// lavapipe's 65,535 iterations an invocation. Channels past the last repeat it, unstored.
+// lavapipe's 65,535 iterations an invocation. Channels past the last repeat it (lanes4 in
+// registers_common.wgsl), unstored.
 
 @group(0) @binding(0) var<storage, read> e: array<f32>;
 @group(0) @binding(1) var<storage, read> v: array<f32>;
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
 @group(0) @binding(3) var<uniform> P: WinogradParams;
-
-fn lanes(first: u32, len: u32) -> vec4<u32> {
-    return min(vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(len - 1u));
-}
 
 // Q[ξ, m, c0 .. c0 + 7] (c < cs only) from `at`.
 fn put8(at: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
@@ -44,10 +41,10 @@ fn main(
     }
     let c0 = (k % blocks_c) * 8u;
     let m0 = (k / blocks_c) * 8u;
-    let eA = (xi * P.cd + lanes(m0, P.cd)) * P.tp;
-    let eB = (xi * P.cd + lanes(m0 + 4u, P.cd)) * P.tp;
-    let vA = (xi * P.cs + lanes(c0, P.cs)) * P.tp;
-    let vB = (xi * P.cs + lanes(c0 + 4u, P.cs)) * P.tp;
+    let eA = (xi * P.cd + lanes4(m0, P.cd)) * P.tp;
+    let eB = (xi * P.cd + lanes4(m0 + 4u, P.cd)) * P.tp;
+    let vA = (xi * P.cs + lanes4(c0, P.cs)) * P.tp;
+    let vB = (xi * P.cs + lanes4(c0 + 4u, P.cs)) * P.tp;
 
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);

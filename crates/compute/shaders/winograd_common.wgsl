@@ -8,6 +8,10 @@
 //   conv2d_winograd_input.wgsl    V[ξ, c, t] = (Bᵀ d[c, t] B)[ξ]            t: a 2×2 block
 //   conv2d_winograd_gemm.wgsl     M[ξ, m, t] = Σ_c U[ξ, m, c] · V[ξ, c, t]  16 matrix products
 //   conv2d_winograd_output.wgsl   dst[m, block t] = Aᵀ M[·, m, t] A (+ bias, ReLU; or +=)
+// The weight gradient runs it backwards (forward geometry, x's blocks V as above):
+//   conv2d_winograd_dout.wgsl           E[ξ, m, t] = (A dY[m, t] Aᵀ)[ξ]     (in M's place)
+//   conv2d_winograd_weight_gemm.wgsl    Q[ξ, m, c] (+)= Σ_t E[ξ, m, t] · V[ξ, c, t]  (in U's)
+//   conv2d_winograd_weight_output.wgsl  dw[m, c] += Gᵀ Q[·, m, c] G
 // The blocks of a chunk of images are numbered image-major, padded to `tp`, a multiple of 8
 // (the padding blocks have V = 0). Mirrored by `WinogradParams` in src/gpu/kernels.rs.
 struct WinogradParams {
@@ -41,6 +45,13 @@ struct WinogradParams {
     accumulate: u32,
     _pad0: u32,
     _pad1: u32,
+}
+
+// Block t of the chunk (t < nimg · tiles): its image, and the row and column of its top-left
+// destination pixel.
+fn block_origin(t: u32) -> vec3<u32> {
+    let r = t % P.tiles;
+    return vec3<u32>(P.img0 + t / P.tiles, 2u * (r / P.tiles_x), 2u * (r % P.tiles_x));
 }
 
 // The thread index of a grid folded as ops::grid folds it, in workgroups of 64.

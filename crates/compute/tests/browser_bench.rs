@@ -261,28 +261,17 @@ mod webgpu {
             let bwt = time_gpu(ctx, &bw, &dw).await;
             conv_s += f + bwt + if first { 0.0 } else { bi };
             let gflop = 2.0 * g.macs() as f64 * n as f64 / 1e9;
+            let mark = |winograd: bool| if winograd { " Winograd" } else { "" };
             log(&format!(
                 "  {:<8} forward {f:7.3} s ({:5.2} GFLOP/s){}  backward_input {bi:7.3} s ({:5.2}){}{}  backward_weight {bwt:7.3} s ({:5.2}){}",
                 layer,
                 gflop / f,
-                if ops::winograd(ctx, g, false) {
-                    " Winograd"
-                } else {
-                    ""
-                },
+                mark(ops::winograd(ctx, g, false)),
                 gflop / bi,
-                if ops::winograd(ctx, g, true) {
-                    " Winograd"
-                } else {
-                    ""
-                },
+                mark(ops::winograd(ctx, g, true)),
                 if first { " (not in a step)" } else { "" },
                 gflop / bwt,
-                if ops::winograd_weight(ctx, g) {
-                    " Winograd"
-                } else {
-                    ""
-                }
+                mark(ops::winograd_weight(ctx, g)),
             ));
         }
         conv_s

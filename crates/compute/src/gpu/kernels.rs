@@ -196,14 +196,20 @@ impl Kernel {
                 shader!("winograd_common.wgsl", "conv2d_winograd_weights.wgsl")
             }
             Conv2dWinogradInput => shader!("winograd_common.wgsl", "conv2d_winograd_input.wgsl"),
-            Conv2dWinogradGemm => shader!("winograd_common.wgsl", "conv2d_winograd_gemm.wgsl"),
+            Conv2dWinogradGemm => shader!(
+                "winograd_common.wgsl",
+                "registers_common.wgsl",
+                "conv2d_winograd_gemm.wgsl"
+            ),
             Conv2dWinogradOutput => {
                 shader!("winograd_common.wgsl", "conv2d_winograd_output.wgsl")
             }
             Conv2dWinogradDout => shader!("winograd_common.wgsl", "conv2d_winograd_dout.wgsl"),
-            Conv2dWinogradWeightGemm => {
-                shader!("winograd_common.wgsl", "conv2d_winograd_weight_gemm.wgsl")
-            }
+            Conv2dWinogradWeightGemm => shader!(
+                "winograd_common.wgsl",
+                "registers_common.wgsl",
+                "conv2d_winograd_weight_gemm.wgsl"
+            ),
             Conv2dWinogradWeightOutput => {
                 shader!("winograd_common.wgsl", "conv2d_winograd_weight_output.wgsl")
             }

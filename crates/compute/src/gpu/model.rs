@@ -75,19 +75,19 @@ struct Need {
 }
 
 /// The floats `[u, v, m]` of the Winograd scratch a graph needs at batch `n` on an adapter whose
-/// GEMM body is `gemm` (only software adapters run Winograd: [`ops::winograd`]).
+/// GEMM body is `gemm` (none where it does not run Winograd: [`ops::winograd_runs_on`]).
 fn winograd_scratch(graph: &Graph, n: usize, gemm: Gemm) -> [usize; 3] {
-    let mut need = [0; 3];
-    if gemm == Gemm::Registers {
-        for node in &graph.nodes {
-            if let NodeOp::Conv2d { geom, .. } = &node.op {
-                for (a, b) in need.iter_mut().zip(ops::winograd_scratch(geom, n)) {
-                    *a = (*a).max(b);
-                }
-            }
-        }
+    if !ops::winograd_runs_on(gemm) {
+        return [0; 3];
     }
-    need
+    graph
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.op {
+            NodeOp::Conv2d { geom, .. } => Some(ops::winograd_scratch(geom, n)),
+            _ => None,
+        })
+        .fold([0; 3], ops::larger_scratch)
 }
 
 /// The device buffers a graph needs at batch `n`, largest first.

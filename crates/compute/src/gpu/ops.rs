@@ -432,25 +432,31 @@ impl WinogradPass {
     }
 }
 
+/// Whether an adapter whose GEMM body is `gemm` runs Winograd where it applies: a software one
+/// (Gemm::Registers), where multiply-adds are what a pass pays for and Winograd does 16 per 2×2
+/// block and channel pair instead of 36. Hardware GPUs keep the tiled body (not measured here).
+pub fn winograd_runs_on(gemm: Gemm) -> bool {
+    gemm == Gemm::Registers
+}
+
 /// Whether a convolution's forward (or, `backward_input`, its input gradient) runs as
-/// Winograd F(2×2, 3×3) on this device: on a software adapter, where multiply-adds are what a
-/// pass pays for and Winograd does 16 per 2×2 block and channel pair instead of 36.
+/// Winograd F(2×2, 3×3) on this device ([`winograd_runs_on`]).
 pub fn winograd(ctx: &GpuContext, g: &Conv2dGeom, backward_input: bool) -> bool {
-    ctx.gemm() == Gemm::Registers && WinogradPass::new(g, backward_input, 0).is_some()
+    winograd_runs_on(ctx.gemm()) && WinogradPass::new(g, backward_input, 0).is_some()
 }
 
 /// The floats `[u, v, m]` of [`WinogradScratch`] both Winograd passes of a convolution need at
 /// batches of up to `n` (zeros where neither applies).
 pub fn winograd_scratch(g: &Conv2dGeom, n: usize) -> [usize; 3] {
-    let mut need = [0; 3];
-    for backward_input in [false, true] {
-        if let Some(pass) = WinogradPass::new(g, backward_input, 0) {
-            for (a, b) in need.iter_mut().zip(pass.scratch(n)) {
-                *a = (*a).max(b);
-            }
-        }
-    }
-    need
+    [false, true]
+        .into_iter()
+        .filter_map(|backward_input| WinogradPass::new(g, backward_input, 0))
+        .fold([0; 3], |need, pass| larger_scratch(need, pass.scratch(n)))
+}
+
+/// The element-wise larger of two `[u, v, m]` scratch sizes: one scratch serving both.
+pub fn larger_scratch(a: [usize; 3], b: [usize; 3]) -> [usize; 3] {
+    std::array::from_fn(|i| a[i].max(b[i]))
 }
 
 /// The four passes of `winograd_common.wgsl` over `n` images, the last three once per chunk of
@@ -604,7 +610,7 @@ pub fn conv2d_backward_input_auto(
 /// Whether a convolution's weight gradient runs as Winograd on this device: as [`winograd`]'s
 /// forward, with at least 8 output channels too (each thread owns 8 × 8 channel pairs).
 pub fn winograd_weight(ctx: &GpuContext, g: &Conv2dGeom) -> bool {
-    ctx.gemm() == Gemm::Registers && WinogradPass::new(g, false, 0).is_some_and(|p| p.cd >= 8)
+    winograd_runs_on(ctx.gemm()) && WinogradPass::new(g, false, 0).is_some_and(|p| p.cd >= 8)
 }
 
 /// dw += dout ⋆ x (dw at `w_off` of `grads`) as Winograd F(2×2, 3×3) run backwards through
