@@ -50,6 +50,17 @@ const CONV_CASES: [ConvCase; 11] = [
     (1, 2, 6, 17, 9, 4, 1, Padding::Same, 1),
 ];
 
+/// Weights `wt` and bias `b` in one buffer at awkward offsets, as in a model's flat parameter
+/// buffer: `wt` at `w_off`, `b` `gap` elements after it, `fill` around them. Returns the buffer
+/// and the bias offset.
+fn flat_params(wt: &[f32], b: &[f32], w_off: usize, gap: usize, fill: f32) -> (Vec<f32>, usize) {
+    let b_off = w_off + wt.len() + gap;
+    let mut wb = vec![fill; b_off + b.len() + 2];
+    wb[w_off..b_off - gap].copy_from_slice(wt);
+    wb[b_off..b_off + b.len()].copy_from_slice(b);
+    (wb, b_off)
+}
+
 /// Both GEMM bodies: the adapter's own, then the other one on the same device.
 async fn conv2d_all_passes_match_reference(ctx: &GpuContext) {
     conv2d_passes_match_reference(ctx).await;
@@ -90,11 +101,8 @@ async fn conv2d_passes_match_reference(ctx: &GpuContext) {
         let wt = random(g.weight_len(), &mut rng);
         let b = random(c_out, &mut rng);
         let dout = random(n * g.out_len(), &mut rng);
-        // Weights and bias in one buffer, at awkward offsets, as in a model's flat buffer.
-        let (w_off, b_off) = (3, 3 + g.weight_len() + 1);
-        let mut wb = vec![0.5; b_off + c_out + 2];
-        wb[w_off..w_off + g.weight_len()].copy_from_slice(&wt);
-        wb[b_off..b_off + c_out].copy_from_slice(&b);
+        let w_off = 3;
+        let (wb, b_off) = flat_params(&wt, &b, w_off, 1, 0.5);
 
         let mut out = vec![0.0; n * g.out_len()];
         conv_ref::conv2d_forward(&mut out, &x, &wt, Some(&b), &g, n);
@@ -187,10 +195,8 @@ async fn winograd_matches_reference(ctx: &GpuContext) {
         let x = random(n * g.in_len(), &mut rng);
         let wt = random(g.weight_len(), &mut rng);
         let b = random(c_out, &mut rng);
-        let (w_off, b_off) = (5, 5 + g.weight_len() + 2);
-        let mut wb = vec![0.25; b_off + c_out + 1];
-        wb[w_off..w_off + g.weight_len()].copy_from_slice(&wt);
-        wb[b_off..b_off + c_out].copy_from_slice(&b);
+        let w_off = 5;
+        let (wb, b_off) = flat_params(&wt, &b, w_off, 2, 0.25);
         let mut out = vec![0.0; n * g.out_len()];
         conv_ref::conv2d_forward(&mut out, &x, &wt, Some(&b), &g, n);
         let (gx, gwb, gout) = (
