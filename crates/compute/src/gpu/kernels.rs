@@ -11,262 +11,193 @@ use bytemuck::{Pod, Zeroable};
 
 macro_rules! shader {
     ($($file:literal),+) => {
-        concat!($(include_str!(concat!("../../shaders/", $file))),+)
+        concat!($(include_str!(concat!("../../../../shaders/", $file))),+)
     };
 }
 
-/// Every compute pipeline, named like its Rust primitive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernel {
-    Conv2dForward,
-    Conv2dBackwardInput,
-    Conv2dBackwardWeight,
-    Conv2dBackwardWeightReduce,
-    BiasBackward,
-    DenseForward,
-    DenseBackwardInput,
-    DenseBackwardWeight,
-    ReluForward,
-    ReluBackward,
-    ReluMask,
-    AddForward,
-    AddBackward,
-    DropoutForward,
-    DropoutBackward,
-    GapForward,
-    GapBackward,
-    MaxPoolForward,
-    MaxPoolBackward,
-    AvgPoolForward,
-    AvgPoolBackward,
-    SoftmaxCeForward,
-    SoftmaxCeBackward,
-    SgdUpdate,
-    AdamUpdate,
-    CanvasPlace,
-    ConcatForward,
-    ConcatBackward,
-    BatchnormStats,
-    BatchnormForward,
-    BatchnormBackwardReduce,
-    BatchnormBackward,
-    PadForward,
-    PadBackward,
-    BlurForward,
-    BlurBackward,
-    Conv2dForwardStrip,
-    Conv2dBackwardInputStrip,
-    Conv2dBackwardWeightStrip,
-    MaxPoolBackwardScatter,
-    GapForwardSerial,
-    Conv2dWinogradWeights,
-    Conv2dWinogradInput,
-    Conv2dWinogradGemm,
-    Conv2dWinogradOutput,
-    Conv2dWinogradDout,
-    Conv2dWinogradWeightGemm,
-    Conv2dWinogradWeightOutput,
+/// Declares every kernel once, `Name => [files]`: the WGSL files under `shaders/` that make up
+/// its module, concatenated in order (WGSL does not care where a declaration stands, so shared
+/// preludes come first). `Name => gemm [files]` is an implicit GEMM: its files supply the
+/// loaders of a matrix-multiply body, appended per [`Gemm`]; a `registers [files]` after it is a
+/// whole kernel of its own that replaces both on [`Gemm::Registers`]. Generates [`Kernel`],
+/// [`Kernel::ALL`], [`Kernel::own_source`] and what [`Kernel::source_for`] needs.
+macro_rules! kernels {
+    (@gemm) => {
+        false
+    };
+    (@gemm gemm) => {
+        true
+    };
+    (@registers) => {
+        None
+    };
+    (@registers $($file:literal),+) => {
+        Some(shader!($($file),+))
+    };
+    ($(
+        $name:ident => $($gemm:ident)? [$($file:literal),+ $(,)?]
+            $(registers [$($reg:literal),+ $(,)?])?
+    ),+ $(,)?) => {
+        /// Every compute pipeline, named like its Rust primitive.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Kernel {
+            $($name),+
+        }
+
+        impl Kernel {
+            pub const ALL: [Kernel; [$(stringify!($name)),+].len()] = [$(Kernel::$name),+];
+
+            /// The primitive's own WGSL: its files, shared preludes first. An implicit GEMM
+            /// still needs a matrix-multiply body appended ([`Kernel::source_for`]).
+            pub fn own_source(self) -> &'static str {
+                match self {
+                    $(Kernel::$name => shader!($($file),+)),+
+                }
+            }
+
+            fn is_gemm(self) -> bool {
+                match self {
+                    $(Kernel::$name => kernels!(@gemm $($gemm)?)),+
+                }
+            }
+
+            /// The whole module of a GEMM that has a kernel of its own on [`Gemm::Registers`].
+            fn registers_source(self) -> Option<&'static str> {
+                match self {
+                    $(Kernel::$name => kernels!(@registers $($($reg),+)?)),+
+                }
+            }
+        }
+    };
+}
+
+// The convolutions have whole kernels of their own for software adapters (`registers`): the
+// generic loaders' im2col index arithmetic (divisions) dominates there.
+kernels! {
+    Conv2dForward => gemm ["conv/conv_common.wgsl", "conv/conv2d_forward.wgsl"]
+        registers [
+            "conv/conv_common.wgsl",
+            "gemm/registers_common.wgsl",
+            "conv/conv2d_forward_registers.wgsl",
+        ],
+    Conv2dBackwardInput => gemm ["conv/conv_common.wgsl", "conv/conv2d_backward_input.wgsl"]
+        registers [
+            "conv/conv_common.wgsl",
+            "gemm/registers_common.wgsl",
+            "conv/conv2d_backward_input_registers.wgsl",
+        ],
+    Conv2dBackwardWeight => gemm ["conv/conv_common.wgsl", "conv/conv2d_backward_weight.wgsl"]
+        registers [
+            "conv/conv_common.wgsl",
+            "gemm/registers_common.wgsl",
+            "conv/conv2d_backward_weight_registers.wgsl",
+        ],
+    Conv2dBackwardWeightReduce => [
+        "conv/conv_common.wgsl",
+        "conv/conv2d_backward_weight_reduce.wgsl",
+    ],
+    Conv2dForwardStrip => [
+        "conv/conv_common.wgsl",
+        "gemm/registers_common.wgsl",
+        "conv/conv2d_forward_strip.wgsl",
+        "conv/conv_strip_common.wgsl",
+    ],
+    Conv2dBackwardInputStrip => [
+        "conv/conv_common.wgsl",
+        "gemm/registers_common.wgsl",
+        "conv/conv2d_backward_input_strip.wgsl",
+        "conv/conv_strip_common.wgsl",
+    ],
+    Conv2dBackwardWeightStrip => [
+        "conv/conv_common.wgsl",
+        "gemm/registers_common.wgsl",
+        "conv/conv2d_backward_weight_strip.wgsl",
+    ],
+    BiasBackward => ["conv/bias_backward.wgsl"],
+    Conv2dWinogradWeights => [
+        "winograd/winograd_common.wgsl",
+        "winograd/conv2d_winograd_weights.wgsl",
+    ],
+    Conv2dWinogradInput => [
+        "winograd/winograd_common.wgsl",
+        "winograd/conv2d_winograd_input.wgsl",
+    ],
+    Conv2dWinogradGemm => [
+        "winograd/winograd_common.wgsl",
+        "gemm/registers_common.wgsl",
+        "winograd/conv2d_winograd_gemm.wgsl",
+    ],
+    Conv2dWinogradOutput => [
+        "winograd/winograd_common.wgsl",
+        "winograd/conv2d_winograd_output.wgsl",
+    ],
+    Conv2dWinogradDout => [
+        "winograd/winograd_common.wgsl",
+        "winograd/conv2d_winograd_dout.wgsl",
+    ],
+    Conv2dWinogradWeightGemm => [
+        "winograd/winograd_common.wgsl",
+        "gemm/registers_common.wgsl",
+        "winograd/conv2d_winograd_weight_gemm.wgsl",
+    ],
+    Conv2dWinogradWeightOutput => [
+        "winograd/winograd_common.wgsl",
+        "winograd/conv2d_winograd_weight_output.wgsl",
+    ],
+    DenseForward => gemm ["gemm/dense_common.wgsl", "gemm/dense_forward.wgsl"],
+    DenseBackwardInput => gemm ["gemm/dense_common.wgsl", "gemm/dense_backward_input.wgsl"],
+    DenseBackwardWeight => gemm ["gemm/dense_common.wgsl", "gemm/dense_backward_weight.wgsl"],
+    ReluForward => ["pointwise/relu_forward.wgsl"],
+    ReluBackward => ["pointwise/relu_backward.wgsl"],
+    ReluMask => ["pointwise/relu_mask.wgsl"],
+    AddForward => ["pointwise/add_forward.wgsl"],
+    AddBackward => ["pointwise/add_backward.wgsl"],
+    DropoutForward => ["pointwise/dropout_forward.wgsl"],
+    DropoutBackward => ["pointwise/dropout_backward.wgsl"],
+    ConcatForward => ["pointwise/concat_forward.wgsl"],
+    ConcatBackward => ["pointwise/concat_backward.wgsl"],
+    GapForward => ["pool/gap_forward_common.wgsl", "pool/gap_forward.wgsl"],
+    GapForwardSerial => ["pool/gap_forward_common.wgsl", "pool/gap_forward_serial.wgsl"],
+    GapBackward => ["pool/gap_backward.wgsl"],
+    MaxPoolForward => ["pool/pool_common.wgsl", "pool/max_pool_forward.wgsl"],
+    MaxPoolBackward => [
+        "pool/pool_common.wgsl",
+        "pool/max_pool_backward_common.wgsl",
+        "pool/max_pool_backward.wgsl",
+    ],
+    MaxPoolBackwardScatter => [
+        "pool/pool_common.wgsl",
+        "pool/max_pool_backward_common.wgsl",
+        "pool/max_pool_backward_scatter.wgsl",
+    ],
+    AvgPoolForward => ["pool/pool_common.wgsl", "pool/avg_pool_forward.wgsl"],
+    AvgPoolBackward => ["pool/pool_common.wgsl", "pool/avg_pool_backward.wgsl"],
+    PadForward => ["spatial/pad_common.wgsl", "spatial/pad_forward.wgsl"],
+    PadBackward => ["spatial/pad_common.wgsl", "spatial/pad_backward.wgsl"],
+    BlurForward => ["spatial/blur_common.wgsl", "spatial/blur_forward.wgsl"],
+    BlurBackward => ["spatial/blur_common.wgsl", "spatial/blur_backward.wgsl"],
+    BatchnormStats => ["norm/batchnorm_common.wgsl", "norm/batchnorm_stats.wgsl"],
+    BatchnormForward => ["norm/batchnorm_common.wgsl", "norm/batchnorm_forward.wgsl"],
+    BatchnormBackwardReduce => [
+        "norm/batchnorm_common.wgsl",
+        "norm/batchnorm_backward_reduce.wgsl",
+    ],
+    BatchnormBackward => ["norm/batchnorm_common.wgsl", "norm/batchnorm_backward.wgsl"],
+    SoftmaxCeForward => ["loss/softmax_ce_forward.wgsl"],
+    SoftmaxCeBackward => ["loss/softmax_ce_backward.wgsl"],
+    SgdUpdate => ["optim/sgd_update.wgsl"],
+    AdamUpdate => ["optim/adam_update.wgsl"],
+    CanvasPlace => ["data/canvas_place.wgsl"],
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 48] = [
-        Kernel::Conv2dForward,
-        Kernel::Conv2dBackwardInput,
-        Kernel::Conv2dBackwardWeight,
-        Kernel::Conv2dBackwardWeightReduce,
-        Kernel::BiasBackward,
-        Kernel::DenseForward,
-        Kernel::DenseBackwardInput,
-        Kernel::DenseBackwardWeight,
-        Kernel::ReluForward,
-        Kernel::ReluBackward,
-        Kernel::ReluMask,
-        Kernel::AddForward,
-        Kernel::AddBackward,
-        Kernel::DropoutForward,
-        Kernel::DropoutBackward,
-        Kernel::GapForward,
-        Kernel::GapBackward,
-        Kernel::MaxPoolForward,
-        Kernel::MaxPoolBackward,
-        Kernel::AvgPoolForward,
-        Kernel::AvgPoolBackward,
-        Kernel::SoftmaxCeForward,
-        Kernel::SoftmaxCeBackward,
-        Kernel::SgdUpdate,
-        Kernel::AdamUpdate,
-        Kernel::CanvasPlace,
-        Kernel::ConcatForward,
-        Kernel::ConcatBackward,
-        Kernel::BatchnormStats,
-        Kernel::BatchnormForward,
-        Kernel::BatchnormBackwardReduce,
-        Kernel::BatchnormBackward,
-        Kernel::PadForward,
-        Kernel::PadBackward,
-        Kernel::BlurForward,
-        Kernel::BlurBackward,
-        Kernel::Conv2dForwardStrip,
-        Kernel::Conv2dBackwardInputStrip,
-        Kernel::Conv2dBackwardWeightStrip,
-        Kernel::MaxPoolBackwardScatter,
-        Kernel::GapForwardSerial,
-        Kernel::Conv2dWinogradWeights,
-        Kernel::Conv2dWinogradInput,
-        Kernel::Conv2dWinogradGemm,
-        Kernel::Conv2dWinogradOutput,
-        Kernel::Conv2dWinogradDout,
-        Kernel::Conv2dWinogradWeightGemm,
-        Kernel::Conv2dWinogradWeightOutput,
-    ];
-
-    /// The primitive's own WGSL: its file, preceded by its shared geometry. An implicit GEMM
-    /// still needs a matrix-multiply body appended ([`Kernel::source_for`]).
-    pub fn own_source(self) -> &'static str {
-        use Kernel::*;
-        match self {
-            Conv2dForward => shader!("conv_common.wgsl", "conv2d_forward.wgsl"),
-            Conv2dBackwardInput => shader!("conv_common.wgsl", "conv2d_backward_input.wgsl"),
-            Conv2dBackwardWeight => shader!("conv_common.wgsl", "conv2d_backward_weight.wgsl"),
-            Conv2dBackwardWeightReduce => {
-                shader!("conv_common.wgsl", "conv2d_backward_weight_reduce.wgsl")
-            }
-            BiasBackward => shader!("bias_backward.wgsl"),
-            DenseForward => shader!("dense_common.wgsl", "dense_forward.wgsl"),
-            DenseBackwardInput => shader!("dense_common.wgsl", "dense_backward_input.wgsl"),
-            DenseBackwardWeight => shader!("dense_common.wgsl", "dense_backward_weight.wgsl"),
-            ReluForward => shader!("relu_forward.wgsl"),
-            ReluBackward => shader!("relu_backward.wgsl"),
-            ReluMask => shader!("relu_mask.wgsl"),
-            AddForward => shader!("add_forward.wgsl"),
-            AddBackward => shader!("add_backward.wgsl"),
-            DropoutForward => shader!("dropout_forward.wgsl"),
-            DropoutBackward => shader!("dropout_backward.wgsl"),
-            GapForward => shader!("gap_forward_common.wgsl", "gap_forward.wgsl"),
-            GapForwardSerial => shader!("gap_forward_common.wgsl", "gap_forward_serial.wgsl"),
-            GapBackward => shader!("gap_backward.wgsl"),
-            MaxPoolForward => shader!("pool_common.wgsl", "max_pool_forward.wgsl"),
-            MaxPoolBackward => shader!(
-                "pool_common.wgsl",
-                "max_pool_backward_common.wgsl",
-                "max_pool_backward.wgsl"
-            ),
-            MaxPoolBackwardScatter => shader!(
-                "pool_common.wgsl",
-                "max_pool_backward_common.wgsl",
-                "max_pool_backward_scatter.wgsl"
-            ),
-            AvgPoolForward => shader!("pool_common.wgsl", "avg_pool_forward.wgsl"),
-            AvgPoolBackward => shader!("pool_common.wgsl", "avg_pool_backward.wgsl"),
-            SoftmaxCeForward => shader!("softmax_ce_forward.wgsl"),
-            SoftmaxCeBackward => shader!("softmax_ce_backward.wgsl"),
-            SgdUpdate => shader!("sgd_update.wgsl"),
-            AdamUpdate => shader!("adam_update.wgsl"),
-            CanvasPlace => shader!("canvas_place.wgsl"),
-            ConcatForward => shader!("concat_forward.wgsl"),
-            ConcatBackward => shader!("concat_backward.wgsl"),
-            BatchnormStats => shader!("batchnorm_common.wgsl", "batchnorm_stats.wgsl"),
-            BatchnormForward => shader!("batchnorm_common.wgsl", "batchnorm_forward.wgsl"),
-            BatchnormBackwardReduce => {
-                shader!("batchnorm_common.wgsl", "batchnorm_backward_reduce.wgsl")
-            }
-            BatchnormBackward => shader!("batchnorm_common.wgsl", "batchnorm_backward.wgsl"),
-            PadForward => shader!("pad_common.wgsl", "pad_forward.wgsl"),
-            PadBackward => shader!("pad_common.wgsl", "pad_backward.wgsl"),
-            BlurForward => shader!("blur_common.wgsl", "blur_forward.wgsl"),
-            BlurBackward => shader!("blur_common.wgsl", "blur_backward.wgsl"),
-            Conv2dForwardStrip => shader!(
-                "conv_common.wgsl",
-                "registers_common.wgsl",
-                "conv2d_forward_strip.wgsl",
-                "conv_strip_common.wgsl"
-            ),
-            Conv2dBackwardInputStrip => shader!(
-                "conv_common.wgsl",
-                "registers_common.wgsl",
-                "conv2d_backward_input_strip.wgsl",
-                "conv_strip_common.wgsl"
-            ),
-            Conv2dBackwardWeightStrip => shader!(
-                "conv_common.wgsl",
-                "registers_common.wgsl",
-                "conv2d_backward_weight_strip.wgsl"
-            ),
-            Conv2dWinogradWeights => {
-                shader!("winograd_common.wgsl", "conv2d_winograd_weights.wgsl")
-            }
-            Conv2dWinogradInput => shader!("winograd_common.wgsl", "conv2d_winograd_input.wgsl"),
-            Conv2dWinogradGemm => shader!(
-                "winograd_common.wgsl",
-                "registers_common.wgsl",
-                "conv2d_winograd_gemm.wgsl"
-            ),
-            Conv2dWinogradOutput => {
-                shader!("winograd_common.wgsl", "conv2d_winograd_output.wgsl")
-            }
-            Conv2dWinogradDout => shader!("winograd_common.wgsl", "conv2d_winograd_dout.wgsl"),
-            Conv2dWinogradWeightGemm => shader!(
-                "winograd_common.wgsl",
-                "registers_common.wgsl",
-                "conv2d_winograd_weight_gemm.wgsl"
-            ),
-            Conv2dWinogradWeightOutput => {
-                shader!("winograd_common.wgsl", "conv2d_winograd_weight_output.wgsl")
-            }
-        }
-    }
-
     /// The whole WGSL module of this primitive with GEMM body `gemm` where it needs one.
     pub fn source_for(self, gemm: Gemm) -> String {
-        use Kernel::*;
-        // The convolutions have whole kernels of their own for software adapters: the generic
-        // loaders' im2col index arithmetic (divisions) dominates there.
-        match (self, gemm) {
-            (Conv2dForward, Gemm::Registers) => {
-                return shader!(
-                    "conv_common.wgsl",
-                    "registers_common.wgsl",
-                    "conv2d_forward_registers.wgsl"
-                )
-                .into();
-            }
-            (Conv2dBackwardInput, Gemm::Registers) => {
-                return shader!(
-                    "conv_common.wgsl",
-                    "registers_common.wgsl",
-                    "conv2d_backward_input_registers.wgsl"
-                )
-                .into();
-            }
-            (Conv2dBackwardWeight, Gemm::Registers) => {
-                return shader!(
-                    "conv_common.wgsl",
-                    "registers_common.wgsl",
-                    "conv2d_backward_weight_registers.wgsl"
-                )
-                .into();
-            }
-            _ => {}
+        match (gemm, self.registers_source()) {
+            (Gemm::Registers, Some(own)) => own.to_string(),
+            _ if self.is_gemm() => format!("{}{}", self.own_source(), gemm.body()),
+            _ => self.own_source().to_string(),
         }
-        let own = self.own_source();
-        if self.is_gemm() {
-            format!("{own}{}", gemm.body())
-        } else {
-            own.to_string()
-        }
-    }
-
-    fn is_gemm(self) -> bool {
-        use Kernel::*;
-        matches!(
-            self,
-            Conv2dForward
-                | Conv2dBackwardInput
-                | Conv2dBackwardWeight
-                | DenseForward
-                | DenseBackwardInput
-                | DenseBackwardWeight
-        )
     }
 }
 
@@ -308,8 +239,8 @@ impl Gemm {
 
     fn body(self) -> &'static str {
         match self {
-            Gemm::Tiled => shader!("matmul_tiled.wgsl"),
-            Gemm::Registers => shader!("registers_common.wgsl", "matmul_registers.wgsl"),
+            Gemm::Tiled => shader!("gemm/matmul_tiled.wgsl"),
+            Gemm::Registers => shader!("gemm/registers_common.wgsl", "gemm/matmul_registers.wgsl"),
         }
     }
 
@@ -612,4 +543,36 @@ pub struct BlurParams {
     pub stride: u32,
     pub _pad: u32,
     pub f: [f32; 8],
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::{Gemm, Kernel};
+    use wgpu::naga;
+
+    /// Every kernel's module with each GEMM body parses and validates as wgpu checks it before
+    /// compiling: a missing include or a name declared by two of a kernel's files fails here, on
+    /// any machine, before a test dispatches the kernel. Each module has one entry point, `main`.
+    #[test]
+    fn every_kernel_is_valid_wgsl() {
+        for k in Kernel::ALL {
+            for gemm in [Gemm::Tiled, Gemm::Registers] {
+                let src = k.source_for(gemm);
+                let module = naga::front::wgsl::parse_str(&src)
+                    .unwrap_or_else(|e| panic!("{k:?} ({gemm:?}): {}", e.emit_to_string(&src)));
+                naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::default(),
+                )
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{k:?} ({gemm:?}): {}", e.emit_to_string(&src)));
+                let entries: Vec<&str> = module
+                    .entry_points
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect();
+                assert_eq!(entries, ["main"], "{k:?} ({gemm:?})");
+            }
+        }
+    }
 }

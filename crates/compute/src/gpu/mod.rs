@@ -1,8 +1,9 @@
 //! The WebGPU / wgpu backend: every step of training on the GPU.
 //!
 //! - [`GpuContext`]: adapter, device, queue and every compute pipeline, built once.
-//! - [`kernels`]: one WGSL file per primitive pass (`crates/compute/shaders/`), the `#[repr(C)]`
-//!   params struct mirroring each shader's uniform, and how each is dispatched.
+//! - [`kernels`]: the WGSL files of each primitive pass (`shaders/` at the repository root, a
+//!   folder per op family), the `#[repr(C)]` params struct mirroring each shader's uniform, and
+//!   how each is dispatched.
 //! - [`ops`]: the primitive-level API, one function per CPU primitive, recording [`ops::Dispatch`]es.
 //! - [`model`]: forward and backward over a compiled [`crate::model::Graph`] with every buffer
 //!   on the device; [`trainer`]: the GPU training loop and evaluation.
@@ -11,6 +12,7 @@
 //! request, weights) are read back; natively that wait is `pollster::block_on`, in the browser an
 //! `await`.
 
+pub mod backend;
 pub mod buffer;
 pub mod context;
 pub mod kernels;

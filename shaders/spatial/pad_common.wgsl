@@ -1,5 +1,5 @@
 // Shared by pad_forward and pad_backward: the geometry of an explicit border and where each
-// padded cell copies from. Mirrors `PadParams` in src/gpu/kernels.rs.
+// padded cell copies from. Mirrors `PadParams` in crates/compute/src/gpu/kernels.rs.
 // mode: 0 zeros, 1 reflect (no edge repeat), 2 circular (wrap-around).
 
 struct PadParams {

@@ -1,5 +1,5 @@
 // The dense-layer sizes shared by dense_forward and both backwards; mirrored by `DenseParams`
-// in src/gpu/kernels.rs.
+// in crates/compute/src/gpu/kernels.rs.
 struct DenseParams {
     n: u32,
     inputs: u32,

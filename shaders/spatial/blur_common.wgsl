@@ -1,6 +1,7 @@
 // Shared by blur_forward and blur_backward (BlurPool, Zhang 2019): a fixed normalised binomial
 // filter of `size` taps per axis, evaluated every `stride` cells, `valid` (the reflect border is
-// a separate pad node). Mirrors `BlurParams` in src/gpu/kernels.rs; f holds the 1-D taps.
+// a separate pad node). Mirrors `BlurParams` in crates/compute/src/gpu/kernels.rs; f holds the
+// 1-D taps.
 
 struct BlurParams {
     planes: u32,

@@ -13,7 +13,8 @@
 //   conv2d_winograd_weight_gemm.wgsl    Q[ξ, m, c] (+)= Σ_t E[ξ, m, t] · V[ξ, c, t]  (in U's)
 //   conv2d_winograd_weight_output.wgsl  dw[m, c] += Gᵀ Q[·, m, c] G
 // The blocks of a chunk of images are numbered image-major, padded to `tp`, a multiple of 8
-// (the padding blocks have V = 0). Mirrored by `WinogradParams` in src/gpu/kernels.rs.
+// (the padding blocks have V = 0). Mirrored by `WinogradParams` in
+// crates/compute/src/gpu/kernels.rs.
 struct WinogradParams {
     // Source: channels, height, width; destination: channels, height, width.
     cs: u32,

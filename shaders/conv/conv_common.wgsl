@@ -1,5 +1,5 @@
 // The convolution geometry shared by conv2d_forward, conv2d_backward_input and
-// conv2d_backward_weight; mirrored by `ConvParams` in src/gpu/kernels.rs.
+// conv2d_backward_weight; mirrored by `ConvParams` in crates/compute/src/gpu/kernels.rs.
 struct ConvParams {
     n: u32,
     c_in: u32,

@@ -1,5 +1,5 @@
 // The pooling geometry shared by max/avg pool forward and backward; mirrored by `PoolParams` in
-// src/gpu/kernels.rs.
+// crates/compute/src/gpu/kernels.rs.
 struct PoolParams {
     // n·c planes
     planes: u32,

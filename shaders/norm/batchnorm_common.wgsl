@@ -1,6 +1,6 @@
 // The batch-norm geometry shared by its four passes; mirrored by `BatchNormParams` in
-// src/gpu/kernels.rs. Per-channel vectors are element offsets into the parameter buffer (gamma,
-// beta), the statistics buffer (running mean and variance) and the gradient buffer.
+// crates/compute/src/gpu/kernels.rs. Per-channel vectors are element offsets into the parameter
+// buffer (gamma, beta), the statistics buffer (running mean and variance) and the gradient buffer.
 struct BatchNormParams {
     n: u32,
     c: u32,
