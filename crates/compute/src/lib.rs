@@ -2,6 +2,7 @@
 //! SIMD), models, optimizers, data and the training loop. It runs natively (multi-core via rayon)
 //! and in the browser (wasm32, single-threaded, simd128).
 
+pub mod backend;
 pub mod cpu;
 pub mod data;
 pub mod error;

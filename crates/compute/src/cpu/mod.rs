@@ -1,5 +1,6 @@
 //! CPU kernels.
 
+pub mod backend;
 pub mod elementwise;
 pub mod gemm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -2,16 +2,20 @@
 //! gradients, optimizer state, activations, their gradients and the batch.
 //!
 //! The dispatches of a step depend only on the batch size, so they are built once per size (a
-//! [`Plan`]) and replayed; a step only rewrites the few params that change (dropout keys, Adam's
-//! step, the metrics slot). Flatten is free: its output shares its input's buffers.
+//! [`Plan`]: the graph walker's forward and backward recorded by [`super::backend::Recorder`],
+//! then the loss and the optimizer) and replayed; a step only rewrites the few params that change
+//! (dropout keys, Adam's step, the metrics slot). Buffers follow the walker's [`Layout`] (flatten
+//! is free: its output shares its input's slot).
 
 use super::GpuContext;
+use super::backend::Recorder;
 use super::buffer::GpuBuffer;
 use super::kernels::{DropoutParams, Gemm};
 use super::ops::{self, Dispatch, WinogradScratch};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::graph::{Graph, NodeOp};
+use crate::model::walk::{self, Layout, StateKind};
 use crate::optim::OptimizerSpec;
 
 /// Steps whose loss and correct count fit in the metrics buffer before it must be read back.
@@ -42,19 +46,21 @@ pub struct GpuModel {
     pub(crate) grads: GpuBuffer,
     m: GpuBuffer,
     v: GpuBuffer,
-    /// Each value's storage slot (Flatten shares its input's).
-    slot: Vec<usize>,
-    acts: Vec<GpuBuffer>,
-    dacts: Vec<GpuBuffer>,
-    argmax: Vec<Option<GpuBuffer>>,
-    masks: Vec<Option<GpuBuffer>>,
-    /// Per batch-norm node: batch statistics `[c, 2]` and backward sums `[c, 2]`.
-    bn: Vec<Option<(GpuBuffer, GpuBuffer)>>,
+    /// The walker's slots: each value's, and each slot's size.
+    layout: Layout,
+    /// Each slot's activation and gradient (empty for a slot no value owns).
+    pub(crate) acts: Vec<GpuBuffer>,
+    pub(crate) dacts: Vec<GpuBuffer>,
+    /// Per node: max-pool winners, dropout mask, batch-norm statistics `[c, 2]` and backward
+    /// sums `[c, 2]`, where the node keeps them.
+    pub(crate) argmax: Vec<Option<GpuBuffer>>,
+    pub(crate) masks: Vec<Option<GpuBuffer>>,
+    pub(crate) bn: Vec<Option<(GpuBuffer, GpuBuffer)>>,
     /// Batch-norm running statistics (`graph.buffers`).
     pub(crate) running: GpuBuffer,
-    scratch: GpuBuffer,
+    pub(crate) scratch: GpuBuffer,
     /// The Winograd convolutions' scratch (software adapters only; empty elsewhere).
-    winograd: WinogradScratch,
+    pub(crate) winograd: WinogradScratch,
     pub(crate) images: GpuBuffer,
     pub(crate) offsets: GpuBuffer,
     pub(crate) labels: GpuBuffer,
@@ -127,42 +133,38 @@ fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Resu
             floats: 2 * METRIC_SLOTS,
         },
     ];
-    let aliased = flatten_slots(graph);
-    for (val, &s) in aliased.iter().enumerate() {
-        if s == val {
-            let len = n * graph.value_len(val);
-            v.push(Need {
-                what: format!("activation {val}"),
-                floats: len,
-            });
-            v.push(Need {
-                what: format!("activation gradient {val}"),
-                floats: len,
-            });
-        }
-    }
-    let mut scratch = 1;
-    for node in &graph.nodes {
-        let len = n * graph.value_len(node.output);
-        match &node.op {
-            NodeOp::MaxPool(_) => v.push(Need {
-                what: format!("{} argmax", node.layer),
-                floats: len,
-            }),
-            NodeOp::Dropout { .. } => v.push(Need {
-                what: format!("{} mask", node.layer),
-                floats: len,
-            }),
-            NodeOp::Conv2d { geom, .. } => {
-                scratch = scratch.max(ops::conv2d_weight_scratch(geom, n))
+    let layout = Layout::new(graph);
+    for (slot, &len) in layout.slot_len.iter().enumerate() {
+        if len > 0 {
+            for what in ["activation", "activation gradient"] {
+                v.push(Need {
+                    what: format!("{what} {slot}"),
+                    floats: n * len,
+                });
             }
-            NodeOp::BatchNorm { geom, .. } => v.push(Need {
-                what: format!("{} statistics", node.layer),
-                floats: 4 * geom.c,
-            }),
-            _ => {}
         }
     }
+    for s in Layout::state(graph, n) {
+        let layer = &graph.nodes[s.node].layer;
+        let (what, floats) = match s.kind {
+            StateKind::Argmax => ("argmax", s.len),
+            StateKind::Mask => ("mask", s.len),
+            // Batch statistics and backward sums, a pair per channel each.
+            StateKind::BatchStats => ("statistics", 4 * s.len),
+        };
+        v.push(Need {
+            what: format!("{layer} {what}"),
+            floats,
+        });
+    }
+    let scratch = graph
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.op {
+            NodeOp::Conv2d { geom, .. } => Some(ops::conv2d_weight_scratch(geom, n)),
+            _ => None,
+        })
+        .fold(1, usize::max);
     v.push(Need {
         what: "running statistics".into(),
         floats: graph.buffer_len,
@@ -184,17 +186,6 @@ fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Resu
     }
     v.sort_by_key(|x| std::cmp::Reverse(x.floats));
     Ok(v)
-}
-
-/// slot[v]: the value whose buffers v uses (Flatten's output uses its input's).
-fn flatten_slots(graph: &Graph) -> Vec<usize> {
-    let mut slot: Vec<usize> = (0..graph.values.len()).collect();
-    for node in &graph.nodes {
-        if matches!(node.op, NodeOp::Flatten) {
-            slot[node.output] = slot[node.inputs[0]];
-        }
-    }
-    slot
 }
 
 /// Bytes a graph needs on the device at batch `n` (on an adapter whose GEMM body is `gemm`), and
@@ -237,40 +228,38 @@ impl GpuModel {
         let graph = model.graph.clone();
         let bytes = check_limits(&graph, capacity, &optimizer, &ctx.limits, ctx.gemm())?;
         let n = capacity;
-        let slot = flatten_slots(&graph);
-        let mut acts = Vec::new();
-        let mut dacts = Vec::new();
-        for (val, &s) in slot.iter().enumerate() {
-            let len = if s == val {
-                n * graph.value_len(val)
-            } else {
-                0
-            };
-            acts.push(GpuBuffer::zeros(ctx, "activation", len));
-            dacts.push(GpuBuffer::zeros(ctx, "activation gradient", len));
+        let layout = Layout::new(&graph);
+        let (mut acts, mut dacts) = (Vec::new(), Vec::new());
+        for &len in &layout.slot_len {
+            acts.push(GpuBuffer::zeros(ctx, "activation", n * len));
+            dacts.push(GpuBuffer::zeros(ctx, "activation gradient", n * len));
         }
-        let mut scratch = 1;
-        let (mut argmax, mut masks, mut bn) = (Vec::new(), Vec::new(), Vec::new());
-        for node in &graph.nodes {
-            let len = n * graph.value_len(node.output);
-            argmax.push(
-                matches!(node.op, NodeOp::MaxPool(_)).then(|| GpuBuffer::zeros(ctx, "argmax", len)),
-            );
-            masks.push(
-                matches!(node.op, NodeOp::Dropout { .. })
-                    .then(|| GpuBuffer::zeros(ctx, "dropout mask", len)),
-            );
-            bn.push(match &node.op {
-                NodeOp::BatchNorm { geom, .. } => Some((
-                    GpuBuffer::zeros(ctx, "batch-norm statistics", 2 * geom.c),
-                    GpuBuffer::zeros(ctx, "batch-norm sums", 2 * geom.c),
-                )),
-                _ => None,
-            });
-            if let NodeOp::Conv2d { geom, .. } = &node.op {
-                scratch = scratch.max(ops::conv2d_weight_scratch(geom, n));
+        let nodes = graph.nodes.len();
+        let mut argmax: Vec<Option<GpuBuffer>> = (0..nodes).map(|_| None).collect();
+        let mut masks: Vec<Option<GpuBuffer>> = (0..nodes).map(|_| None).collect();
+        let mut bn: Vec<Option<(GpuBuffer, GpuBuffer)>> = (0..nodes).map(|_| None).collect();
+        for s in Layout::state(&graph, n) {
+            match s.kind {
+                StateKind::Argmax => argmax[s.node] = Some(GpuBuffer::zeros(ctx, "argmax", s.len)),
+                StateKind::Mask => {
+                    masks[s.node] = Some(GpuBuffer::zeros(ctx, "dropout mask", s.len))
+                }
+                StateKind::BatchStats => {
+                    bn[s.node] = Some((
+                        GpuBuffer::zeros(ctx, "batch-norm statistics", 2 * s.len),
+                        GpuBuffer::zeros(ctx, "batch-norm sums", 2 * s.len),
+                    ))
+                }
             }
         }
+        let scratch = graph
+            .nodes
+            .iter()
+            .filter_map(|node| match &node.op {
+                NodeOp::Conv2d { geom, .. } => Some(ops::conv2d_weight_scratch(geom, n)),
+                _ => None,
+            })
+            .fold(1, usize::max);
         let table: Vec<f32> = (0..256).map(|b| b as f32 / 255.0).collect();
         let adam = matches!(optimizer, OptimizerSpec::Adam { .. });
         Ok(Self {
@@ -278,7 +267,7 @@ impl GpuModel {
             grads: GpuBuffer::zeros(ctx, "gradients", graph.param_len),
             m: GpuBuffer::zeros(ctx, "optimizer m", graph.param_len),
             v: GpuBuffer::zeros(ctx, "optimizer v", if adam { graph.param_len } else { 1 }),
-            slot,
+            layout,
             acts,
             dacts,
             argmax,
@@ -308,11 +297,11 @@ impl GpuModel {
     }
 
     fn act(&self, v: usize) -> &GpuBuffer {
-        &self.acts[self.slot[v]]
+        &self.acts[self.layout.slot[v]]
     }
 
     fn dact(&self, v: usize) -> &GpuBuffer {
-        &self.dacts[self.slot[v]]
+        &self.dacts[self.layout.slot[v]]
     }
 
     /// The logits `[n, classes]` of the last forward.
@@ -342,7 +331,6 @@ impl GpuModel {
 
     fn build_plan(&self, ctx: &GpuContext, n: usize) -> Result<Plan> {
         let g = &self.graph;
-        let p = &g.params;
         let canvas = ops::canvas_place(
             ctx,
             self.act(0),
@@ -352,15 +340,11 @@ impl GpuModel {
             n,
             g.input[1],
         )?;
-        let (mut forward_train, mut forward_eval, mut dropouts) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for (k, node) in g.nodes.iter().enumerate() {
-            if let NodeOp::Dropout { rate } = node.op {
-                dropouts.push((forward_train.len(), n * g.value_len(node.output), rate));
-            }
-            forward_train.extend(self.forward_node(ctx, k, n, true)?);
-            forward_eval.extend(self.forward_node(ctx, k, n, false)?);
-        }
+        let mut rec = Recorder::new(ctx, self);
+        walk::forward(&mut rec, g, &self.layout, n, true)?;
+        let (forward_train, dropouts) = rec.take();
+        walk::forward(&mut rec, g, &self.layout, n, false)?;
+        let (forward_eval, _) = rec.take();
         let logits = self.logits();
         let mut loss = vec![
             ops::softmax_ce_forward(
@@ -404,165 +388,8 @@ impl GpuModel {
                 a.weight,
             )?);
         }
-        let mut backward = Vec::new();
-        let input_slot = self.slot[0];
-        for (k, node) in g.nodes.iter().enumerate().rev() {
-            let xi = node.inputs[0];
-            let (dy, y) = (self.dact(node.output), self.act(node.output));
-            let (x, dx) = (self.act(xi), self.dact(xi));
-            let wants_dx = self.slot[xi] != input_slot;
-            let len = n * g.value_len(node.output);
-            match &node.op {
-                NodeOp::Conv2d {
-                    geom,
-                    weight,
-                    bias,
-                    relu,
-                } => {
-                    if *relu {
-                        backward.push(ops::relu_mask(ctx, dy, y, len)?);
-                    }
-                    let w_off = p[*weight].offset;
-                    backward.extend(ops::conv2d_backward_weight_auto(
-                        ctx,
-                        &self.grads,
-                        &self.scratch,
-                        &self.winograd,
-                        dy,
-                        x,
-                        w_off,
-                        geom,
-                        n,
-                    )?);
-                    if let Some(b) = bias {
-                        let plane = geom.h_out * geom.w_out;
-                        backward.push(ops::bias_backward(
-                            ctx,
-                            &self.grads,
-                            dy,
-                            p[*b].offset,
-                            geom.c_out,
-                            plane,
-                            n,
-                        )?);
-                    }
-                    if wants_dx {
-                        backward.extend(ops::conv2d_backward_input_auto(
-                            ctx,
-                            dx,
-                            dy,
-                            &self.params,
-                            &self.winograd,
-                            w_off,
-                            geom,
-                            n,
-                        )?);
-                    }
-                }
-                NodeOp::Dense {
-                    geom,
-                    weight,
-                    bias,
-                    relu,
-                } => {
-                    if *relu {
-                        backward.push(ops::relu_mask(ctx, dy, y, len)?);
-                    }
-                    let w_off = p[*weight].offset;
-                    backward.push(ops::dense_backward_weight(
-                        ctx,
-                        &self.grads,
-                        dy,
-                        x,
-                        w_off,
-                        geom,
-                        n,
-                    )?);
-                    if let Some(b) = bias {
-                        backward.push(ops::bias_backward(
-                            ctx,
-                            &self.grads,
-                            dy,
-                            p[*b].offset,
-                            geom.outputs,
-                            1,
-                            n,
-                        )?);
-                    }
-                    if wants_dx {
-                        backward.push(ops::dense_backward_input(
-                            ctx,
-                            dx,
-                            dy,
-                            &self.params,
-                            w_off,
-                            geom,
-                            n,
-                        )?);
-                    }
-                }
-                NodeOp::BatchNorm { geom, .. } => {
-                    // γ and β need their gradients even when x is the input image.
-                    let (stats, sums) =
-                        self.bn[k].as_ref().expect("allocated for batch-norm nodes");
-                    backward.extend(ops::batchnorm_backward(
-                        ctx,
-                        dx,
-                        &self.grads,
-                        sums,
-                        dy,
-                        x,
-                        &self.params,
-                        stats,
-                        self.bn_at(k),
-                        geom,
-                        n,
-                    )?);
-                }
-                _ if !wants_dx => {}
-                NodeOp::MaxPool(geom) => {
-                    let am = self.argmax[k]
-                        .as_ref()
-                        .expect("allocated for max-pool nodes");
-                    backward.push(ops::max_pool_backward(ctx, dx, dy, am, geom, n)?);
-                }
-                NodeOp::AvgPool(geom) => {
-                    backward.push(ops::avg_pool_backward(ctx, dx, dy, geom, n)?)
-                }
-                NodeOp::GlobalAvgPool { plane } => {
-                    backward.push(ops::gap_backward(ctx, dx, dy, len, *plane)?)
-                }
-                NodeOp::Flatten => {}
-                NodeOp::Relu => backward.push(ops::relu_backward(ctx, dx, dy, y, len)?),
-                NodeOp::Dropout { .. } => {
-                    let mask = self.masks[k].as_ref().expect("allocated for dropout nodes");
-                    backward.push(ops::dropout_backward(ctx, dx, dy, mask, len)?);
-                }
-                NodeOp::Add => {
-                    backward.push(ops::add_backward(ctx, dx, dy, len)?);
-                    backward.push(ops::add_backward(ctx, self.dact(node.inputs[1]), dy, len)?);
-                }
-                NodeOp::Pad(geom) => backward.push(ops::pad_backward(ctx, dx, dy, geom, n)?),
-                NodeOp::Blur(geom) => backward.push(ops::blur_backward(ctx, dx, dy, geom, n)?),
-                NodeOp::Concat => {
-                    let total = g.value_len(node.output);
-                    let mut at = 0;
-                    for &v in &node.inputs {
-                        let part = g.value_len(v);
-                        backward.push(ops::concat_backward(
-                            ctx,
-                            self.dact(v),
-                            dy,
-                            n,
-                            part,
-                            total,
-                            at,
-                        )?);
-                        at += part;
-                    }
-                }
-            }
-        }
+        walk::backward(&mut rec, g, &self.layout, n)?;
+        let (backward, _) = rec.take();
         let update = ops::optimizer_update(
             ctx,
             &self.params,
@@ -585,160 +412,12 @@ impl GpuModel {
         })
     }
 
-    /// The forward dispatches of node `k`; evaluation runs dropout as the identity.
-    fn forward_node(
-        &self,
-        ctx: &GpuContext,
-        k: usize,
-        n: usize,
-        train: bool,
-    ) -> Result<Vec<Dispatch>> {
-        let g = &self.graph;
-        let p = &g.params;
-        let node = &g.nodes[k];
-        let (x, out) = (self.act(node.inputs[0]), self.act(node.output));
-        let len = n * g.value_len(node.output);
-        Ok(match &node.op {
-            NodeOp::Conv2d {
-                geom,
-                weight,
-                bias,
-                relu,
-            } => {
-                let b = bias.map(|b| p[b].offset);
-                ops::conv2d_forward_auto(
-                    ctx,
-                    out,
-                    x,
-                    &self.params,
-                    &self.winograd,
-                    p[*weight].offset,
-                    b,
-                    geom,
-                    n,
-                    *relu,
-                )?
-            }
-            NodeOp::Dense {
-                geom,
-                weight,
-                bias,
-                relu,
-            } => {
-                let b = bias.map(|b| p[b].offset);
-                vec![ops::dense_forward(
-                    ctx,
-                    out,
-                    x,
-                    &self.params,
-                    p[*weight].offset,
-                    b,
-                    geom,
-                    n,
-                    *relu,
-                )?]
-            }
-            NodeOp::MaxPool(geom) => {
-                let am = self.argmax[k]
-                    .as_ref()
-                    .expect("allocated for max-pool nodes");
-                vec![ops::max_pool_forward(ctx, out, am, x, geom, n)?]
-            }
-            NodeOp::AvgPool(geom) => vec![ops::avg_pool_forward(ctx, out, x, geom, n)?],
-            NodeOp::GlobalAvgPool { plane } => vec![ops::gap_forward(ctx, out, x, len, *plane)?],
-            NodeOp::Flatten => Vec::new(),
-            NodeOp::Relu => vec![ops::relu_forward(ctx, out, x, len)?],
-            NodeOp::Dropout { rate } => {
-                let mask = self.masks[k].as_ref().expect("allocated for dropout nodes");
-                let rate = if train { *rate } else { 0.0 };
-                vec![ops::dropout_forward(ctx, out, mask, x, len, rate, 0)?]
-            }
-            NodeOp::Add => vec![ops::add_forward(
-                ctx,
-                out,
-                x,
-                self.act(node.inputs[1]),
-                len,
-            )?],
-            NodeOp::Concat => {
-                let total = g.value_len(node.output);
-                let mut at = 0;
-                let mut parts = Vec::new();
-                for &v in &node.inputs {
-                    let part = g.value_len(v);
-                    parts.push(ops::concat_forward(
-                        ctx,
-                        out,
-                        self.act(v),
-                        n,
-                        part,
-                        total,
-                        at,
-                    )?);
-                    at += part;
-                }
-                parts
-            }
-            NodeOp::Pad(geom) => vec![ops::pad_forward(ctx, out, x, geom, n)?],
-            NodeOp::Blur(geom) => vec![ops::blur_forward(ctx, out, x, geom, n)?],
-            NodeOp::BatchNorm { geom, .. } => {
-                let (stats, _) = self.bn[k].as_ref().expect("allocated for batch-norm nodes");
-                let at = self.bn_at(k);
-                if train {
-                    ops::batchnorm_forward_train(
-                        ctx,
-                        out,
-                        stats,
-                        &self.running,
-                        x,
-                        &self.params,
-                        at,
-                        geom,
-                        n,
-                    )?
-                    .into()
-                } else {
-                    vec![ops::batchnorm_forward_eval(
-                        ctx,
-                        out,
-                        stats,
-                        &self.running,
-                        x,
-                        &self.params,
-                        at,
-                        geom,
-                        n,
-                    )?]
-                }
-            }
-        })
-    }
-
-    fn bn_at(&self, k: usize) -> ops::BatchNormAt {
-        let g = &self.graph;
-        match &g.nodes[k].op {
-            NodeOp::BatchNorm {
-                gamma,
-                beta,
-                mean,
-                var,
-                ..
-            } => ops::BatchNormAt {
-                gamma: g.params[*gamma].offset,
-                beta: g.params[*beta].offset,
-                mean: g.buffers[*mean].offset,
-                var: g.buffers[*var].offset,
-            },
-            _ => unreachable!("bn_at of a batch-norm node"),
-        }
-    }
-
     /// Clears every gradient (parameters and activations) in `enc`.
     pub(crate) fn clear_grads(&self, enc: &mut wgpu::CommandEncoder) {
         enc.clear_buffer(&self.grads.buf, 0, None);
-        for (v, &s) in self.slot.iter().enumerate() {
-            if s == v {
-                enc.clear_buffer(&self.dacts[v].buf, 0, None);
+        for (d, &len) in self.dacts.iter().zip(&self.layout.slot_len) {
+            if len > 0 {
+                enc.clear_buffer(&d.buf, 0, None);
             }
         }
     }

@@ -10,6 +10,7 @@ use bytemuck::Pod;
 
 use super::kernels::*;
 use super::{GpuBuffer, GpuContext};
+pub use crate::backend::BatchNormAt;
 use crate::error::{Error, Result};
 use crate::ops::batchnorm::BatchNormGeom;
 use crate::ops::blur::{BlurGeom, MAX_BLUR_SIZE, binomial};
@@ -1464,16 +1465,6 @@ pub fn concat_backward(
         &p,
         grid(ctx, n * part_len, WG)?,
     )
-}
-
-/// Where a batch-norm layer's vectors live: γ and β in the parameter (and gradient) buffer, the
-/// running mean and variance in the statistics buffer (element offsets).
-#[derive(Clone, Copy, Debug)]
-pub struct BatchNormAt {
-    pub gamma: usize,
-    pub beta: usize,
-    pub mean: usize,
-    pub var: usize,
 }
 
 fn bn_params(g: &BatchNormGeom, n: usize, at: BatchNormAt, train: bool) -> Result<BatchNormParams> {

@@ -1,7 +1,7 @@
-//! Models: the spec (serde), presets, shape inference, summary, and the `Model` that owns the
-//! flat parameter, gradient and statistics buffers and runs forward and backward on the CPU.
+//! Models: the spec (serde), presets, shape inference, summary, the `Model` that owns the flat
+//! parameter, gradient and statistics buffers, and the graph walker ([`walk`]) that runs forward
+//! and backward over a backend's primitives.
 
-pub mod exec;
 pub mod graph;
 pub mod presets;
 pub mod spec;
@@ -11,8 +11,9 @@ mod tests;
 #[cfg(test)]
 mod tests_zoo;
 pub mod transform;
+pub mod walk;
 
-pub use exec::{Mode, Workspace};
+pub use crate::cpu::backend::{Mode, Workspace};
 pub use graph::{AuxOutput, Graph, ParamInfo, SummaryRow, compile};
 pub use presets::{PRESETS, ZOO, preset, preset_for};
 pub use spec::{Activation, Init, LayerSpec, ModelSpec, Projection};

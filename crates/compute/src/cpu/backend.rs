@@ -1,0 +1,636 @@
+//! The CPU [`Backend`]: each primitive runs at once on host memory, through the CPU ops of
+//! [`crate::ops`] (SIMD and multi-threaded where they are).
+//!
+//! A [`Workspace`] holds every slot's activation and gradient for one batch size, plus what
+//! forward keeps for backward (max-pool winners, dropout masks, batch-norm statistics). It is
+//! reused from step to step, so training allocates nothing per step once sized.
+
+use std::ops::Range;
+
+use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
+use crate::cpu::elementwise;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::model::walk::{self, Layout, StateKind};
+use crate::ops::batchnorm::{self, BatchNormGeom, ChannelStats};
+use crate::ops::blur::{self, BlurGeom};
+use crate::ops::conv2d::{self, Conv2dGeom};
+use crate::ops::dense::{self, DenseGeom};
+use crate::ops::pad::{self, PadGeom};
+use crate::ops::pool::{self, PoolGeom};
+use crate::ops::{concat, dropout, gap, relu};
+use crate::rng::Rng;
+
+/// Training draws dropout masks from the generator and uses batch statistics; evaluation is
+/// deterministic.
+pub enum Mode<'a> {
+    Train(&'a mut Rng),
+    /// Training on one shard of a batch, the images from `first` on: dropout masks are the
+    /// whole batch's entries for those images, and batch statistics are the shard's own.
+    TrainShard {
+        rng: &'a mut Rng,
+        first: usize,
+    },
+    Eval,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    n: usize,
+    layout: Layout,
+    output: usize,
+    acts: Vec<Vec<f32>>,
+    grads: Vec<Vec<f32>>,
+    argmax: Vec<Vec<u32>>,
+    masks: Vec<Vec<f32>>,
+    stats: Vec<Vec<ChannelStats>>,
+    trained: bool,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sizes every buffer for `n` images of `g`, as the walker's layout plans them.
+    fn prepare(&mut self, g: &crate::model::Graph, n: usize) {
+        self.layout = Layout::new(g);
+        let slots = self.layout.slot_len.len();
+        self.acts.resize_with(slots, Vec::new);
+        for (a, len) in self.acts.iter_mut().zip(&self.layout.slot_len) {
+            a.resize(n * len, 0.0);
+        }
+        self.argmax.resize_with(g.nodes.len(), Vec::new);
+        self.masks.resize_with(g.nodes.len(), Vec::new);
+        self.stats.resize_with(g.nodes.len(), Vec::new);
+        for s in Layout::state(g, n) {
+            match s.kind {
+                StateKind::Argmax => self.argmax[s.node].resize(s.len, 0),
+                StateKind::Mask => self.masks[s.node].resize(s.len, 0.0),
+                StateKind::BatchStats => self.stats[s.node].resize(s.len, ChannelStats::default()),
+            }
+        }
+        self.n = n;
+        self.output = g.output;
+    }
+
+    /// The logits `[n, classes]` of the last forward.
+    pub fn logits(&self) -> &[f32] {
+        self.value(self.output)
+    }
+
+    /// The activation of value `v` (value 0 is the input) from the last forward.
+    pub fn value(&self, v: usize) -> &[f32] {
+        &self.acts[self.layout.slot[v]]
+    }
+
+    pub fn batch(&self) -> usize {
+        self.n
+    }
+
+    fn get(&self, t: Tensor) -> &[f32] {
+        match t {
+            Tensor::Act(s) => &self.acts[s],
+            Tensor::Grad(s) => &self.grads[s],
+        }
+    }
+
+    fn slot(&mut self, t: Tensor) -> &mut Vec<f32> {
+        match t {
+            Tensor::Act(s) => &mut self.acts[s],
+            Tensor::Grad(s) => &mut self.grads[s],
+        }
+    }
+
+    /// Runs `f` with tensor `t` writable and the rest of the workspace readable (`t` itself
+    /// reads as empty meanwhile, so an op that reads what it writes fails its shape check).
+    fn write<R>(&mut self, t: Tensor, f: impl FnOnce(&mut [f32], &Self) -> Result<R>) -> Result<R> {
+        let mut out = std::mem::take(self.slot(t));
+        let r = f(&mut out, self);
+        *self.slot(t) = out;
+        r
+    }
+}
+
+/// Mutable views of two disjoint ranges of one buffer.
+fn two_mut(buf: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &mut [f32]) {
+    if a.start <= b.start {
+        let (lo, hi) = buf.split_at_mut(b.start);
+        (&mut lo[a], &mut hi[..b.len()])
+    } else {
+        let (b, a) = two_mut(buf, b, a);
+        (a, b)
+    }
+}
+
+fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
+    if a != b {
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: a.to_string(),
+            got: b.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The CPU backend over one model's buffers and a workspace, for one forward or backward.
+pub struct CpuBackend<'a> {
+    params: &'a [f32],
+    grads: &'a mut [f32],
+    running: &'a mut [f32],
+    ws: &'a mut Workspace,
+    /// The dropout generator and the shard's first image, in training.
+    dropout: Option<(&'a mut Rng, usize)>,
+}
+
+/// Weight and optional bias gradient views.
+fn grad_pair(grads: &mut [f32], w: Param, b: Option<Param>) -> (&mut [f32], Option<&mut [f32]>) {
+    match b {
+        Some(b) => {
+            let (dw, db) = two_mut(grads, w.range(), b.range());
+            (dw, Some(db))
+        }
+        None => (&mut grads[w.range()], None),
+    }
+}
+
+impl<'a> CpuBackend<'a> {
+    /// A parameter's values (borrowed from the model, not from the backend).
+    fn p(&self, w: Param) -> Result<&'a [f32]> {
+        let params: &'a [f32] = self.params;
+        params.get(w.range()).ok_or_else(|| Error::ShapeMismatch {
+            op: "parameter",
+            expected: format!("{}..{}", w.offset, w.offset + w.len),
+            got: format!("{} parameters", self.params.len()),
+        })
+    }
+}
+
+impl Backend for CpuBackend<'_> {
+    fn conv2d_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        w: Param,
+        b: Option<Param>,
+        g: &Conv2dGeom,
+        n: usize,
+        relu: bool,
+    ) -> Result<()> {
+        let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
+        self.ws.write(out, |o, ws| {
+            conv2d::conv2d_forward(o, ws.get(x), wv, bv, g, n)?;
+            if relu {
+                elementwise::relu_forward_inplace(o);
+            }
+            Ok(())
+        })
+    }
+
+    fn conv2d_backward_weight(
+        &mut self,
+        w: Param,
+        b: Option<Param>,
+        dy: Tensor,
+        x: Tensor,
+        g: &Conv2dGeom,
+        n: usize,
+    ) -> Result<()> {
+        let ws = &*self.ws;
+        let (dyv, xv) = (ws.get(dy), ws.get(x));
+        let (dw, db) = grad_pair(self.grads, w, b);
+        conv2d::conv2d_backward_weight(dw, db, dyv, xv, g, n)
+    }
+
+    fn conv2d_backward_input(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        w: Param,
+        g: &Conv2dGeom,
+        n: usize,
+    ) -> Result<()> {
+        let wv = self.p(w)?;
+        self.ws.write(dx, |d, ws| {
+            conv2d::conv2d_backward_input(d, ws.get(dy), wv, g, n)
+        })
+    }
+
+    fn dense_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        w: Param,
+        b: Option<Param>,
+        g: &DenseGeom,
+        n: usize,
+        relu: bool,
+    ) -> Result<()> {
+        let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
+        self.ws.write(out, |o, ws| {
+            dense::dense_forward(o, ws.get(x), wv, bv, g, n)?;
+            if relu {
+                elementwise::relu_forward_inplace(o);
+            }
+            Ok(())
+        })
+    }
+
+    fn dense_backward_weight(
+        &mut self,
+        w: Param,
+        b: Option<Param>,
+        dy: Tensor,
+        x: Tensor,
+        g: &DenseGeom,
+        n: usize,
+    ) -> Result<()> {
+        let ws = &*self.ws;
+        let (dyv, xv) = (ws.get(dy), ws.get(x));
+        let (dw, db) = grad_pair(self.grads, w, b);
+        dense::dense_backward_weight(dw, db, dyv, xv, g, n)
+    }
+
+    fn dense_backward_input(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        w: Param,
+        g: &DenseGeom,
+        n: usize,
+    ) -> Result<()> {
+        let wv = self.p(w)?;
+        self.ws.write(dx, |d, ws| {
+            dense::dense_backward_input(d, ws.get(dy), wv, g, n)
+        })
+    }
+
+    fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
+        self.ws.write(dy, |d, ws| {
+            let yv = ws.get(y);
+            same_len("relu_mask", d.len(), yv.len())?;
+            same_len("relu_mask", d.len(), len)?;
+            for (d, y) in d.iter_mut().zip(yv) {
+                *d = if *y > 0.0 { *d } else { 0.0 };
+            }
+            Ok(())
+        })
+    }
+
+    fn relu_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
+        self.ws.write(out, |o, ws| relu::relu_forward(o, ws.get(x)))
+    }
+
+    fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
+        self.ws
+            .write(dx, |d, ws| relu::relu_backward(d, ws.get(dy), ws.get(y)))
+    }
+
+    fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, _len: usize) -> Result<()> {
+        self.ws.write(out, |o, ws| {
+            crate::ops::add::add_forward(o, ws.get(a), ws.get(b))
+        })
+    }
+
+    fn add_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize) -> Result<()> {
+        self.ws.write(dx, |d, ws| {
+            let dyv = ws.get(dy);
+            same_len("add_backward", d.len(), dyv.len())?;
+            elementwise::add_assign(d, dyv);
+            Ok(())
+        })
+    }
+
+    fn dropout_forward(
+        &mut self,
+        out: Tensor,
+        node: usize,
+        x: Tensor,
+        len: usize,
+        n: usize,
+        rate: Option<f32>,
+    ) -> Result<()> {
+        let Some(rate) = rate else {
+            return self.ws.write(out, |o, ws| {
+                let xv = ws.get(x);
+                same_len("dropout_forward", o.len(), xv.len())?;
+                o.copy_from_slice(xv);
+                Ok(())
+            });
+        };
+        let Some((rng, first)) = self.dropout.as_mut() else {
+            return Err(Error::ShapeMismatch {
+                op: "dropout_forward",
+                expected: "a dropout generator in training".into(),
+                got: "none".into(),
+            });
+        };
+        let mut mask = std::mem::take(&mut self.ws.masks[node]);
+        dropout::dropout_mask_from(&mut mask, rate, rng, *first * (len / n.max(1)));
+        let r = self
+            .ws
+            .write(out, |o, ws| dropout::dropout_forward(o, ws.get(x), &mask));
+        self.ws.masks[node] = mask;
+        r
+    }
+
+    fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, node: usize, _len: usize) -> Result<()> {
+        self.ws.write(dx, |d, ws| {
+            dropout::dropout_backward(d, ws.get(dy), &ws.masks[node])
+        })
+    }
+
+    fn concat_forward(
+        &mut self,
+        out: Tensor,
+        parts: &[Part],
+        n: usize,
+        _total: usize,
+    ) -> Result<()> {
+        self.ws.write(out, |o, ws| {
+            let views: Vec<&[f32]> = parts.iter().map(|p| ws.get(p.tensor)).collect();
+            concat::concat_forward(o, &views, n)
+        })
+    }
+
+    fn concat_backward(
+        &mut self,
+        parts: &[Part],
+        dy: Tensor,
+        n: usize,
+        _total: usize,
+    ) -> Result<()> {
+        let mut owned: Vec<Vec<f32>> = parts
+            .iter()
+            .map(|p| std::mem::take(self.ws.slot(p.tensor)))
+            .collect();
+        let mut views: Vec<&mut [f32]> = owned.iter_mut().map(|p| p.as_mut_slice()).collect();
+        let r = concat::concat_backward(&mut views, self.ws.get(dy), n);
+        for (p, v) in parts.iter().zip(owned) {
+            *self.ws.slot(p.tensor) = v;
+        }
+        r
+    }
+
+    fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
+        self.ws
+            .write(out, |o, ws| pad::pad_forward(o, ws.get(x), g, n))
+    }
+
+    fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
+        self.ws
+            .write(dx, |d, ws| pad::pad_backward(d, ws.get(dy), g, n))
+    }
+
+    fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
+        self.ws
+            .write(out, |o, ws| blur::blur_forward(o, ws.get(x), g, n))
+    }
+
+    fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
+        self.ws
+            .write(dx, |d, ws| blur::blur_backward(d, ws.get(dy), g, n))
+    }
+
+    fn max_pool_forward(
+        &mut self,
+        out: Tensor,
+        node: usize,
+        x: Tensor,
+        g: &PoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
+        let r = self.ws.write(out, |o, ws| {
+            pool::max_pool_forward(o, &mut argmax, ws.get(x), g, n)
+        });
+        self.ws.argmax[node] = argmax;
+        r
+    }
+
+    fn max_pool_backward(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        node: usize,
+        g: &PoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        self.ws.write(dx, |d, ws| {
+            pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n)
+        })
+    }
+
+    fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
+        self.ws
+            .write(out, |o, ws| pool::avg_pool_forward(o, ws.get(x), g, n))
+    }
+
+    fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
+        self.ws
+            .write(dx, |d, ws| pool::avg_pool_backward(d, ws.get(dy), g, n))
+    }
+
+    fn gap_forward(&mut self, out: Tensor, x: Tensor, _len: usize, plane: usize) -> Result<()> {
+        self.ws
+            .write(out, |o, ws| gap::gap_forward(o, ws.get(x), plane))
+    }
+
+    fn gap_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize, plane: usize) -> Result<()> {
+        self.ws
+            .write(dx, |d, ws| gap::gap_backward(d, ws.get(dy), plane))
+    }
+
+    fn batchnorm_forward(
+        &mut self,
+        out: Tensor,
+        node: usize,
+        x: Tensor,
+        at: BatchNormAt,
+        g: &BatchNormGeom,
+        n: usize,
+        train: bool,
+    ) -> Result<()> {
+        let c = g.c;
+        let gamma = self.p(Param {
+            offset: at.gamma,
+            len: c,
+        })?;
+        let beta = self.p(Param {
+            offset: at.beta,
+            len: c,
+        })?;
+        let (mr, vr) = (at.mean..at.mean + c, at.var..at.var + c);
+        if mr.end > self.running.len() || vr.end > self.running.len() {
+            return Err(Error::ShapeMismatch {
+                op: "batchnorm_forward",
+                expected: format!("running statistics up to {}", mr.end.max(vr.end)),
+                got: self.running.len().to_string(),
+            });
+        }
+        if train {
+            let (rm, rv) = two_mut(self.running, mr, vr);
+            let mut stats = std::mem::take(&mut self.ws.stats[node]);
+            let r = self.ws.write(out, |o, ws| {
+                batchnorm::batchnorm_forward_train(
+                    o,
+                    &mut stats,
+                    rm,
+                    rv,
+                    ws.get(x),
+                    gamma,
+                    beta,
+                    g,
+                    n,
+                )
+            });
+            self.ws.stats[node] = stats;
+            r
+        } else {
+            let (rm, rv) = (&self.running[mr], &self.running[vr]);
+            self.ws.write(out, |o, ws| {
+                batchnorm::batchnorm_forward_eval(o, ws.get(x), gamma, beta, rm, rv, g, n)
+            })
+        }
+    }
+
+    fn batchnorm_backward(
+        &mut self,
+        dx: Tensor,
+        node: usize,
+        dy: Tensor,
+        x: Tensor,
+        at: BatchNormAt,
+        g: &BatchNormGeom,
+        n: usize,
+    ) -> Result<()> {
+        let c = g.c;
+        let gamma = self.params.get(at.gamma..at.gamma + c);
+        let (gr, br) = (at.gamma..at.gamma + c, at.beta..at.beta + c);
+        let Some(gamma) = gamma.filter(|_| gr.end.max(br.end) <= self.grads.len()) else {
+            return Err(Error::ShapeMismatch {
+                op: "batchnorm_backward",
+                expected: format!("γ and β within {} parameters", self.grads.len()),
+                got: format!("{gr:?}, {br:?}"),
+            });
+        };
+        let (dg, db) = two_mut(self.grads, gr, br);
+        self.ws.write(dx, |d, ws| {
+            batchnorm::batchnorm_backward(
+                d,
+                dg,
+                db,
+                ws.get(dy),
+                ws.get(x),
+                gamma,
+                &ws.stats[node],
+                g,
+                n,
+            )
+        })
+    }
+}
+
+impl Model {
+    /// Runs the network on `n` images (`input` is `[n, c, h, w]`); the logits are then in
+    /// `ws.logits()`. Training mode also updates batch-norm running statistics.
+    pub fn forward(
+        &mut self,
+        ws: &mut Workspace,
+        input: &[f32],
+        n: usize,
+        mode: Mode,
+    ) -> Result<()> {
+        if n == 0 || input.len() != n * self.input_len() {
+            return Err(Error::ShapeMismatch {
+                op: "forward",
+                expected: format!("{n} images of {:?}", self.graph.input),
+                got: format!("{} floats", input.len()),
+            });
+        }
+        ws.prepare(&self.graph, n);
+        ws.acts[ws.layout.slot[0]].copy_from_slice(input);
+        let (train, dropout) = match mode {
+            Mode::Train(rng) => (true, Some((rng, 0))),
+            Mode::TrainShard { rng, first } => (true, Some((rng, first))),
+            Mode::Eval => (false, None),
+        };
+        let layout = std::mem::take(&mut ws.layout);
+        let mut b = CpuBackend {
+            params: &self.params,
+            grads: &mut self.grads,
+            running: &mut self.buffers,
+            ws,
+            dropout,
+        };
+        let r = walk::forward(&mut b, &self.graph, &layout, n, train);
+        ws.layout = layout;
+        ws.trained = train && r.is_ok();
+        r
+    }
+
+    /// How many values a training forward draws from its generator: one key per dropout layer.
+    pub fn dropout_draws(&self) -> usize {
+        self.graph
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, crate::model::graph::NodeOp::Dropout { .. }))
+            .count()
+    }
+
+    /// Whether a training forward normalises with batch statistics, which then depend on how a
+    /// batch is split into shards.
+    pub fn has_batchnorm(&self) -> bool {
+        self.graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, crate::model::graph::NodeOp::BatchNorm { .. }))
+    }
+
+    /// Accumulates parameter gradients into `self.grads` for the last training-mode forward,
+    /// given dL/dlogits.
+    pub fn backward(&mut self, ws: &mut Workspace, dlogits: &[f32]) -> Result<()> {
+        self.backward_seeded(ws, &[(self.graph.output, dlogits)])
+    }
+
+    /// Backward from several values at once: `seeds` are `(value, dL/dvalue)` pairs, e.g. the
+    /// logits and the auxiliary heads' weighted logit gradients ([`crate::model::AuxOutput`]).
+    pub fn backward_seeded(&mut self, ws: &mut Workspace, seeds: &[(usize, &[f32])]) -> Result<()> {
+        let n = ws.n;
+        let bad = seeds
+            .iter()
+            .find(|(v, d)| *v >= ws.layout.slot.len() || d.len() != n * self.graph.value_len(*v));
+        if !ws.trained || seeds.is_empty() || bad.is_some() {
+            return Err(Error::ShapeMismatch {
+                op: "backward",
+                expected: "a training-mode forward, then gradients of its values' sizes".into(),
+                got: match bad {
+                    Some((v, d)) => format!("{} floats for value {v}", d.len()),
+                    None => format!("{} seeds", seeds.len()),
+                },
+            });
+        }
+        let slots = ws.layout.slot_len.len();
+        ws.grads.resize_with(slots, Vec::new);
+        for (d, len) in ws.grads.iter_mut().zip(&ws.layout.slot_len) {
+            d.clear();
+            d.resize(n * len, 0.0);
+        }
+        for (v, d) in seeds {
+            let g = &mut ws.grads[ws.layout.slot[*v]];
+            g.iter_mut().zip(*d).for_each(|(g, s)| *g += s);
+        }
+        let layout = std::mem::take(&mut ws.layout);
+        let mut b = CpuBackend {
+            params: &self.params,
+            grads: &mut self.grads,
+            running: &mut self.buffers,
+            ws,
+            dropout: None,
+        };
+        let r = walk::backward(&mut b, &self.graph, &layout, n);
+        ws.layout = layout;
+        r
+    }
+}

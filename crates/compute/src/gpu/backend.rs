@@ -1,0 +1,441 @@
+//! The GPU [`Backend`]: each primitive becomes the compute dispatches of its launcher in
+//! [`super::ops`], recorded against one [`GpuModel`]'s buffers. A model records the walker's
+//! forward and backward once per batch size into a plan ([`super::model`]) and replays it every
+//! step; a step changes only a few params (dropout keys, Adam's step, the metrics slot).
+
+use super::GpuContext;
+use super::buffer::GpuBuffer;
+use super::model::GpuModel;
+use super::ops::{self, Dispatch};
+use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
+use crate::error::{Error, Result};
+use crate::ops::batchnorm::BatchNormGeom;
+use crate::ops::blur::BlurGeom;
+use crate::ops::conv2d::Conv2dGeom;
+use crate::ops::dense::DenseGeom;
+use crate::ops::pad::PadGeom;
+use crate::ops::pool::PoolGeom;
+
+/// Records the dispatches of the primitives called on it, in call order.
+pub(crate) struct Recorder<'a> {
+    ctx: &'a GpuContext,
+    m: &'a GpuModel,
+    pub dispatches: Vec<Dispatch>,
+    /// (index in `dispatches`, len, rate) of each training dropout, in call order: a step
+    /// writes its keys there.
+    pub dropouts: Vec<(usize, usize, f32)>,
+}
+
+/// A node's state buffer, or an error naming what is missing.
+fn state<'b>(what: &'static str, b: &'b Option<GpuBuffer>) -> Result<&'b GpuBuffer> {
+    b.as_ref()
+        .ok_or_else(|| Error::Gpu(format!("no {what} buffer for this node")))
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(ctx: &'a GpuContext, m: &'a GpuModel) -> Self {
+        Recorder {
+            ctx,
+            m,
+            dispatches: Vec::new(),
+            dropouts: Vec::new(),
+        }
+    }
+
+    /// The dispatches recorded so far and the dropouts among them; the recorder starts over.
+    pub fn take(&mut self) -> (Vec<Dispatch>, Vec<(usize, usize, f32)>) {
+        (
+            std::mem::take(&mut self.dispatches),
+            std::mem::take(&mut self.dropouts),
+        )
+    }
+
+    fn t(&self, t: Tensor) -> &'a GpuBuffer {
+        let m: &'a GpuModel = self.m;
+        match t {
+            Tensor::Act(s) => &m.acts[s],
+            Tensor::Grad(s) => &m.dacts[s],
+        }
+    }
+
+    fn push(&mut self, d: Dispatch) {
+        self.dispatches.push(d);
+    }
+}
+
+impl Backend for Recorder<'_> {
+    fn conv2d_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        w: Param,
+        b: Option<Param>,
+        g: &Conv2dGeom,
+        n: usize,
+        relu: bool,
+    ) -> Result<()> {
+        let m = self.m;
+        let (o, x) = (self.t(out), self.t(x));
+        let b = b.map(|b| b.offset);
+        let d = ops::conv2d_forward_auto(
+            self.ctx,
+            o,
+            x,
+            &m.params,
+            &m.winograd,
+            w.offset,
+            b,
+            g,
+            n,
+            relu,
+        )?;
+        self.dispatches.extend(d);
+        Ok(())
+    }
+
+    fn conv2d_backward_weight(
+        &mut self,
+        w: Param,
+        b: Option<Param>,
+        dy: Tensor,
+        x: Tensor,
+        g: &Conv2dGeom,
+        n: usize,
+    ) -> Result<()> {
+        let m = self.m;
+        let (dyb, xb) = (self.t(dy), self.t(x));
+        let d = ops::conv2d_backward_weight_auto(
+            self.ctx,
+            &m.grads,
+            &m.scratch,
+            &m.winograd,
+            dyb,
+            xb,
+            w.offset,
+            g,
+            n,
+        )?;
+        self.dispatches.extend(d);
+        if let Some(b) = b {
+            let plane = g.h_out * g.w_out;
+            let d = ops::bias_backward(self.ctx, &m.grads, dyb, b.offset, g.c_out, plane, n)?;
+            self.push(d);
+        }
+        Ok(())
+    }
+
+    fn conv2d_backward_input(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        w: Param,
+        g: &Conv2dGeom,
+        n: usize,
+    ) -> Result<()> {
+        let m = self.m;
+        let d = ops::conv2d_backward_input_auto(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            &m.params,
+            &m.winograd,
+            w.offset,
+            g,
+            n,
+        )?;
+        self.dispatches.extend(d);
+        Ok(())
+    }
+
+    fn dense_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        w: Param,
+        b: Option<Param>,
+        g: &DenseGeom,
+        n: usize,
+        relu: bool,
+    ) -> Result<()> {
+        let b = b.map(|b| b.offset);
+        let (o, xb) = (self.t(out), self.t(x));
+        let d = ops::dense_forward(self.ctx, o, xb, &self.m.params, w.offset, b, g, n, relu)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn dense_backward_weight(
+        &mut self,
+        w: Param,
+        b: Option<Param>,
+        dy: Tensor,
+        x: Tensor,
+        g: &DenseGeom,
+        n: usize,
+    ) -> Result<()> {
+        let m = self.m;
+        let (dyb, xb) = (self.t(dy), self.t(x));
+        let d = ops::dense_backward_weight(self.ctx, &m.grads, dyb, xb, w.offset, g, n)?;
+        self.push(d);
+        if let Some(b) = b {
+            let d = ops::bias_backward(self.ctx, &m.grads, dyb, b.offset, g.outputs, 1, n)?;
+            self.push(d);
+        }
+        Ok(())
+    }
+
+    fn dense_backward_input(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        w: Param,
+        g: &DenseGeom,
+        n: usize,
+    ) -> Result<()> {
+        let (dxb, dyb) = (self.t(dx), self.t(dy));
+        let d = ops::dense_backward_input(self.ctx, dxb, dyb, &self.m.params, w.offset, g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
+        let d = ops::relu_mask(self.ctx, self.t(dy), self.t(y), len)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn relu_forward(&mut self, out: Tensor, x: Tensor, len: usize) -> Result<()> {
+        let d = ops::relu_forward(self.ctx, self.t(out), self.t(x), len)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
+        let d = ops::relu_backward(self.ctx, self.t(dx), self.t(dy), self.t(y), len)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, len: usize) -> Result<()> {
+        let d = ops::add_forward(self.ctx, self.t(out), self.t(a), self.t(b), len)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn add_backward(&mut self, dx: Tensor, dy: Tensor, len: usize) -> Result<()> {
+        let d = ops::add_backward(self.ctx, self.t(dx), self.t(dy), len)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn dropout_forward(
+        &mut self,
+        out: Tensor,
+        node: usize,
+        x: Tensor,
+        len: usize,
+        _n: usize,
+        rate: Option<f32>,
+    ) -> Result<()> {
+        let mask = state("dropout mask", &self.m.masks[node])?;
+        // Evaluation runs the same kernel with nothing dropped; training's key is set per step.
+        let d = ops::dropout_forward(
+            self.ctx,
+            self.t(out),
+            mask,
+            self.t(x),
+            len,
+            rate.unwrap_or(0.0),
+            0,
+        )?;
+        if let Some(rate) = rate {
+            self.dropouts.push((self.dispatches.len(), len, rate));
+        }
+        self.push(d);
+        Ok(())
+    }
+
+    fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, node: usize, len: usize) -> Result<()> {
+        let mask = state("dropout mask", &self.m.masks[node])?;
+        let d = ops::dropout_backward(self.ctx, self.t(dx), self.t(dy), mask, len)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn concat_forward(
+        &mut self,
+        out: Tensor,
+        parts: &[Part],
+        n: usize,
+        total: usize,
+    ) -> Result<()> {
+        let mut at = 0;
+        for p in parts {
+            let d =
+                ops::concat_forward(self.ctx, self.t(out), self.t(p.tensor), n, p.len, total, at)?;
+            self.push(d);
+            at += p.len;
+        }
+        Ok(())
+    }
+
+    fn concat_backward(
+        &mut self,
+        parts: &[Part],
+        dy: Tensor,
+        n: usize,
+        total: usize,
+    ) -> Result<()> {
+        let mut at = 0;
+        for p in parts {
+            let d =
+                ops::concat_backward(self.ctx, self.t(p.tensor), self.t(dy), n, p.len, total, at)?;
+            self.push(d);
+            at += p.len;
+        }
+        Ok(())
+    }
+
+    fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
+        let d = ops::pad_forward(self.ctx, self.t(out), self.t(x), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
+        let d = ops::pad_backward(self.ctx, self.t(dx), self.t(dy), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
+        let d = ops::blur_forward(self.ctx, self.t(out), self.t(x), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
+        let d = ops::blur_backward(self.ctx, self.t(dx), self.t(dy), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn max_pool_forward(
+        &mut self,
+        out: Tensor,
+        node: usize,
+        x: Tensor,
+        g: &PoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        let am = state("max-pool argmax", &self.m.argmax[node])?;
+        let d = ops::max_pool_forward(self.ctx, self.t(out), am, self.t(x), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn max_pool_backward(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        node: usize,
+        g: &PoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        let am = state("max-pool argmax", &self.m.argmax[node])?;
+        let d = ops::max_pool_backward(self.ctx, self.t(dx), self.t(dy), am, g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
+        let d = ops::avg_pool_forward(self.ctx, self.t(out), self.t(x), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
+        let d = ops::avg_pool_backward(self.ctx, self.t(dx), self.t(dy), g, n)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn gap_forward(&mut self, out: Tensor, x: Tensor, len: usize, plane: usize) -> Result<()> {
+        let d = ops::gap_forward(self.ctx, self.t(out), self.t(x), len, plane)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn gap_backward(&mut self, dx: Tensor, dy: Tensor, len: usize, plane: usize) -> Result<()> {
+        let d = ops::gap_backward(self.ctx, self.t(dx), self.t(dy), len, plane)?;
+        self.push(d);
+        Ok(())
+    }
+
+    fn batchnorm_forward(
+        &mut self,
+        out: Tensor,
+        node: usize,
+        x: Tensor,
+        at: BatchNormAt,
+        g: &BatchNormGeom,
+        n: usize,
+        train: bool,
+    ) -> Result<()> {
+        let m = self.m;
+        let (stats, _) = self.bn(node)?;
+        let (o, xb) = (self.t(out), self.t(x));
+        if train {
+            let d = ops::batchnorm_forward_train(
+                self.ctx, o, stats, &m.running, xb, &m.params, at, g, n,
+            )?;
+            self.dispatches.extend(d);
+        } else {
+            let d = ops::batchnorm_forward_eval(
+                self.ctx, o, stats, &m.running, xb, &m.params, at, g, n,
+            )?;
+            self.push(d);
+        }
+        Ok(())
+    }
+
+    fn batchnorm_backward(
+        &mut self,
+        dx: Tensor,
+        node: usize,
+        dy: Tensor,
+        x: Tensor,
+        at: BatchNormAt,
+        g: &BatchNormGeom,
+        n: usize,
+    ) -> Result<()> {
+        let m = self.m;
+        let (stats, sums) = self.bn(node)?;
+        let d = ops::batchnorm_backward(
+            self.ctx,
+            self.t(dx),
+            &m.grads,
+            sums,
+            self.t(dy),
+            self.t(x),
+            &m.params,
+            stats,
+            at,
+            g,
+            n,
+        )?;
+        self.dispatches.extend(d);
+        Ok(())
+    }
+}
+
+impl<'a> Recorder<'a> {
+    /// A batch-norm node's statistics and backward sums.
+    fn bn(&self, node: usize) -> Result<(&'a GpuBuffer, &'a GpuBuffer)> {
+        let m: &'a GpuModel = self.m;
+        m.bn[node]
+            .as_ref()
+            .map(|(s, t)| (s, t))
+            .ok_or_else(|| Error::Gpu("no batch-norm statistics for this node".into()))
+    }
+}
