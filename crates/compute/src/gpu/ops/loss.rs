@@ -1,0 +1,75 @@
+//! Softmax cross-entropy launchers: probabilities, per-step metrics and logit gradients.
+
+use super::*;
+
+/// probs = softmax(logits); metrics[2·slot] = mean loss, metrics[2·slot + 1] = correct count.
+/// labels: `[n]` u32.
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_ce_forward(
+    ctx: &GpuContext,
+    probs: &GpuBuffer,
+    metrics: &GpuBuffer,
+    logits: &GpuBuffer,
+    labels: &GpuBuffer,
+    n: usize,
+    classes: usize,
+    slot: usize,
+) -> Result<Dispatch> {
+    need("gpu softmax_ce_forward", "probs", probs, n * classes)?;
+    need("gpu softmax_ce_forward", "logits", logits, n * classes)?;
+    need("gpu softmax_ce_forward", "labels", labels, n)?;
+    need("gpu softmax_ce_forward", "metrics", metrics, 2 * slot + 2)?;
+    let p = SoftmaxParams {
+        n: u(n)?,
+        classes: u(classes)?,
+        slot: u(slot)?,
+        scale: 1.0,
+    };
+    make(
+        ctx,
+        Kernel::SoftmaxCeForward,
+        &[logits, labels, probs, metrics],
+        &p,
+        [1, 1, 1],
+    )
+}
+
+/// dlogits = (probs − one_hot(labels)) / n. Overwrites dlogits.
+pub fn softmax_ce_backward(
+    ctx: &GpuContext,
+    dlogits: &GpuBuffer,
+    probs: &GpuBuffer,
+    labels: &GpuBuffer,
+    n: usize,
+    classes: usize,
+) -> Result<Dispatch> {
+    softmax_ce_backward_scaled(ctx, dlogits, probs, labels, n, classes, 1.0)
+}
+
+/// dlogits = scale · (probs − one_hot(labels)) / n: an auxiliary head's weighted loss gradient.
+pub fn softmax_ce_backward_scaled(
+    ctx: &GpuContext,
+    dlogits: &GpuBuffer,
+    probs: &GpuBuffer,
+    labels: &GpuBuffer,
+    n: usize,
+    classes: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    need("gpu softmax_ce_backward", "dlogits", dlogits, n * classes)?;
+    need("gpu softmax_ce_backward", "probs", probs, n * classes)?;
+    need("gpu softmax_ce_backward", "labels", labels, n)?;
+    let p = SoftmaxParams {
+        n: u(n)?,
+        classes: u(classes)?,
+        slot: 0,
+        scale,
+    };
+    make(
+        ctx,
+        Kernel::SoftmaxCeBackward,
+        &[probs, labels, dlogits],
+        &p,
+        grid(ctx, n * classes, WG)?,
+    )
+}
