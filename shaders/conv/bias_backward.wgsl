@@ -2,7 +2,7 @@
 // dense (plane = 1).
 // Rust: gpu::ops::bias_backward; CPU reference: the db part of conv2d_backward_weight and
 // dense_backward_weight.
-// One workgroup of 256 per channel: strided partial sums, then a tree in workgroup memory.
+// One workgroup of 256 per channel (common/channel_reduce.wgsl).
 // Dispatch: (c, 1, 1).
 
 struct BiasParams {
@@ -16,27 +16,16 @@ struct BiasParams {
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<uniform> P: BiasParams;
 
-var<workgroup> partial: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let ch = wg.x;
     let total = P.n * P.plane;
     var s = 0.0;
     for (var r = li; r < total; r += 256u) {
-        let i = r / P.plane;
-        let p = r % P.plane;
-        s += dy[(i * P.c + ch) * P.plane + p];
+        s += dy[channel_at(r, ch, P.c, P.plane)];
     }
-    partial[li] = s;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (li < half) {
-            partial[li] += partial[li + half];
-        }
-        workgroupBarrier();
-    }
+    let sum = workgroup_sum(li, s);
     if (li == 0u) {
-        grads[P.b_off + ch] = grads[P.b_off + ch] + partial[0];
+        grads[P.b_off + ch] = grads[P.b_off + ch] + sum;
     }
 }

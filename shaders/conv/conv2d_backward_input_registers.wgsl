@@ -1,6 +1,7 @@
 // conv2d_backward_input for software adapters (Gemm::Registers): dx += convᵀ(dout, w). Same
-// bindings, dispatch and summation order as conv2d_backward_input.wgsl + matmul_tiled.wgsl;
-// CPU reference: ops::conv2d::reference::conv2d_backward_input.
+// bindings, dispatch and summation order as conv2d_backward_input.wgsl + matmul_tiled.wgsl.
+// Rust: gpu::ops::conv2d_backward_input; CPU reference:
+// ops::conv2d::reference::conv2d_backward_input.
 // Each thread owns 4 input channels × 4 consecutive input pixels q = (iy, ix) of one (image,
 // group) and walks (co, ky, kx) as nested loops: dx[ci, q] += w[co, ci, ky, kx] · dout[co, oy, ox]
 // with (oy, ox) = ((iy + pad_top − ky) / stride, (ix + pad_left − kx) / stride) where that

@@ -1,7 +1,8 @@
 // conv2d_backward_weight, first pass, for software adapters (Gemm::Registers): partial weight
 // gradients over chunks of the batch. Same bindings, dispatch, chunks and summation order as
 // conv2d_backward_weight.wgsl + matmul_tiled.wgsl; conv2d_backward_weight_reduce adds the chunks.
-// CPU reference: ops::conv2d::reference::conv2d_backward_weight.
+// Rust: gpu::ops::conv2d_backward_weight; CPU reference:
+// ops::conv2d::reference::conv2d_backward_weight.
 // part[s, g·cog + co, k] = Σ_{r in chunk s} dout[i, co, p] · x[i, ci, oy·stride + ky − pad_top,
 // ox·stride + kx − pad_left] over r = (i, p = (oy, ox)), k = (ci, ky, kx). Each thread owns 4
 // output channels × 4 consecutive kernel cells and walks the chunk's (i, oy, ox) by counting, so

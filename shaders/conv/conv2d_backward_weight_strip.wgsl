@@ -1,7 +1,8 @@
 // conv2d_backward_weight, first pass, at stride 1 for software adapters (Gemm::Registers):
 // partial weight gradients over chunks of the batch's output rows; conv2d_backward_weight_reduce
 // adds the chunks. Same bindings as conv2d_backward_weight.wgsl.
-// CPU reference: ops::conv2d::reference::conv2d_backward_weight.
+// Rust: gpu::ops::conv2d_backward_weight; CPU reference:
+// ops::conv2d::reference::conv2d_backward_weight.
 //
 // part[s, g·cog + co, (ci·kh + ky)·kw + kx] = Σ dout[i, co, oy, ox] · x[i, ci, oy + ky − pad_top,
 // ox + kx − pad_left] over the output rows r = (i, oy) of chunk s (P.split_len rows each) and
@@ -11,8 +12,8 @@
 // Each thread owns 8 output channels × 2 kernel rows (ci, ky) × 4 taps kx0..kx0+3, in 16 vec4
 // accumulators, and walks each output row a pixel at a time, keeping the 4 taps' inputs of both
 // kernel rows in two vec4 that slide by one pixel: per pixel 8 dout loads and 2 x loads for 64
-// multiply-adds. (A body that took 4 pixels at once, 46 loads, made SwiftShader spend 220 s
-// and 5 GB compiling it; this one has the forward's shape and compiles in well under a second.)
+// multiply-adds. It keeps the forward's shape: SwiftShader's compiler takes minutes and
+// gigabytes over a body with many more loads (4 pixels at once: 46).
 //
 // Dispatch: (ceil(T / 64) folded into x and y as `grid` does, 1, groups·splits) workgroups of 64,
 // T = ceil(c_in_g·kh / 2) · ceil(kw / 4) · ceil(c_out_g / 8).

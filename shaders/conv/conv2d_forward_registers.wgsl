@@ -1,6 +1,7 @@
 // conv2d_forward for software adapters (Gemm::Registers): out = conv(x, w) + b, optionally
 // followed by ReLU. Overwrites out. Same bindings, dispatch and summation order as
-// conv2d_forward.wgsl + matmul_tiled.wgsl; CPU reference: ops::conv2d::reference::conv2d_forward.
+// conv2d_forward.wgsl + matmul_tiled.wgsl.
+// Rust: gpu::ops::conv2d_forward; CPU reference: ops::conv2d::reference::conv2d_forward.
 // Each thread owns 4 output channels × 4 consecutive output pixels of one (image, group) in four
 // vec4 accumulators and walks k = (ci, ky, kx) as three nested loops, so the inner loop computes
 // no division (a software adapter runs integer division lane by lane: the generic loaders'

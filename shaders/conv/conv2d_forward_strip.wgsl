@@ -1,6 +1,7 @@
 // conv2d_forward at stride 1 for software adapters (Gemm::Registers): out = conv(x, w) + b,
 // optionally followed by ReLU. Overwrites out. The body is conv_strip_common.wgsl; the bindings
-// are conv2d_forward.wgsl's. CPU reference: ops::conv2d::reference::conv2d_forward.
+// are conv2d_forward.wgsl's.
+// Rust: gpu::ops::conv2d_forward; CPU reference: ops::conv2d::reference::conv2d_forward.
 
 const BACKWARD_INPUT: bool = false;
 

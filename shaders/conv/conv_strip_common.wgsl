@@ -1,19 +1,18 @@
 // The stride-1 convolution body for software adapters (Gemm::Registers), shared by
 // conv2d_forward_strip.wgsl and conv2d_backward_input_strip.wgsl. Each declares src, wb, dst and
 // `const BACKWARD_INPUT: bool`; P is the ConvParams uniform (conv_common.wgsl).
+// Rust: gpu::ops::conv2d_forward and conv2d_backward_input, at stride 1 on a software adapter.
 //
 // A software adapter (lavapipe, SwiftShader) runs every storage-buffer read whose index is not a
 // compile-time constant as a gather, lane by lane, behind a bounds check, and SwiftShader pays
-// dearly for short loops (measured, below). So this kernel does many multiply-adds per load in
-// one long innermost loop:
+// dearly for short loops. So this kernel does many multiply-adds per load in one long innermost
+// loop:
 // - each thread owns 8 destination channels × 8 consecutive pixels of one destination row, in 16
 //   vec4 accumulators;
 // - it walks the taps (ky, kx) and, innermost, the source channels, in one flat loop: per step
 //   8 source loads and 8 weight loads for 64 multiply-adds.
-// Measured in Chromium on SwiftShader at cnn-gap's shapes, this runs the passes at 2.5–3.4
-// GFLOP/s; walking (channel, ky, kx) in nested loops with a window that slides along the 3 taps
-// of a kernel row (one source load per tap) ran at 1.1–1.6: its loops were three iterations
-// long, and sliding inside the flat loop (a reload at kx = 0 behind a branch) ran at 2.0–2.4.
+// Nested (channel, ky, kx) loops are three iterations long at 3×3, and a window sliding along a
+// kernel row's taps needs a reload at kx = 0 behind a branch: both run slower on SwiftShader.
 // Bodies with more loads (two rows at once: 24) make SwiftShader's compiler run for minutes.
 //
 // The backward of the input is this same correlation at stride 1: dx = dout ⋆ flip(w), with

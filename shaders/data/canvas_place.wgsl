@@ -2,7 +2,7 @@
 // their offsets: digit pixels are table[byte] = byte / 255 (the host's table, so the values are
 // bit-identical to the CPU's), everything else is 0. Overwrites out.
 // Rust: gpu::ops::canvas_place; CPU reference: data::canvas::fill_batch.
-// One thread per canvas pixel; dispatch ceil(n·canvas² / 256) workgroups (2-D above 65535).
+// One thread per canvas pixel (common/elementwise.wgsl).
 // images: n·784 bytes packed little-endian into u32, offsets: [n, 2] (dx, dy), table: [256].
 
 struct CanvasParams {
@@ -16,16 +16,15 @@ struct CanvasParams {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> P: CanvasParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    let area = P.canvas * P.canvas;
-    if (i >= P.n * area) {
-        return;
-    }
-    let img = i / area;
-    let y = (i % area) / P.canvas;
-    let x = i % P.canvas;
+fn elements() -> u32 {
+    return P.n * P.canvas * P.canvas;
+}
+
+fn element(i: u32) {
+    let c = plane_cell(i, P.canvas, P.canvas);
+    let img = c.x;
+    let y = c.y;
+    let x = c.z;
     let dx = offsets[2u * img];
     let dy = offsets[2u * img + 1u];
     var v = 0.0;

@@ -3,15 +3,7 @@
 // Rust: gpu::ops::softmax_ce_forward; CPU reference: ops::softmax_ce::softmax_ce_forward.
 // One workgroup of 256: each thread takes rows i ≡ li (mod 256), then a tree adds the rows'
 // losses and hits in a fixed order. Dispatch: (1, 1, 1).
-// logits, probs: [n, classes], labels: [n] (u32), metrics: [slots, 2].
-
-struct SoftmaxParams {
-    n: u32,
-    classes: u32,
-    slot: u32,
-    // Read by softmax_ce_backward only.
-    scale: f32,
-}
+// logits, probs: [n, classes], labels: [n] (u32), metrics: [slots, 2]; P: softmax_ce_common.wgsl.
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

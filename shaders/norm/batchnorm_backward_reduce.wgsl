@@ -1,7 +1,7 @@
 // batchnorm_backward_reduce: per channel Σ dy and Σ dy·x̂ into sums [c, 2], and dβ += Σ dy,
 // dγ += Σ dy·x̂ in the gradient buffer.
 // Rust: gpu::ops::batchnorm_backward (first pass); CPU reference: ops::batchnorm::batchnorm_backward.
-// One workgroup of 256 per channel. Dispatch: (c, 1, 1).
+// One workgroup of 256 per channel (common/channel_reduce.wgsl). Dispatch: (c, 1, 1).
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -19,7 +19,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var s = 0.0;
     var sx = 0.0;
     for (var r = li; r < total; r += 256u) {
-        let at = ((r / P.plane) * P.c + ch) * P.plane + r % P.plane;
+        let at = channel_at(r, ch, P.c, P.plane);
         s += dy[at];
         sx += dy[at] * (x[at] - mean) * inv_std;
     }

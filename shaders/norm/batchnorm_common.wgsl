@@ -16,20 +16,3 @@ struct BatchNormParams {
     _pad0: u32,
     _pad1: u32,
 }
-
-var<workgroup> partial: array<f32, 256>;
-
-// Σ over the workgroup of each thread's v, in a fixed tree order; every thread gets the sum.
-fn workgroup_sum(li: u32, v: f32) -> f32 {
-    partial[li] = v;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (li < half) {
-            partial[li] += partial[li + half];
-        }
-        workgroupBarrier();
-    }
-    let s = partial[0];
-    workgroupBarrier();
-    return s;
-}

@@ -2,7 +2,7 @@
 // from the batch's statistics (training, after batchnorm_stats) or the running ones (evaluation).
 // Rust: gpu::ops::batchnorm_forward_train / batchnorm_forward_eval; CPU reference:
 // ops::batchnorm::batchnorm_forward_train / batchnorm_forward_eval.
-// One thread per element; dispatch ceil(n·c·plane / 256) workgroups (2-D above 65535).
+// One thread per element (common/elementwise.wgsl).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> params: array<f32>;
@@ -11,12 +11,11 @@
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> P: BatchNormParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= P.n * P.c * P.plane) {
-        return;
-    }
+fn elements() -> u32 {
+    return P.n * P.c * P.plane;
+}
+
+fn element(i: u32) {
     let ch = (i / P.plane) % P.c;
     let gamma = params[P.gamma_off + ch];
     let beta = params[P.beta_off + ch];

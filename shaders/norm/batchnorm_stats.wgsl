@@ -1,7 +1,8 @@
 // batchnorm_stats: the training forward's per-channel batch mean and 1/σ (biased variance) into
 // stats [c, 2], and the running statistics updated with the unbiased variance (PyTorch's rule).
 // Rust: gpu::ops::batchnorm_forward_train (first pass); CPU reference: ops::batchnorm::batchnorm_forward_train.
-// One workgroup of 256 per channel, two passes (mean, then squared deviations).
+// One workgroup of 256 per channel (common/channel_reduce.wgsl), two passes: the mean, then the
+// squared deviations.
 // Dispatch: (c, 1, 1).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -15,13 +16,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let total = P.n * P.plane;
     var s = 0.0;
     for (var r = li; r < total; r += 256u) {
-        s += x[((r / P.plane) * P.c + ch) * P.plane + r % P.plane];
+        s += x[channel_at(r, ch, P.c, P.plane)];
     }
     let m = f32(total);
     let mean = workgroup_sum(li, s) / m;
     var q = 0.0;
     for (var r = li; r < total; r += 256u) {
-        let d = x[((r / P.plane) * P.c + ch) * P.plane + r % P.plane] - mean;
+        let d = x[channel_at(r, ch, P.c, P.plane)] - mean;
         q += d * d;
     }
     let ss = workgroup_sum(li, q);

@@ -1,8 +1,8 @@
 // adam_update: one Adam step (L2 weight decay, no amsgrad) over the flat parameter buffer, with
 // PyTorch's semantics; the bias corrections bc1 = 1 − β1^t, bc2 = 1 − β2^t come from the host
 // (cpu::elementwise::adam_bias_corrections) each step.
-// Rust: gpu::ops::adam_update; CPU reference: cpu::elementwise::scalar::adam_update.
-// One thread per parameter; dispatch ceil(len / 256) workgroups (2-D above 65535).
+// Rust: gpu::ops::optimizer_update; CPU reference: cpu::elementwise::scalar::adam_update.
+// One thread per parameter (common/elementwise.wgsl); grads and params: optim_common.wgsl.
 
 struct AdamParams {
     len: u32,
@@ -15,23 +15,13 @@ struct AdamParams {
     weight_decay: f32,
 }
 
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<uniform> P: AdamParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= P.len) {
-        return;
-    }
+fn element(i: u32) {
     let p = params[i];
-    var g = grads[i];
-    if (P.weight_decay != 0.0) {
-        g += P.weight_decay * p;
-    }
+    let g = decayed_grad(i, p);
     let mi = P.beta1 * m[i] + (1.0 - P.beta1) * g;
     let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
     m[i] = mi;

@@ -1,6 +1,7 @@
 // sgd_update: one SGD step (momentum, L2 weight decay, Nesterov) over the flat parameter buffer,
-// with PyTorch's semantics. Rust: gpu::ops::sgd_update; CPU reference: cpu::elementwise::scalar::sgd_update.
-// One thread per parameter; dispatch ceil(len / 256) workgroups (2-D above 65535).
+// with PyTorch's semantics.
+// Rust: gpu::ops::optimizer_update; CPU reference: cpu::elementwise::scalar::sgd_update.
+// One thread per parameter (common/elementwise.wgsl); grads and params: optim_common.wgsl.
 
 struct SgdParams {
     len: u32,
@@ -13,22 +14,12 @@ struct SgdParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> velocity: array<f32>;
 @group(0) @binding(3) var<uniform> P: SgdParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= P.len) {
-        return;
-    }
+fn element(i: u32) {
     let p = params[i];
-    var g = grads[i];
-    if (P.weight_decay != 0.0) {
-        g += P.weight_decay * p;
-    }
+    let g = decayed_grad(i, p);
     var step = g;
     if (P.momentum != 0.0) {
         let v = P.momentum * velocity[i] + g;

@@ -1,20 +1,12 @@
 // add_forward: y = a + b. Overwrites y.
 // Rust: gpu::ops::add_forward; CPU reference: ops::add::add_forward.
-// One thread per element; dispatch ceil(len / 256) workgroups (2-D above 65535).
-
-struct LenParams {
-    len: u32,
-}
+// One thread per element (common/elementwise.wgsl).
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> P: LenParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i < P.len) {
-        y[i] = a[i] + b[i];
-    }
+fn element(i: u32) {
+    y[i] = a[i] + b[i];
 }

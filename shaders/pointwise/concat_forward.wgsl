@@ -1,22 +1,11 @@
-// concat_forward: copies one part [n, part_len] into channels at offset of y [n, total_len]
-// (dispatched once per part). Rust: gpu::ops::concat_forward; CPU reference: ops::concat::concat_forward.
-// One thread per element of the part; dispatch ceil(n·part_len / 256) workgroups (2-D above 65535).
-
-struct ConcatParams {
-    n: u32,
-    part_len: u32,
-    total_len: u32,
-    offset: u32,
-}
+// concat_forward: copies one part [n, part_len] into its channels of y [n, total_len] (dispatched
+// once per part; concat_common.wgsl). Rust: gpu::ops::concat_forward; CPU reference:
+// ops::concat::concat_forward. One thread per element of the part (common/elementwise.wgsl).
 
 @group(0) @binding(0) var<storage, read> part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> P: ConcatParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i < P.n * P.part_len) {
-        y[(i / P.part_len) * P.total_len + P.offset + i % P.part_len] = part[i];
-    }
+fn element(i: u32) {
+    y[in_whole(i)] = part[i];
 }

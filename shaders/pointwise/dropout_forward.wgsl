@@ -2,7 +2,7 @@
 // Rust: gpu::ops::dropout_forward; CPU reference: ops::dropout::dropout_mask + dropout_forward.
 // The mask comes from a counter-based hash of (key, i), the same function as
 // rng::dropout_uniform, so both backends drop the same units. rate = 0 gives the identity
-// (evaluation). One thread per element; dispatch ceil(len / 256) workgroups (2-D above 65535).
+// (evaluation). One thread per element (common/elementwise.wgsl).
 
 struct DropoutParams {
     len: u32,
@@ -36,12 +36,12 @@ fn dropout_uniform(i: u32) -> f32 {
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i < P.len) {
-        let m = select(P.scale, 0.0, dropout_uniform(i) < P.rate);
-        mask[i] = m;
-        y[i] = x[i] * m;
-    }
+fn elements() -> u32 {
+    return P.len;
+}
+
+fn element(i: u32) {
+    let m = select(P.scale, 0.0, dropout_uniform(i) < P.rate);
+    mask[i] = m;
+    y[i] = x[i] * m;
 }

@@ -1,20 +1,14 @@
 // relu_backward: dx += dy where y > 0.
 // Rust: gpu::ops::relu_backward; CPU reference: ops::relu::relu_backward.
-// One thread per element; dispatch ceil(len / 256) workgroups (2-D above 65535).
-
-struct LenParams {
-    len: u32,
-}
+// One thread per element (common/elementwise.wgsl).
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(3) var<uniform> P: LenParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i < P.len && y[i] > 0.0) {
+fn element(i: u32) {
+    if (y[i] > 0.0) {
         dx[i] = dx[i] + dy[i];
     }
 }

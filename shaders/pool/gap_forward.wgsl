@@ -13,7 +13,7 @@ fn main(
 ) {
     let q = wg.x + wg.y * nwg.x;
     var s = 0.0;
-    if (q < P.planes) {
+    if (q < P.count) {
         for (var p = li; p < P.plane; p += 64u) {
             s += x[q * P.plane + p];
         }
@@ -26,7 +26,7 @@ fn main(
         }
         workgroupBarrier();
     }
-    if (li == 0u && q < P.planes) {
+    if (li == 0u && q < P.count) {
         out[q] = partial[0] * (1.0 / f32(P.plane));
     }
 }

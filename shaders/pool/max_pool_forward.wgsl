@@ -1,7 +1,7 @@
 // max_pool_forward: out = max over each window; argmax = the winner's index in its input plane
 // (first maximum in row-major order wins, as on the CPU).
 // Rust: gpu::ops::max_pool_forward; CPU reference: ops::pool::max_pool_forward.
-// One thread per output element; dispatch ceil(planes·h_out·w_out / 256) workgroups (2-D above 65535).
+// One thread per output element (common/elementwise.wgsl).
 // x: [planes, h_in, w_in], out and argmax: [planes, h_out, w_out].
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -9,19 +9,15 @@
 @group(0) @binding(2) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(3) var<uniform> P: PoolParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    let hw_out = P.h_out * P.w_out;
-    if (i >= P.planes * hw_out) {
-        return;
-    }
-    let q = i / hw_out;
-    let oy = (i % hw_out) / P.w_out;
-    let ox = i % P.w_out;
-    let ys = pool_span(oy, P.pad_top, P.h_in);
-    let xs = pool_span(ox, P.pad_left, P.w_in);
-    let base = q * P.h_in * P.w_in;
+fn elements() -> u32 {
+    return P.planes * P.h_out * P.w_out;
+}
+
+fn element(i: u32) {
+    let o = plane_cell(i, P.h_out, P.w_out);
+    let ys = pool_span(o.y, P.pad_top, P.h_in);
+    let xs = pool_span(o.z, P.pad_left, P.w_in);
+    let base = o.x * P.h_in * P.w_in;
     // The lowest finite f32 first, strict `>`: the first maximum in row-major order wins and NaN
     // never does, as on the CPU. The CPU starts from −∞, which browsers' WGSL compilers (Tint)
     // refuse as a constant and WGSL need not keep at run time; the winner can differ only in a

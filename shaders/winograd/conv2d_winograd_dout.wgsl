@@ -3,7 +3,7 @@
 // dY the block of dout (zeros past its edge and for the padding blocks up to tp), with
 // A = [1 0; 1 1; 1 −1; 0 −1]. The weight gradient of a block is Gᵀ [E ⊙ V] G: the transpose of
 // the forward's Aᵀ [(G g Gᵀ) ⊙ V] A. Written where the forward keeps its products M. One thread
-// per (m, t).
+// per (m, t) (common/elementwise_64.wgsl).
 
 @group(0) @binding(0) var<storage, read> dout: array<f32>;
 @group(0) @binding(1) var<storage, read_write> e: array<f32>;
@@ -27,16 +27,11 @@ fn put_row(at: u32, s: u32, r: vec4<f32>) {
     e[at + 3u * s] = r.w;
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
-    let k = flat_index(wg, nwg, li);
-    if (k >= P.cd * P.tp) {
-        return;
-    }
+fn elements() -> u32 {
+    return P.cd * P.tp;
+}
+
+fn element(k: u32) {
     let m = k / P.tp;
     let t = k % P.tp;
     var y0 = vec2<f32>(0.0);

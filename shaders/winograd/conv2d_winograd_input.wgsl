@@ -1,7 +1,8 @@
 // Winograd pass 2 (winograd_common.wgsl): V[ξ, c, t] = (Bᵀ d B)[ξ] for every source channel c
 // and 2×2 destination block t of the chunk, d the 4×4 source patch from (2·ty − pad_y,
 // 2·tx − pad_x), zeros outside the source; B ᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
-// Blocks past the chunk's last (up to tp) get zeros. One thread per (c, t).
+// Blocks past the chunk's last (up to tp) get zeros. One thread per (c, t)
+// (common/elementwise_64.wgsl).
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> v: array<f32>;
@@ -24,16 +25,11 @@ fn b_t(r: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(r.x - r.z, r.y + r.z, r.z - r.y, r.y - r.w);
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
-    let k = flat_index(wg, nwg, li);
-    if (k >= P.cs * P.tp) {
-        return;
-    }
+fn elements() -> u32 {
+    return P.cs * P.tp;
+}
+
+fn element(k: u32) {
     let c = k / P.tp;
     let t = k % P.tp;
     var e0 = vec4<f32>(0.0);

@@ -1,7 +1,8 @@
 // Winograd pass 4 (winograd_common.wgsl): the 2×2 destination block t of channel m is
 // Aᵀ M[·, m, t] A, Aᵀ = [1 1 1 0; 0 1 −1 −1]; the forward adds the bias and applies the fused
 // ReLU and overwrites, the backward of the input adds onto dx. Pixels past the destination's
-// edge (an odd side) are not stored. One thread per (m, block) of the chunk.
+// edge (an odd side) are not stored. One thread per (m, block) of the chunk
+// (common/elementwise_64.wgsl).
 
 @group(0) @binding(0) var<storage, read> mm: array<f32>;
 @group(0) @binding(1) var<storage, read> wb: array<f32>;
@@ -28,17 +29,12 @@ fn put(at: u32, y: f32, bias: f32) {
     dst[at] = v;
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
+fn elements() -> u32 {
+    return P.cd * P.nimg * P.tiles;
+}
+
+fn element(k: u32) {
     let blocks = P.nimg * P.tiles;
-    let k = flat_index(wg, nwg, li);
-    if (k >= P.cd * blocks) {
-        return;
-    }
     let m = k / blocks;
     let t = k % blocks;
     let s = P.cd * P.tp;

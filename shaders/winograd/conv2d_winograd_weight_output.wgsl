@@ -1,7 +1,7 @@
 // Winograd weight gradient, pass 4 (winograd_common.wgsl): dw[m, c] += Gᵀ Q[·, m, c] G, the
 // 3×3 gradient of the kernel from output channel m to input channel c, with
 // Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]; dw[m, c, ky, kx] is at w_base + (m·cs + c)·9 + 3·ky + kx.
-// One thread per (m, c).
+// One thread per (m, c) (common/elementwise_64.wgsl).
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
@@ -23,16 +23,11 @@ fn add_row(at: u32, r: vec3<f32>) {
     grads[at + 2u] += r.z;
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
-    let k = flat_index(wg, nwg, li);
-    if (k >= P.cd * P.cs) {
-        return;
-    }
+fn elements() -> u32 {
+    return P.cd * P.cs;
+}
+
+fn element(k: u32) {
     let s = P.cd * P.cs;
     let q0 = row(k, s);
     let q1 = row(k + 4u * s, s);

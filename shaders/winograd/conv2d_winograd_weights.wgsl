@@ -1,6 +1,6 @@
 // Winograd pass 1 (winograd_common.wgsl): U[ξ, m, c] = (G g Gᵀ)[ξ] for every destination
 // channel m and source channel c, g the 3×3 kernel read through the affine weight index, with
-// G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]. One thread per (m, c).
+// G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]. One thread per (m, c) (common/elementwise_64.wgsl).
 
 @group(0) @binding(0) var<storage, read> wb: array<f32>;
 @group(0) @binding(1) var<storage, read_write> u: array<f32>;
@@ -15,16 +15,11 @@ fn g_t(r: vec3<f32>) -> vec4<f32> {
     return vec4<f32>(r.x, 0.5 * (r.x + r.y + r.z), 0.5 * (r.x - r.y + r.z), r.z);
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
-    let t = flat_index(wg, nwg, li);
-    if (t >= P.cd * P.cs) {
-        return;
-    }
+fn elements() -> u32 {
+    return P.cd * P.cs;
+}
+
+fn element(t: u32) {
     let m = t / P.cs;
     let c = t % P.cs;
     let base = i32(P.w_base) + i32(m) * P.s_m + i32(c) * P.s_c;

@@ -12,6 +12,9 @@
 //   conv2d_winograd_dout.wgsl           E[ξ, m, t] = (A dY[m, t] Aᵀ)[ξ]     (in M's place)
 //   conv2d_winograd_weight_gemm.wgsl    Q[ξ, m, c] (+)= Σ_t E[ξ, m, t] · V[ξ, c, t]  (in U's)
 //   conv2d_winograd_weight_output.wgsl  dw[m, c] += Gᵀ Q[·, m, c] G
+// Rust: gpu::ops::conv2d_forward_winograd, conv2d_backward_input_winograd and
+// conv2d_backward_weight_winograd; CPU reference: ops::conv2d::reference::conv2d_forward,
+// conv2d_backward_input and conv2d_backward_weight.
 // The blocks of a chunk of images are numbered image-major, padded to `tp`, a multiple of 8
 // (the padding blocks have V = 0). Mirrored by `WinogradParams` in
 // crates/compute/src/gpu/kernels.rs.

@@ -16,8 +16,9 @@ macro_rules! shader {
 }
 
 /// Declares every kernel once, `Name => [files]`: the WGSL files under `shaders/` that make up
-/// its module, concatenated in order (WGSL does not care where a declaration stands, so shared
-/// preludes come first). `Name => gemm [files]` is an implicit GEMM: its files supply the
+/// its module, concatenated in order (WGSL does not care where a declaration stands: shared
+/// preludes come first, and a shared entry point such as `common/elementwise.wgsl`, which calls
+/// the kernel's `element`, last). `Name => gemm [files]` is an implicit GEMM: its files supply the
 /// loaders of a matrix-multiply body, appended per [`Gemm`]; a `registers [files]` after it is a
 /// whole kernel of its own that replaces both on [`Gemm::Registers`]. Generates [`Kernel`],
 /// [`Kernel::ALL`], [`Kernel::own_source`] and what [`Kernel::source_for`] needs.
@@ -95,6 +96,7 @@ kernels! {
     Conv2dBackwardWeightReduce => [
         "conv/conv_common.wgsl",
         "conv/conv2d_backward_weight_reduce.wgsl",
+        "common/elementwise.wgsl",
     ],
     Conv2dForwardStrip => [
         "conv/conv_common.wgsl",
@@ -113,14 +115,16 @@ kernels! {
         "gemm/registers_common.wgsl",
         "conv/conv2d_backward_weight_strip.wgsl",
     ],
-    BiasBackward => ["conv/bias_backward.wgsl"],
+    BiasBackward => ["common/channel_reduce.wgsl", "conv/bias_backward.wgsl"],
     Conv2dWinogradWeights => [
         "winograd/winograd_common.wgsl",
         "winograd/conv2d_winograd_weights.wgsl",
+        "common/elementwise_64.wgsl",
     ],
     Conv2dWinogradInput => [
         "winograd/winograd_common.wgsl",
         "winograd/conv2d_winograd_input.wgsl",
+        "common/elementwise_64.wgsl",
     ],
     Conv2dWinogradGemm => [
         "winograd/winograd_common.wgsl",
@@ -130,10 +134,12 @@ kernels! {
     Conv2dWinogradOutput => [
         "winograd/winograd_common.wgsl",
         "winograd/conv2d_winograd_output.wgsl",
+        "common/elementwise_64.wgsl",
     ],
     Conv2dWinogradDout => [
         "winograd/winograd_common.wgsl",
         "winograd/conv2d_winograd_dout.wgsl",
+        "common/elementwise_64.wgsl",
     ],
     Conv2dWinogradWeightGemm => [
         "winograd/winograd_common.wgsl",
@@ -143,51 +149,164 @@ kernels! {
     Conv2dWinogradWeightOutput => [
         "winograd/winograd_common.wgsl",
         "winograd/conv2d_winograd_weight_output.wgsl",
+        "common/elementwise_64.wgsl",
     ],
     DenseForward => gemm ["gemm/dense_common.wgsl", "gemm/dense_forward.wgsl"],
     DenseBackwardInput => gemm ["gemm/dense_common.wgsl", "gemm/dense_backward_input.wgsl"],
     DenseBackwardWeight => gemm ["gemm/dense_common.wgsl", "gemm/dense_backward_weight.wgsl"],
-    ReluForward => ["pointwise/relu_forward.wgsl"],
-    ReluBackward => ["pointwise/relu_backward.wgsl"],
-    ReluMask => ["pointwise/relu_mask.wgsl"],
-    AddForward => ["pointwise/add_forward.wgsl"],
-    AddBackward => ["pointwise/add_backward.wgsl"],
-    DropoutForward => ["pointwise/dropout_forward.wgsl"],
-    DropoutBackward => ["pointwise/dropout_backward.wgsl"],
-    ConcatForward => ["pointwise/concat_forward.wgsl"],
-    ConcatBackward => ["pointwise/concat_backward.wgsl"],
-    GapForward => ["pool/gap_forward_common.wgsl", "pool/gap_forward.wgsl"],
-    GapForwardSerial => ["pool/gap_forward_common.wgsl", "pool/gap_forward_serial.wgsl"],
-    GapBackward => ["pool/gap_backward.wgsl"],
-    MaxPoolForward => ["pool/pool_common.wgsl", "pool/max_pool_forward.wgsl"],
+    ReluForward => [
+        "common/len_params.wgsl",
+        "pointwise/relu_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    ReluBackward => [
+        "common/len_params.wgsl",
+        "pointwise/relu_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    ReluMask => [
+        "common/len_params.wgsl",
+        "pointwise/relu_mask.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    AddForward => [
+        "common/len_params.wgsl",
+        "pointwise/add_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    AddBackward => [
+        "common/len_params.wgsl",
+        "pointwise/add_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    DropoutForward => ["pointwise/dropout_forward.wgsl", "common/elementwise.wgsl"],
+    DropoutBackward => [
+        "common/len_params.wgsl",
+        "pointwise/dropout_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    ConcatForward => [
+        "pointwise/concat_common.wgsl",
+        "pointwise/concat_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    ConcatBackward => [
+        "pointwise/concat_common.wgsl",
+        "pointwise/concat_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    GapForward => [
+        "pool/gap_common.wgsl",
+        "pool/gap_forward_common.wgsl",
+        "pool/gap_forward.wgsl",
+    ],
+    GapForwardSerial => [
+        "pool/gap_common.wgsl",
+        "pool/gap_forward_common.wgsl",
+        "pool/gap_forward_serial.wgsl",
+        "common/elementwise_64.wgsl",
+    ],
+    GapBackward => [
+        "pool/gap_common.wgsl",
+        "pool/gap_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    MaxPoolForward => [
+        "common/planes.wgsl",
+        "pool/pool_common.wgsl",
+        "pool/max_pool_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
     MaxPoolBackward => [
+        "common/planes.wgsl",
         "pool/pool_common.wgsl",
         "pool/max_pool_backward_common.wgsl",
         "pool/max_pool_backward.wgsl",
+        "common/elementwise.wgsl",
     ],
     MaxPoolBackwardScatter => [
         "pool/pool_common.wgsl",
         "pool/max_pool_backward_common.wgsl",
         "pool/max_pool_backward_scatter.wgsl",
+        "common/elementwise.wgsl",
     ],
-    AvgPoolForward => ["pool/pool_common.wgsl", "pool/avg_pool_forward.wgsl"],
-    AvgPoolBackward => ["pool/pool_common.wgsl", "pool/avg_pool_backward.wgsl"],
-    PadForward => ["spatial/pad_common.wgsl", "spatial/pad_forward.wgsl"],
-    PadBackward => ["spatial/pad_common.wgsl", "spatial/pad_backward.wgsl"],
-    BlurForward => ["spatial/blur_common.wgsl", "spatial/blur_forward.wgsl"],
-    BlurBackward => ["spatial/blur_common.wgsl", "spatial/blur_backward.wgsl"],
-    BatchnormStats => ["norm/batchnorm_common.wgsl", "norm/batchnorm_stats.wgsl"],
-    BatchnormForward => ["norm/batchnorm_common.wgsl", "norm/batchnorm_forward.wgsl"],
+    AvgPoolForward => [
+        "common/planes.wgsl",
+        "pool/pool_common.wgsl",
+        "pool/avg_pool_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    AvgPoolBackward => [
+        "common/planes.wgsl",
+        "pool/pool_common.wgsl",
+        "pool/avg_pool_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    PadForward => [
+        "common/planes.wgsl",
+        "spatial/pad_common.wgsl",
+        "spatial/pad_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    PadBackward => [
+        "common/planes.wgsl",
+        "spatial/pad_common.wgsl",
+        "spatial/pad_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    BlurForward => [
+        "common/planes.wgsl",
+        "spatial/blur_common.wgsl",
+        "spatial/blur_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    BlurBackward => [
+        "common/planes.wgsl",
+        "spatial/blur_common.wgsl",
+        "spatial/blur_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    BatchnormStats => [
+        "common/channel_reduce.wgsl",
+        "norm/batchnorm_common.wgsl",
+        "norm/batchnorm_stats.wgsl",
+    ],
+    BatchnormForward => [
+        "norm/batchnorm_common.wgsl",
+        "norm/batchnorm_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
     BatchnormBackwardReduce => [
+        "common/channel_reduce.wgsl",
         "norm/batchnorm_common.wgsl",
         "norm/batchnorm_backward_reduce.wgsl",
     ],
-    BatchnormBackward => ["norm/batchnorm_common.wgsl", "norm/batchnorm_backward.wgsl"],
-    SoftmaxCeForward => ["loss/softmax_ce_forward.wgsl"],
-    SoftmaxCeBackward => ["loss/softmax_ce_backward.wgsl"],
-    SgdUpdate => ["optim/sgd_update.wgsl"],
-    AdamUpdate => ["optim/adam_update.wgsl"],
-    CanvasPlace => ["data/canvas_place.wgsl"],
+    BatchnormBackward => [
+        "norm/batchnorm_common.wgsl",
+        "norm/batchnorm_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    SoftmaxCeForward => ["loss/softmax_ce_common.wgsl", "loss/softmax_ce_forward.wgsl"],
+    SoftmaxCeBackward => [
+        "loss/softmax_ce_common.wgsl",
+        "loss/softmax_ce_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    SgdUpdate => [
+        "optim/optim_common.wgsl",
+        "optim/sgd_update.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    AdamUpdate => [
+        "optim/optim_common.wgsl",
+        "optim/adam_update.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    CanvasPlace => [
+        "common/planes.wgsl",
+        "data/canvas_place.wgsl",
+        "common/elementwise.wgsl",
+    ],
 }
 
 impl Kernel {
@@ -264,7 +383,7 @@ impl Gemm {
 
 /// The depth of one K slab of `matmul_tiled.wgsl`.
 pub const TILE_K: u32 = 16;
-/// Threads per workgroup of the element-wise kernels.
+/// Threads per workgroup of the element-wise kernels (`common/elementwise.wgsl`).
 pub const WG: u32 = 256;
 
 /// Every primitive's pipeline, each built on its first use: a model builds only the kernels it
@@ -398,7 +517,7 @@ pub struct BiasParams {
     pub b_off: u32,
 }
 
-/// Mirrors `LenParams` of the element-wise shaders (padded to 16 bytes).
+/// Mirrors `LenParams` in `common/len_params.wgsl` (padded to 16 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct LenParams {
@@ -406,7 +525,8 @@ pub struct LenParams {
     pub _pad: [u32; 3],
 }
 
-/// Mirrors `GapParams` of gap_forward (`planes`, `plane`) and gap_backward (`len`, `plane`).
+/// Mirrors `GapParams` in `gap_common.wgsl`: `count` planes (the forwards) or elements of dx
+/// (the backward), each plane of `plane` elements.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct GapParams {
@@ -443,7 +563,7 @@ pub struct DropoutParams {
     pub _pad: [u32; 3],
 }
 
-/// Mirrors `SoftmaxParams` in `softmax_ce_forward.wgsl` and `softmax_ce_backward.wgsl`.
+/// Mirrors `SoftmaxParams` in `softmax_ce_common.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct SoftmaxParams {
@@ -489,7 +609,7 @@ pub struct CanvasParams {
     pub _pad: [u32; 2],
 }
 
-/// Mirrors `ConcatParams` in `concat_forward.wgsl` and `concat_backward.wgsl`.
+/// Mirrors `ConcatParams` in `concat_common.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct ConcatParams {
