@@ -1,0 +1,244 @@
+//! [`Trainer`]: one model trained on the CPU, a step at a time or an epoch at a time.
+
+use super::*;
+use crate::cpu::elementwise;
+use crate::data::{CanvasPlacement, Dataset, RandomShift, offsets_for};
+use crate::error::{Error, Result};
+use crate::model::{Model, ModelSpec};
+use crate::optim::Optimizer;
+use crate::rng::Rng;
+
+/// Trains one model.
+pub struct Trainer {
+    pub model: Model,
+    pub optimizer: Optimizer,
+    pub spec: TrainSpec,
+    pub epoch: usize,
+    pub steps: u64,
+    scratch: ShardScratch,
+    shuffle: Rng,
+    dropout: Rng,
+    augment: Rng,
+}
+
+impl Trainer {
+    /// A freshly initialised model for `model_spec`, trained as `spec` says.
+    pub fn new(model_spec: ModelSpec, spec: TrainSpec) -> Result<Self> {
+        spec.validate()?;
+        let model = initial_model(model_spec, &spec)?;
+        Self::with_model(model, spec)
+    }
+
+    /// Continues training an existing model (e.g. loaded weights) with a fresh optimizer.
+    pub fn with_model(model: Model, spec: TrainSpec) -> Result<Self> {
+        spec.validate()?;
+        let want = [1, spec.canvas, spec.canvas];
+        if model.graph.input != want {
+            return Err(Error::InvalidTrainSpec(format!(
+                "model {} expects input {:?} but the canvas is {}×{} (set the model's input to [1, {c}, {c}])",
+                model.spec.name,
+                model.graph.input,
+                spec.canvas,
+                spec.canvas,
+                c = spec.canvas
+            )));
+        }
+        if model.classes() != crate::data::CLASSES {
+            return Err(Error::InvalidTrainSpec(format!(
+                "model {} outputs {} classes; the datasets have {}",
+                model.spec.name,
+                model.classes(),
+                crate::data::CLASSES
+            )));
+        }
+        let optimizer = Optimizer::new(spec.optimizer, model.param_count())?;
+        Ok(Self {
+            optimizer,
+            epoch: 0,
+            steps: 0,
+            scratch: ShardScratch::default(),
+            shuffle: Rng::new(stream(spec.seed, Stream::Shuffle)),
+            dropout: Rng::new(stream(spec.seed, Stream::Dropout)),
+            augment: Rng::new(stream(spec.seed, Stream::Augment)),
+            model,
+            spec,
+        })
+    }
+
+    /// Training images used per epoch.
+    pub fn images_per_epoch(&self, data: &Dataset) -> usize {
+        self.spec.limit.map_or(data.len(), |l| l.min(data.len()))
+    }
+
+    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
+        self.images_per_epoch(data).div_ceil(self.spec.batch)
+    }
+
+    /// The next epoch's training images, shuffled by the run's shuffle stream.
+    pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
+        epoch_order(self.images_per_epoch(data), &mut self.shuffle)
+    }
+
+    /// One optimizer step on the images `indices` of `data`: the step's shards (one, or
+    /// `spec.shards` for a model with batch norm) computed here, one after the other.
+    /// A step whose loss, gradients or weights are not finite is refused with
+    /// [`Error::Diverged`] and leaves the weights as they were.
+    pub fn train_step(&mut self, data: &Dataset, indices: &[usize]) -> Result<StepStats> {
+        let shards = self.plan_step(indices, self.shards_for(1))?;
+        let grads = shards
+            .iter()
+            .map(|shard| self.shard_gradients(data, shard))
+            .collect::<Result<Vec<_>>>()?;
+        self.apply_gradients(grads)
+    }
+
+    /// How many shards a step is split into when `workers` workers compute it: as many as
+    /// there are workers, except for a model with batch norm, whose numbers depend on the
+    /// split: it always takes `spec.shards`.
+    pub fn shards_for(&self, workers: usize) -> usize {
+        if self.model.has_batchnorm() {
+            self.spec.shards
+        } else {
+            workers.clamp(1, MAX_SHARDS)
+        }
+    }
+
+    /// Splits the step on the images `indices` into at most `shards` contiguous shards of
+    /// nearly equal size (no empty one), draws the step's canvas offsets, and advances the
+    /// dropout stream past the step. Every shard must then be computed and the results passed
+    /// to [`Trainer::apply_gradients`].
+    pub fn plan_step(&mut self, indices: &[usize], shards: usize) -> Result<Vec<Shard>> {
+        let step = self.steps + 1;
+        if !all_finite(&self.model.params) {
+            return Err(Error::Diverged {
+                step,
+                loss: f32::NAN,
+            });
+        }
+        if indices.is_empty() {
+            return Err(Error::InvalidTrainSpec(
+                "a training step needs images".into(),
+            ));
+        }
+        let canvas = self.spec.canvas;
+        let offsets = if self.spec.train_shift > 0 {
+            RandomShift {
+                max: self.spec.train_shift,
+            }
+            .offsets(canvas, indices.len(), &mut self.augment)?
+        } else {
+            offsets_for(&CanvasPlacement::Centered, canvas, indices)?
+        };
+        let dropout = self.dropout.clone();
+        for _ in 0..self.model.dropout_draws() {
+            self.dropout.next_u64();
+        }
+        let batch = indices.len();
+        let k = shards.clamp(1, batch);
+        Ok((0..k)
+            .map(|i| {
+                let range = batch * i / k..batch * (i + 1) / k;
+                Shard {
+                    step,
+                    index: i,
+                    first: range.start,
+                    batch,
+                    images: indices[range.clone()].to_vec(),
+                    offsets: offsets[range].to_vec(),
+                    dropout: dropout.clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// The gradients of one shard of the planned step, from this trainer's model.
+    pub fn shard_gradients(&mut self, data: &Dataset, shard: &Shard) -> Result<ShardGradients> {
+        let stats = shard_gradients(&mut self.model, &mut self.scratch, data, shard)?;
+        Ok(ShardGradients {
+            stats,
+            grads: std::mem::take(&mut self.model.grads),
+        })
+    }
+
+    /// Ends the planned step: sums the shards' gradients in shard order (every shard of the
+    /// plan, each once) into the batch's mean gradient and steps the optimizer.
+    pub fn apply_gradients(&mut self, shards: Vec<ShardGradients>) -> Result<StepStats> {
+        let step = self.steps + 1;
+        let in_order = shards.iter().enumerate().all(|(i, s)| s.stats.index == i);
+        let len = self.model.param_count();
+        if shards.is_empty() || !in_order || shards.iter().any(|s| s.grads.len() != len) {
+            return Err(Error::ShapeMismatch {
+                op: "apply_gradients",
+                expected: format!("shards 0, 1, … in order, each with {len} gradients"),
+                got: format!(
+                    "shards {:?} with {:?} gradients",
+                    shards.iter().map(|s| s.stats.index).collect::<Vec<_>>(),
+                    shards.iter().map(|s| s.grads.len()).collect::<Vec<_>>()
+                ),
+            });
+        }
+        let (mut loss_sum, mut correct, mut images) = (0.0f64, 0, 0);
+        for (i, shard) in shards.into_iter().enumerate() {
+            loss_sum += shard.stats.loss_sum;
+            correct += shard.stats.correct;
+            images += shard.stats.images;
+            if i == 0 {
+                self.model.grads = shard.grads;
+            } else {
+                elementwise::add_assign(&mut self.model.grads, &shard.grads);
+            }
+        }
+        let loss = (loss_sum / images.max(1) as f64) as f32;
+        if !loss.is_finite() || !all_finite(&self.model.grads) {
+            return Err(Error::Diverged { step, loss });
+        }
+        self.optimizer
+            .step(&mut self.model.params, &self.model.grads)?;
+        self.steps += 1;
+        Ok(StepStats {
+            loss,
+            correct,
+            images,
+        })
+    }
+
+    /// One pass over the (limited, shuffled) training set. `on_step` sees progress after every
+    /// step and may stop the epoch early by returning `false`.
+    pub fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        mut on_step: impl FnMut(&Progress) -> bool,
+    ) -> Result<Progress> {
+        let order = self.epoch_order(data);
+        let total = order.len();
+        let steps = total.div_ceil(self.spec.batch);
+        let mut tally = EpochTally::default();
+        let mut progress = Progress {
+            epoch: self.epoch + 1,
+            epochs: self.spec.epochs,
+            step: 0,
+            steps,
+            images: 0,
+            loss: 0.0,
+            accuracy: 0.0,
+            batch_loss: 0.0,
+        };
+        for (s, batch) in order.chunks(self.spec.batch).enumerate() {
+            let st = self.train_step(data, batch)?;
+            tally.add(&st);
+            progress = Progress {
+                step: s + 1,
+                images: tally.images,
+                loss: tally.loss(),
+                accuracy: tally.accuracy(),
+                batch_loss: st.loss,
+                ..progress
+            };
+            if !on_step(&progress) {
+                break;
+            }
+        }
+        self.epoch += 1;
+        Ok(progress)
+    }
+}
