@@ -96,6 +96,18 @@ fn winograd_scratch(graph: &Graph, n: usize, gemm: Gemm) -> [usize; 3] {
         .fold([0; 3], ops::larger_scratch)
 }
 
+/// The floats of the weight-gradient scratch the largest convolution of a graph needs at batch `n`.
+fn weight_scratch(graph: &Graph, n: usize) -> usize {
+    graph
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.op {
+            NodeOp::Conv2d { geom, .. } => Some(ops::conv2d_weight_scratch(geom, n)),
+            _ => None,
+        })
+        .fold(1, usize::max)
+}
+
 /// The device buffers a graph needs at batch `n`, largest first.
 fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Result<Vec<Need>> {
     let classes = graph.classes;
@@ -157,14 +169,7 @@ fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Resu
             floats,
         });
     }
-    let scratch = graph
-        .nodes
-        .iter()
-        .filter_map(|node| match &node.op {
-            NodeOp::Conv2d { geom, .. } => Some(ops::conv2d_weight_scratch(geom, n)),
-            _ => None,
-        })
-        .fold(1, usize::max);
+    let scratch = weight_scratch(graph, n);
     v.push(Need {
         what: "running statistics".into(),
         floats: graph.buffer_len,
@@ -252,14 +257,7 @@ impl GpuModel {
                 }
             }
         }
-        let scratch = graph
-            .nodes
-            .iter()
-            .filter_map(|node| match &node.op {
-                NodeOp::Conv2d { geom, .. } => Some(ops::conv2d_weight_scratch(geom, n)),
-                _ => None,
-            })
-            .fold(1, usize::max);
+        let scratch = weight_scratch(&graph, n);
         let table: Vec<f32> = (0..256).map(|b| b as f32 / 255.0).collect();
         let adam = matches!(optimizer, OptimizerSpec::Adam { .. });
         Ok(Self {

@@ -4,8 +4,8 @@
 //! dispatches once and replays them every step.
 //!
 //! One file per op family, as in [`crate::ops`]: [`conv`] (direct kernels, weight-gradient
-//! reduction, bias), [`winograd`], [`dense`], [`pointwise`] (ReLU, add, dropout, concat, pad,
-//! blur), [`pool`], [`norm`], [`loss`], [`optim`], [`data`]. This file holds what they share:
+//! reduction, bias), [`winograd`], [`dense`], [`pointwise`] (ReLU, add, dropout, concat),
+//! [`spatial`] (pad, blur), [`pool`], [`norm`], [`loss`], [`optim`], [`data`]. This file holds what they share:
 //! [`Dispatch`], the grid helpers and the size checks.
 //!
 //! Parameters live in one flat buffer: weight and bias arguments are that buffer plus element
@@ -33,6 +33,7 @@ mod norm;
 mod optim;
 mod pointwise;
 mod pool;
+mod spatial;
 mod winograd;
 
 pub use conv::*;
@@ -43,6 +44,7 @@ pub use norm::*;
 pub use optim::*;
 pub use pointwise::*;
 pub use pool::*;
+pub use spatial::*;
 pub use winograd::*;
 
 /// One compute dispatch: a pipeline, its bind group (buffers + params uniform) and its grid.
