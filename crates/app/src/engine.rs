@@ -6,13 +6,16 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use convplay_compute::backend::now;
 use convplay_compute::data::{CanvasPlacement, Dataset, DatasetKind};
 use convplay_compute::error::Error;
 use convplay_compute::gpu::{GpuContext, GpuRun};
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::model::Model;
 use convplay_compute::rng::Rng;
-use convplay_compute::train::{Evaluator, Shard, ShardGradients, initial_model};
+use convplay_compute::train::{
+    CpuInfer, Evaluator, Shard, ShardGradients, ShardScratch, initial_model,
+};
 use convplay_compute::{cpu::simd, weights};
 
 use crate::experiment::{Begun, Experiment, Run, RunEvent};
@@ -50,6 +53,8 @@ struct ShiftJob {
     images: Dataset,
     next: usize,
     cell: Option<Evaluator>,
+    /// The buffers the CPU's forward reuses from batch to batch.
+    scratch: ShardScratch,
 }
 
 impl ShiftJob {
@@ -630,6 +635,7 @@ impl Engine {
             images,
             next: 0,
             cell: None,
+            scratch: ShardScratch::default(),
         };
         let first = FromWorker::ShiftMaps {
             done: 0,
@@ -660,8 +666,12 @@ impl Engine {
         let len = job.images.len();
         let evaluator = job
             .cell
-            .get_or_insert_with(|| Evaluator::new(m, placement, SHIFT_BATCH, len));
-        let finished = match evaluator.step(m, &job.images) {
+            .get_or_insert_with(|| Evaluator::new(m.classes(), placement, SHIFT_BATCH, len));
+        let mut cpu = CpuInfer {
+            model: m,
+            scratch: &mut job.scratch,
+        };
+        let finished = match now(evaluator.step(&mut cpu, &job.images, 1)).and_then(|r| r) {
             Ok(done) => done,
             Err(e) => return vec![FromWorker::Error(format!("shift map: {e}"))],
         };

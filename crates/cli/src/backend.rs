@@ -9,10 +9,12 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use convplay_compute::Error;
 use convplay_compute::data::{CanvasPlacement, Dataset};
-use convplay_compute::gpu::{self, GpuContext, GpuTrainer};
+use convplay_compute::gpu::{self, GpuContext, GpuInfer, GpuTrainer};
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::model::{Model, ModelSpec};
-use convplay_compute::train::{self, Evaluation, Progress, TrainSpec, Trainer};
+use convplay_compute::train::{
+    self, CpuInfer, Evaluation, Progress, ShardScratch, TrainSpec, Trainer,
+};
 
 use crate::common::{CliResult, err};
 
@@ -127,7 +129,28 @@ impl AnyTrainer {
     }
 }
 
-/// [`train::evaluate`] on either backend.
+/// Runs `$body` with `$inf` bound to an [`Infer`] for `model` on `backend`: the one evaluation
+/// code on whichever backend was chosen.
+macro_rules! with_infer {
+    ($backend:expr, $model:expr, $batch:expr, |$inf:ident| $body:expr) => {
+        match $backend {
+            Backend::Cpu => {
+                let mut scratch = ShardScratch::default();
+                let $inf = &mut CpuInfer {
+                    model: $model,
+                    scratch: &mut scratch,
+                };
+                gpu::block_on($body).map_err(err)
+            }
+            Backend::Gpu(ctx) => {
+                let $inf = &mut GpuInfer::new(ctx.clone(), $model, $batch).map_err(err)?;
+                gpu::block_on($body).map_err(err)
+            }
+        }
+    };
+}
+
+/// [`train::evaluate`] on the chosen backend.
 pub fn evaluate(
     backend: &Backend,
     model: &mut Model,
@@ -135,20 +158,12 @@ pub fn evaluate(
     placement: CanvasPlacement,
     batch: usize,
 ) -> CliResult<Evaluation> {
-    match backend {
-        Backend::Cpu => train::evaluate(model, data, placement, batch).map_err(err),
-        Backend::Gpu(ctx) => gpu::block_on(gpu::evaluate_gpu(
-            ctx.clone(),
-            model,
-            data,
-            placement,
-            batch,
-        ))
-        .map_err(err),
-    }
+    with_infer!(backend, model, batch, |inf| train::evaluate(
+        inf, data, placement, batch
+    ))
 }
 
-/// [`train::shift_map`] on either backend.
+/// [`train::shift_map`] on the chosen backend.
 pub fn shift_map(
     backend: &Backend,
     model: &mut Model,
@@ -157,16 +172,7 @@ pub fn shift_map(
     batch: usize,
     on_cell: impl FnMut(usize, usize),
 ) -> CliResult<ShiftMap> {
-    match backend {
-        Backend::Cpu => train::shift_map(model, data, step, batch, on_cell).map_err(err),
-        Backend::Gpu(ctx) => gpu::block_on(gpu::shift_map_gpu(
-            ctx.clone(),
-            model,
-            data,
-            step,
-            batch,
-            on_cell,
-        ))
-        .map_err(err),
-    }
+    with_infer!(backend, model, batch, |inf| train::shift_map(
+        inf, data, step, batch, on_cell
+    ))
 }

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use convplay_compute::data::CanvasPlacement;
 use convplay_compute::gpu::ops::{self, Dispatch};
-use convplay_compute::gpu::{self, GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
+use convplay_compute::gpu::{self, GpuBuffer, GpuContext, GpuInfer, GpuTrainer};
 use convplay_compute::model::ModelSpec;
 use convplay_compute::model::graph::NodeOp;
 use convplay_compute::rng::Rng;
-use convplay_compute::train::TrainSpec;
+use convplay_compute::train::{TrainSpec, evaluate};
 use serde_json::json;
 
 use crate::bench::{print_conv_layers, synthetic, time};
@@ -48,12 +48,12 @@ pub fn run(
     let train_ips = (steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64();
 
     let model = gpu::block_on(t.read_model()).map_err(err)?.clone();
-    let mut ev = GpuEvaluator::new(ctx.clone(), &model, batch).map_err(err)?;
-    gpu::block_on(ev.evaluate(&data, CanvasPlacement::Centered)).map_err(err)?;
+    let mut ev = GpuInfer::new(ctx.clone(), &model, batch).map_err(err)?;
+    gpu::block_on(evaluate(&mut ev, &data, CanvasPlacement::Centered, batch)).map_err(err)?;
     let start = Instant::now();
     let reps = steps.max(3).div_ceil(4);
     for _ in 0..reps {
-        gpu::block_on(ev.evaluate(&data, CanvasPlacement::Centered)).map_err(err)?;
+        gpu::block_on(evaluate(&mut ev, &data, CanvasPlacement::Centered, batch)).map_err(err)?;
     }
     let infer_ips = (reps * data.len()) as f64 / start.elapsed().as_secs_f64();
 

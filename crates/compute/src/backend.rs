@@ -15,9 +15,12 @@
 //! flat parameter buffer (their gradients sit at the same place in the gradient buffer). Each
 //! backend resolves these names to its own storage.
 
+use std::future::Future;
 use std::ops::Range;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::batchnorm::BatchNormGeom;
 use crate::ops::blur::BlurGeom;
 use crate::ops::conv2d::Conv2dGeom;
@@ -212,4 +215,15 @@ pub trait Backend {
         g: &BatchNormGeom,
         n: usize,
     ) -> Result<()>;
+}
+
+/// The output of a future that completes without waiting, as code written once for both
+/// backends does on the CPU (its [`crate::train::Infer`] never waits): an error if it would wait.
+pub fn now<F: Future>(f: F) -> Result<F::Output> {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => Err(Error::InvalidTrainSpec(
+            "work that must complete at once waited (a GPU future driven as a CPU one)".into(),
+        )),
+    }
 }

@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::now;
 use crate::data::{CanvasPlacement, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec, PRESETS, compile, preset_for};
@@ -537,12 +538,12 @@ impl Run {
                 evaluator,
                 centered,
             } => {
-                if let Some(e) = evaluator.step(&mut r.trainer.model, test)? {
+                if let Some(e) = now(evaluator.step(&mut r.trainer.infer(), test, 1))?? {
                     match centered.take() {
                         None => {
                             *centered = Some(e);
                             **evaluator = Evaluator::new(
-                                &r.trainer.model,
+                                r.trainer.model.classes(),
                                 CanvasPlacement::Shifted { seed: shift_seed },
                                 eval_batch,
                                 test_len,
@@ -608,7 +609,7 @@ impl Run {
             let len = self.test_limit.unwrap_or(usize::MAX);
             r.phase = Phase::Eval {
                 evaluator: Box::new(Evaluator::new(
-                    &r.trainer.model,
+                    r.trainer.model.classes(),
                     CanvasPlacement::Centered,
                     eval_batch,
                     len,
@@ -637,6 +638,7 @@ impl Run {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::backend::now;
     use crate::data::toy_dataset;
     use crate::model::LayerSpec;
     use crate::train::evaluate;
@@ -814,7 +816,9 @@ pub(crate) mod tests {
                 .collect();
             assert_eq!(evals.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2]);
             let sub = test.subset(30);
-            let c = evaluate(&mut t.model, &sub, CanvasPlacement::Centered, 7).unwrap();
+            let c = now(evaluate(&mut t.infer(), &sub, CanvasPlacement::Centered, 7))
+                .unwrap()
+                .unwrap();
             let (_, centered, shifted) = evals.last().unwrap();
             assert_eq!(centered.confusion, c.confusion);
             assert_eq!(centered.confusion.total(), 30);

@@ -162,10 +162,10 @@ mod webgpu {
 
     use convplay_compute::data::CanvasPlacement;
     use convplay_compute::gpu::ops::{self, Dispatch};
-    use convplay_compute::gpu::{GpuBuffer, GpuContext, GpuEvaluator, GpuTrainer};
+    use convplay_compute::gpu::{GpuBuffer, GpuContext, GpuInfer, GpuTrainer};
     use convplay_compute::model::graph::Graph;
     use convplay_compute::model::preset_for;
-    use convplay_compute::train::TrainSpec;
+    use convplay_compute::train::{TrainSpec, evaluate};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     use super::{BATCH, log, macs, now, synthetic};
@@ -197,12 +197,12 @@ mod webgpu {
         let train = BATCH as f64 / step_s;
 
         let model = t.read_model().await.expect("weights").clone();
-        let mut ev = GpuEvaluator::new(ctx.clone(), &model, BATCH).expect("evaluator");
-        ev.evaluate(&data, CanvasPlacement::Centered)
+        let mut ev = GpuInfer::new(ctx.clone(), &model, BATCH).expect("evaluator");
+        evaluate(&mut ev, &data, CanvasPlacement::Centered, BATCH)
             .await
             .expect("warm-up evaluation");
         let t0 = now();
-        ev.evaluate(&data, CanvasPlacement::Centered)
+        evaluate(&mut ev, &data, CanvasPlacement::Centered, BATCH)
             .await
             .expect("evaluation");
         let infer = data.len() as f64 / (now() - t0);

@@ -36,4 +36,4 @@ pub use model::GpuModel;
 pub use run::GpuRun;
 #[cfg(not(target_arch = "wasm32"))]
 pub use trainer::block_on;
-pub use trainer::{GpuEvaluator, GpuTrainer, evaluate_gpu, shift_map_gpu};
+pub use trainer::{GpuInfer, GpuTrainer};

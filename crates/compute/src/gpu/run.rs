@@ -10,19 +10,19 @@
 
 use std::sync::Arc;
 
-use super::{GpuContext, GpuEvaluator, GpuTrainer};
+use super::{GpuContext, GpuInfer, GpuTrainer};
 use crate::data::{CanvasPlacement, Dataset};
 use crate::error::{Error, Result};
 use crate::experiment::{EpochRun, Experiment, RunEvent, Turns, evaluated, test_len};
 use crate::model::Model;
-use crate::train::Evaluation;
+use crate::train::{Evaluation, evaluate};
 
 enum Phase {
     Train(EpochRun),
     /// Evaluating after an epoch, on the test images with the weights read back at its end:
     /// centred, then shifted (the centred result once it is in).
     Eval {
-        evaluator: Box<GpuEvaluator>,
+        infer: Box<GpuInfer>,
         images: Dataset,
         centered: Option<Evaluation>,
     },
@@ -138,18 +138,14 @@ impl GpuRun {
                     r.trainer.epoch += 1;
                     let model = &r.trainer.model;
                     r.phase = Phase::Eval {
-                        evaluator: Box::new(GpuEvaluator::new(
-                            self.ctx.clone(),
-                            model,
-                            self.eval_batch,
-                        )?),
+                        infer: Box::new(GpuInfer::new(self.ctx.clone(), model, self.eval_batch)?),
                         images: test.subset(test_len(self.test_limit, test)),
                         centered: None,
                     };
                 }
             }
             Phase::Eval {
-                evaluator,
+                infer,
                 images,
                 centered,
             } => {
@@ -157,7 +153,7 @@ impl GpuRun {
                     None => CanvasPlacement::Centered,
                     Some(_) => CanvasPlacement::Shifted { seed: shift_seed },
                 };
-                let e = evaluator.evaluate(images, placement).await?;
+                let e = evaluate(&mut **infer, images, placement, self.eval_batch).await?;
                 match centered.take() {
                     None => *centered = Some(e),
                     Some(c) => {

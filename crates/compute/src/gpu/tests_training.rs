@@ -6,13 +6,14 @@ use std::sync::Arc;
 use super::kernels::Gemm;
 use super::model::check_limits;
 use super::testing::{digits, gpu_test};
-use super::{GpuContext, GpuRun, GpuTrainer, evaluate_gpu};
+use super::{GpuContext, GpuInfer, GpuRun, GpuTrainer};
+use crate::backend::now;
 use crate::data::CanvasPlacement;
 use crate::experiment::{Run, RunEvent};
 use crate::model::{Model, preset_for};
 use crate::optim::OptimizerSpec;
 use crate::rng::Rng;
-use crate::train::{TrainSpec, Trainer, evaluate};
+use crate::train::{CpuInfer, ShardScratch, TrainSpec, Trainer, evaluate};
 
 /// A seeded 200-step cnn-gap run on the GPU tracks the CPU run: losses within 1e-3 at every
 /// one of the first 90 steps, and every 20-step mean loss within 5e-2 over all 200 while both
@@ -81,9 +82,10 @@ gpu_test!(
     cnn_gap_tracks_cpu_losses_for_200_steps
 );
 
-/// Two placements on the 64×64 canvas, in batches of 32 with a partial last batch. LeNet-5 rather
-/// than cnn-flatten: the claim is about the evaluator, and SwiftShader in the browser takes
-/// about a second an image for cnn-flatten.
+/// Two placements on the 64×64 canvas, in batches of 32 with a partial last batch, through the
+/// one evaluator on both backends; the GPU's queue holds 40 images, so its logits come back in
+/// two reads. LeNet-5 rather than cnn-flatten: the claim is about the evaluator, and SwiftShader
+/// in the browser takes about a second an image for cnn-flatten.
 async fn evaluation_matches_cpu(ctx: &Arc<GpuContext>) {
     let data = digits(70);
     let mut model = Model::new(preset_for("lenet5", 64).unwrap(), 3).unwrap();
@@ -91,10 +93,16 @@ async fn evaluation_matches_cpu(ctx: &Arc<GpuContext>) {
         CanvasPlacement::Centered,
         CanvasPlacement::At { dx: 3, dy: 30 },
     ] {
-        let c = evaluate(&mut model, &data, placement, 32).unwrap();
-        let g = evaluate_gpu(ctx.clone(), &model, &data, placement, 32)
-            .await
+        let mut scratch = ShardScratch::default();
+        let mut cpu = CpuInfer {
+            model: &mut model,
+            scratch: &mut scratch,
+        };
+        let c = now(evaluate(&mut cpu, &data, placement, 32))
+            .unwrap()
             .unwrap();
+        let mut gpu = GpuInfer::with_queue(ctx.clone(), &model, 32, 40).unwrap();
+        let g = evaluate(&mut gpu, &data, placement, 32).await.unwrap();
         assert_eq!(g.confusion, c.confusion, "{placement:?}");
         assert!((g.loss - c.loss).abs() < 1e-4, "{} vs {}", g.loss, c.loss);
     }

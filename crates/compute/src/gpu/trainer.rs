@@ -13,11 +13,9 @@ use super::ops;
 use super::{GpuBuffer, GpuContext};
 use crate::data::{CanvasError, CanvasPlacement, Dataset, RandomShift, max_offset, offsets_for};
 use crate::error::{Error, Result};
-use crate::metrics::{ConfusionMatrix, ShiftMap, argmax};
 use crate::model::{Model, ModelSpec};
-use crate::ops::softmax_ce::softmax_ce_forward;
 use crate::rng::Rng;
-use crate::train::{EpochTally, Evaluation, Progress, StepStats, Stream, TrainSpec, stream};
+use crate::train::{EpochTally, Infer, Progress, StepStats, Stream, TrainSpec, stream};
 
 /// Runs a future to completion natively (the CLI and tests); in the browser, `await` instead.
 #[cfg(not(target_arch = "wasm32"))]
@@ -315,133 +313,114 @@ impl GpuTrainer {
     }
 }
 
-/// Evaluates models on the GPU, reusing one set of buffers across placements.
-pub struct GpuEvaluator {
+/// The GPU's [`Infer`]: a model's buffers for evaluation batches of up to `batch` images. Each
+/// queued batch is placed, run and its logits copied aside on the device; the logits of every
+/// queued batch come back in one read.
+pub struct GpuInfer {
     ctx: Arc<GpuContext>,
     gpu: GpuModel,
     batch: usize,
-    results: Option<GpuBuffer>,
+    /// Logits of the queued batches, for up to `capacity` images.
+    results: GpuBuffer,
+    capacity: usize,
+    queued: usize,
     host: HostBatch,
 }
 
-impl GpuEvaluator {
+/// Images whose logits one [`GpuInfer`] holds before they must be read back.
+const INFER_QUEUE: usize = 16_384;
+
+impl GpuInfer {
     pub fn new(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
+        Self::with_queue(ctx, model, batch, INFER_QUEUE)
+    }
+
+    /// [`GpuInfer::new`] whose device holds the logits of `queue` images (at least a batch)
+    /// before they are read back.
+    pub fn with_queue(
+        ctx: Arc<GpuContext>,
+        model: &Model,
+        batch: usize,
+        queue: usize,
+    ) -> Result<Self> {
         let batch = batch.max(1);
+        let capacity = queue.max(batch);
         let gpu = GpuModel::new(&ctx, model, batch, crate::optim::OptimizerSpec::sgd(0.1))?;
+        let results = GpuBuffer::zeros(&ctx, "logits", capacity * gpu.graph.classes);
         Ok(Self {
             ctx,
             gpu,
             batch,
-            results: None,
+            results,
+            capacity,
+            queued: 0,
             host: HostBatch::default(),
         })
     }
+}
 
-    /// Every image of `data` placed by `placement` (dropout off), as [`crate::train::evaluate`].
-    pub async fn evaluate(
+impl Infer for GpuInfer {
+    fn classes(&self) -> usize {
+        self.gpu.graph.classes
+    }
+
+    fn canvas(&self) -> usize {
+        self.gpu.graph.input[1]
+    }
+
+    fn max_queued(&self) -> usize {
+        self.capacity
+    }
+
+    fn queue(
         &mut self,
         data: &Dataset,
-        placement: CanvasPlacement,
-    ) -> Result<Evaluation> {
+        indices: &[usize],
+        offsets: &[(usize, usize)],
+    ) -> Result<()> {
         let ctx = self.ctx.clone();
-        let classes = self.gpu.graph.classes;
-        let canvas = self.gpu.graph.input[1];
-        let total = data.len();
-        if self
-            .results
-            .as_ref()
-            .is_none_or(|r| r.len < total * classes)
-        {
-            self.results = Some(GpuBuffer::zeros(&ctx, "logits", total * classes));
+        let (n, classes, canvas) = (indices.len(), self.classes(), self.canvas());
+        if n > self.batch || self.queued + n > self.max_queued() {
+            return Err(Error::Gpu(format!(
+                "{n} more images to evaluate with {} queued: at most {} per batch and {} queued",
+                self.queued,
+                self.batch,
+                self.max_queued()
+            )));
         }
-        let results = self.results.as_ref().expect("just made");
-        let indices: Vec<usize> = (0..total).collect();
-        for (c, chunk) in indices.chunks(self.batch).enumerate() {
-            let offsets = offsets_for(&placement, canvas, chunk)?;
-            self.host.fill(data, chunk, &offsets, canvas)?;
-            let n = chunk.len();
-            self.gpu.plan(&ctx, n)?;
-            self.host.upload(&ctx, &self.gpu);
-            let plan = self.gpu.plan(&ctx, n)?;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                plan.canvas.record(&ctx, &mut pass);
-                for d in &plan.forward_eval {
-                    d.record(&ctx, &mut pass);
-                }
-            }
-            let bytes = (n * classes * 4) as u64;
-            enc.copy_buffer_to_buffer(
-                &self.gpu.logits().buf,
-                0,
-                &results.buf,
-                (c * self.batch * classes * 4) as u64,
-                bytes,
-            );
-            ctx.check()?;
-            ctx.queue.submit([enc.finish()]);
-        }
-        let logits = results.read_f32_range(&ctx, 0..total * classes).await?;
-        let mut confusion = ConfusionMatrix::new(classes);
-        let mut loss_sum = 0.0f64;
-        let mut probs = Vec::new();
-        for (rows, chunk) in logits
-            .chunks(self.batch * classes)
-            .zip(indices.chunks(self.batch))
+        self.host.fill(data, indices, offsets, canvas)?;
+        self.gpu.plan(&ctx, n)?;
+        self.host.upload(&ctx, &self.gpu);
+        let plan = self.gpu.plan(&ctx, n)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
-            let labels: Vec<u8> = chunk.iter().map(|&i| data.label(i)).collect();
-            probs.resize(rows.len(), 0.0);
-            let out = softmax_ce_forward(&mut probs, rows, &labels, classes)?;
-            loss_sum += out.loss as f64 * chunk.len() as f64;
-            for (row, &label) in rows.chunks_exact(classes).zip(&labels) {
-                confusion
-                    .add(label as usize, argmax(row))
-                    .map_err(|e| Error::InvalidTrainSpec(e.to_string()))?;
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            plan.canvas.record(&ctx, &mut pass);
+            for d in &plan.forward_eval {
+                d.record(&ctx, &mut pass);
             }
         }
-        Ok(Evaluation {
-            placement,
-            loss: (loss_sum / total.max(1) as f64) as f32,
-            metrics: confusion.summary(),
-            confusion,
-        })
+        enc.copy_buffer_to_buffer(
+            &self.gpu.logits().buf,
+            0,
+            &self.results.buf,
+            (self.queued * classes * 4) as u64,
+            (n * classes * 4) as u64,
+        );
+        ctx.check()?;
+        ctx.queue.submit([enc.finish()]);
+        self.queued += n;
+        Ok(())
     }
-}
 
-/// [`crate::train::evaluate`] on the GPU.
-pub async fn evaluate_gpu(
-    ctx: Arc<GpuContext>,
-    model: &Model,
-    data: &Dataset,
-    placement: CanvasPlacement,
-    batch: usize,
-) -> Result<Evaluation> {
-    GpuEvaluator::new(ctx, model, batch)?
-        .evaluate(data, placement)
-        .await
-}
-
-/// [`crate::train::shift_map`] on the GPU.
-pub async fn shift_map_gpu(
-    ctx: Arc<GpuContext>,
-    model: &Model,
-    data: &Dataset,
-    step: usize,
-    batch: usize,
-    mut on_cell: impl FnMut(usize, usize),
-) -> Result<ShiftMap> {
-    let canvas = model.graph.input[1];
-    let mut map = ShiftMap::new(canvas, step);
-    let offsets = map.offsets.clone();
-    let cells = offsets.len() * offsets.len();
-    let mut ev = GpuEvaluator::new(ctx, model, batch)?;
-    for (yi, &dy) in offsets.iter().enumerate() {
-        for (xi, &dx) in offsets.iter().enumerate() {
-            let e = ev.evaluate(data, CanvasPlacement::At { dx, dy }).await?;
-            map.accuracy[yi * offsets.len() + xi] = e.metrics.accuracy;
-            on_cell(yi * offsets.len() + xi + 1, cells);
-        }
+    async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        let floats = self.queued * self.classes();
+        self.queued = 0;
+        *out = if floats == 0 {
+            Vec::new()
+        } else {
+            self.results.read_f32_range(&self.ctx, 0..floats).await?
+        };
+        Ok(())
     }
-    Ok(map)
 }

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ShardScratch;
 use crate::data::{CanvasPlacement, Dataset, fill_batch, offsets_for};
 use crate::error::{Error, Result};
 use crate::metrics::{ClassificationMetrics, ConfusionMatrix, ShiftMap, argmax};
-use crate::model::{Mode, Model, Workspace};
+use crate::model::{Mode, Model};
 use crate::ops::softmax_ce::softmax_ce_forward;
 
 /// Test-set results of one model on one placement.
@@ -17,22 +18,89 @@ pub struct Evaluation {
     pub confusion: ConfusionMatrix,
 }
 
-/// Evaluates on every image of `data` placed by `placement` (dropout off, running statistics).
-pub fn evaluate(
-    model: &mut Model,
+/// Evaluation-mode logits of batches of placed digits, on some backend: the CPU computes each
+/// batch as it is queued; the GPU records and submits it and reads every queued batch's logits
+/// back in one wait. [`Evaluator`], [`evaluate`] and [`shift_map`] are written once over it.
+#[allow(async_fn_in_trait)]
+pub trait Infer {
+    /// Classes of the model's output.
+    fn classes(&self) -> usize;
+    /// Side of the canvas the model reads.
+    fn canvas(&self) -> usize;
+    /// Images that may be queued before [`Infer::take_logits`] must be called.
+    fn max_queued(&self) -> usize;
+    /// Queues the forward (dropout off, running statistics) of images `indices` of `data`,
+    /// placed at `offsets`.
+    fn queue(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        offsets: &[(usize, usize)],
+    ) -> Result<()>;
+    /// The logits `[images, classes]` of every batch queued since the last call, in order,
+    /// into `out` (replacing what it held).
+    async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()>;
+}
+
+/// The CPU's [`Infer`]: a model and the buffers its forward reuses (a trainer's own, see
+/// [`super::Trainer::infer`], or any [`ShardScratch`]).
+pub struct CpuInfer<'a> {
+    pub model: &'a mut Model,
+    pub scratch: &'a mut ShardScratch,
+}
+
+impl Infer for CpuInfer<'_> {
+    fn classes(&self) -> usize {
+        self.model.classes()
+    }
+
+    fn canvas(&self) -> usize {
+        self.model.graph.input[1]
+    }
+
+    fn max_queued(&self) -> usize {
+        usize::MAX
+    }
+
+    fn queue(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        offsets: &[(usize, usize)],
+    ) -> Result<()> {
+        let canvas = self.canvas();
+        let s = &mut *self.scratch;
+        fill_batch(data, indices, offsets, canvas, &mut s.x, &mut s.y)?;
+        self.model
+            .forward(&mut s.ws, &s.x, indices.len(), Mode::Eval)?;
+        s.pending.extend_from_slice(s.ws.logits());
+        Ok(())
+    }
+
+    async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        out.clear();
+        std::mem::swap(out, &mut self.scratch.pending);
+        Ok(())
+    }
+}
+
+/// Evaluates on every image of `data` placed by `placement`, in batches of `batch`.
+pub async fn evaluate<I: Infer>(
+    inf: &mut I,
     data: &Dataset,
     placement: CanvasPlacement,
     batch: usize,
 ) -> Result<Evaluation> {
-    let mut e = Evaluator::new(model, placement, batch, data.len());
+    let mut e = Evaluator::new(inf.classes(), placement, batch, data.len());
     loop {
-        if let Some(done) = e.step(model, data)? {
+        if let Some(done) = e.step(inf, data, usize::MAX).await? {
             return Ok(done);
         }
     }
 }
 
-/// A chunked evaluation: [`Evaluator::step`] runs one batch, so a long test never blocks.
+/// A chunked evaluation: [`Evaluator::step`] evaluates a few batches, so a long test set never
+/// blocks the caller for long.
 pub struct Evaluator {
     placement: CanvasPlacement,
     next: usize,
@@ -40,44 +108,66 @@ pub struct Evaluator {
     batch: usize,
     loss_sum: f64,
     confusion: ConfusionMatrix,
-    ws: Workspace,
-    x: Vec<f32>,
-    y: Vec<u8>,
+    logits: Vec<f32>,
+    labels: Vec<u8>,
     probs: Vec<f32>,
 }
 
 impl Evaluator {
-    /// Evaluates the first `len` images of the data set it is stepped over.
-    pub fn new(model: &Model, placement: CanvasPlacement, batch: usize, len: usize) -> Self {
+    /// Evaluates the first `len` images of the data set it is stepped over, `batch` at a time,
+    /// for a model of `classes` classes.
+    pub fn new(classes: usize, placement: CanvasPlacement, batch: usize, len: usize) -> Self {
         Evaluator {
             placement,
             next: 0,
             len,
             batch: batch.max(1),
             loss_sum: 0.0,
-            confusion: ConfusionMatrix::new(model.classes()),
-            ws: Workspace::new(),
-            x: Vec::new(),
-            y: Vec::new(),
+            confusion: ConfusionMatrix::new(classes),
+            logits: Vec::new(),
+            labels: Vec::new(),
             probs: Vec::new(),
         }
     }
 
-    /// Evaluates the next batch of `data`; returns the result once every image is done.
-    pub fn step(&mut self, model: &mut Model, data: &Dataset) -> Result<Option<Evaluation>> {
-        let canvas = model.graph.input[1];
-        let classes = model.classes();
+    /// Evaluates up to `batches` more batches of `data` through `inf`; returns the result once
+    /// every image is done.
+    pub async fn step<I: Infer>(
+        &mut self,
+        inf: &mut I,
+        data: &Dataset,
+        batches: usize,
+    ) -> Result<Option<Evaluation>> {
+        let (canvas, classes) = (inf.canvas(), inf.classes());
         let len = self.len.min(data.len());
-        let end = (self.next + self.batch).min(len);
-        let chunk: Vec<usize> = (self.next..end).collect();
-        if !chunk.is_empty() {
+        let first = self.next;
+        let mut end = first;
+        for _ in 0..batches.max(1) {
+            let stop = (end + self.batch).min(len);
+            if stop == end || (end > first && stop - first > inf.max_queued()) {
+                break;
+            }
+            let chunk: Vec<usize> = (end..stop).collect();
             let offsets = offsets_for(&self.placement, canvas, &chunk)?;
-            fill_batch(data, &chunk, &offsets, canvas, &mut self.x, &mut self.y)?;
-            model.forward(&mut self.ws, &self.x, chunk.len(), Mode::Eval)?;
-            self.probs.resize(chunk.len() * classes, 0.0);
-            let out = softmax_ce_forward(&mut self.probs, self.ws.logits(), &self.y, classes)?;
-            self.loss_sum += out.loss as f64 * chunk.len() as f64;
-            for (row, &label) in self.ws.logits().chunks_exact(classes).zip(&self.y) {
+            inf.queue(data, &chunk, &offsets)?;
+            end = stop;
+        }
+        if end > first {
+            inf.take_logits(&mut self.logits).await?;
+            let n = end - first;
+            if self.logits.len() != n * classes {
+                return Err(Error::ShapeMismatch {
+                    op: "evaluate",
+                    expected: format!("{n} × {classes} logits"),
+                    got: self.logits.len().to_string(),
+                });
+            }
+            self.labels.clear();
+            self.labels.extend((first..end).map(|i| data.label(i)));
+            self.probs.resize(n * classes, 0.0);
+            let out = softmax_ce_forward(&mut self.probs, &self.logits, &self.labels, classes)?;
+            self.loss_sum += out.loss as f64 * n as f64;
+            for (row, &label) in self.logits.chunks_exact(classes).zip(&self.labels) {
                 self.confusion
                     .add(label as usize, argmax(row))
                     .map_err(|e| Error::InvalidTrainSpec(e.to_string()))?;
@@ -97,20 +187,20 @@ impl Evaluator {
 }
 
 /// Accuracy with every digit at each (dx, dy) of a grid with spacing `step` over the canvas.
-pub fn shift_map(
-    model: &mut Model,
+/// `on_cell(done, cells)` follows the progress.
+pub async fn shift_map<I: Infer>(
+    inf: &mut I,
     data: &Dataset,
     step: usize,
     batch: usize,
     mut on_cell: impl FnMut(usize, usize),
 ) -> Result<ShiftMap> {
-    let canvas = model.graph.input[1];
-    let mut map = ShiftMap::new(canvas, step);
+    let mut map = ShiftMap::new(inf.canvas(), step);
     let offsets = map.offsets.clone();
     let cells = offsets.len() * offsets.len();
     for (yi, &dy) in offsets.iter().enumerate() {
         for (xi, &dx) in offsets.iter().enumerate() {
-            let e = evaluate(model, data, CanvasPlacement::At { dx, dy }, batch)?;
+            let e = evaluate(inf, data, CanvasPlacement::At { dx, dy }, batch).await?;
             map.accuracy[yi * offsets.len() + xi] = e.metrics.accuracy;
             on_cell(yi * offsets.len() + xi + 1, cells);
         }

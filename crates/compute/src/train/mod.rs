@@ -22,7 +22,7 @@ pub mod spec;
 mod tests;
 pub mod trainer;
 
-pub use eval::{Evaluation, Evaluator, evaluate, shift_map};
+pub use eval::{CpuInfer, Evaluation, Evaluator, Infer, evaluate, shift_map};
 pub use shards::{Shard, ShardGradients, ShardScratch, ShardStats, shard_gradients};
 pub use spec::{MAX_SHARDS, TrainSpec};
 pub use trainer::Trainer;

@@ -71,14 +71,17 @@ pub struct ShardGradients {
     pub grads: Vec<f32>,
 }
 
-/// Buffers for computing shard gradients, reused from step to step.
+/// Buffers a model's forward and backward reuse from step to step: for shard gradients, and for
+/// evaluation on the CPU ([`super::eval::CpuInfer`]).
 #[derive(Default)]
 pub struct ShardScratch {
-    ws: Workspace,
-    x: Vec<f32>,
-    y: Vec<u8>,
-    probs: Vec<f32>,
-    dlogits: Vec<f32>,
+    pub(crate) ws: Workspace,
+    pub(crate) x: Vec<f32>,
+    pub(crate) y: Vec<u8>,
+    pub(crate) probs: Vec<f32>,
+    pub(crate) dlogits: Vec<f32>,
+    /// Logits computed for an evaluation and not yet taken.
+    pub(crate) pending: Vec<f32>,
 }
 
 /// Forward and backward of one shard: leaves `Σ ∂Lᵢ/∂θ / batch` over its images in
@@ -109,6 +112,7 @@ pub fn shard_gradients(
         y,
         probs,
         dlogits,
+        ..
     } = scratch;
     let canvas = model.graph.input[1];
     fill_batch(data, &shard.images, &shard.offsets, canvas, x, y)?;

@@ -76,7 +76,14 @@ fn training_lowers_the_loss_on_a_learnable_toy_set() {
     for _ in 1..30 {
         t.train_epoch(&data, |_| true).unwrap();
     }
-    let e = evaluate(&mut t.model, &data, CanvasPlacement::Centered, 16).unwrap();
+    let e = crate::backend::now(evaluate(
+        &mut t.infer(),
+        &data,
+        CanvasPlacement::Centered,
+        16,
+    ))
+    .unwrap()
+    .unwrap();
     assert!(e.loss < first.loss * 0.5, "{} → {}", first.loss, e.loss);
     assert!(e.metrics.accuracy > 0.9, "{:?}", e.metrics);
 }

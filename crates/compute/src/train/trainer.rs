@@ -74,6 +74,14 @@ impl Trainer {
         self.images_per_epoch(data).div_ceil(self.spec.batch)
     }
 
+    /// The model's evaluation-mode forward on the CPU, with the trainer's own buffers.
+    pub fn infer(&mut self) -> super::eval::CpuInfer<'_> {
+        super::eval::CpuInfer {
+            model: &mut self.model,
+            scratch: &mut self.scratch,
+        }
+    }
+
     /// The next epoch's training images, shuffled by the run's shuffle stream.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
         epoch_order(self.images_per_epoch(data), &mut self.shuffle)
