@@ -141,7 +141,7 @@ impl GpuJob {
         } = self;
         let mut gpu = match work {
             GpuWork::Train(gpu) => gpu,
-            GpuWork::Build(exp) => match GpuRun::new(ctx, &exp, &data.train).await {
+            GpuWork::Build(exp) => match GpuRun::on_gpu(ctx, &exp, &data.train).await {
                 Ok(mut gpu) => {
                     gpu.log_every = LOG_EVERY;
                     Box::new(gpu)

@@ -13,7 +13,7 @@ use convplay_compute::gpu::{self, GpuContext, GpuInfer, GpuTrainer};
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::model::{Model, ModelSpec};
 use convplay_compute::train::{
-    self, CpuInfer, Evaluation, Progress, ShardScratch, TrainSpec, Trainer,
+    self, CpuInfer, Evaluation, Progress, ShardScratch, Steps, TrainSpec, Trainer,
 };
 
 use crate::common::{CliResult, err};
@@ -62,6 +62,16 @@ pub enum AnyTrainer {
     Gpu(Box<GpuTrainer>),
 }
 
+/// `$body` with `$t` bound to whichever trainer `$any` holds.
+macro_rules! either {
+    ($any:expr, $t:ident => $body:expr) => {
+        match $any {
+            AnyTrainer::Cpu($t) => $body,
+            AnyTrainer::Gpu($t) => $body,
+        }
+    };
+}
+
 impl AnyTrainer {
     pub fn new(backend: &Backend, model: ModelSpec, spec: TrainSpec) -> CliResult<Self> {
         Ok(match backend {
@@ -73,59 +83,40 @@ impl AnyTrainer {
     }
 
     pub fn spec(&self) -> &TrainSpec {
-        match self {
-            AnyTrainer::Cpu(t) => &t.spec,
-            AnyTrainer::Gpu(t) => &t.spec,
-        }
+        either!(self, t => Steps::spec(&**t))
     }
 
-    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
-        match self {
-            AnyTrainer::Cpu(t) => t.steps_per_epoch(data),
-            AnyTrainer::Gpu(t) => t.steps_per_epoch(data),
-        }
-    }
-
-    /// One epoch on either backend. A GPU failure is reported on stderr and the epoch is rerun
-    /// on the CPU from the weights read back after the previous epoch.
+    /// One epoch ([`train::train_epoch`]) and then the weights. A GPU failure is reported on stderr and the epoch is rerun on
+    /// the CPU from the weights read back after the previous epoch.
     pub fn train_epoch(
         &mut self,
         data: &Dataset,
         mut on_step: impl FnMut(&Progress) -> bool,
     ) -> CliResult<Progress> {
-        match self {
-            AnyTrainer::Cpu(t) => t.train_epoch(data, on_step).map_err(err),
-            AnyTrainer::Gpu(t) => {
-                let run = gpu::block_on(async {
-                    let p = t.train_epoch(data, &mut on_step).await?;
-                    t.read_model().await?;
-                    Ok::<_, Error>(p)
-                });
-                match run {
-                    Err(Error::Gpu(what)) => {
-                        eprintln!(
-                            "convplay: {what}; continuing on the CPU from the weights of epoch {}",
-                            t.epoch.saturating_sub(1)
-                        );
-                        let mut cpu =
-                            Trainer::with_model(t.model.clone(), t.spec.clone()).map_err(err)?;
-                        cpu.epoch = t.epoch.saturating_sub(1);
-                        let p = cpu.train_epoch(data, on_step).map_err(err)?;
-                        *self = AnyTrainer::Cpu(Box::new(cpu));
-                        Ok(p)
-                    }
-                    other => other.map_err(err),
-                }
+        let run = either!(self, t => gpu::block_on(async {
+            let p = train::train_epoch(&mut **t, data, &mut on_step).await?;
+            t.sync_model().await?;
+            Ok::<_, Error>(p)
+        }));
+        match (run, &*self) {
+            (Err(Error::Gpu(what)), AnyTrainer::Gpu(t)) => {
+                eprintln!(
+                    "convplay: {what}; continuing on the CPU from the weights of epoch {}",
+                    t.epoch.saturating_sub(1)
+                );
+                let mut cpu = Trainer::with_model(t.model.clone(), t.spec.clone()).map_err(err)?;
+                cpu.epoch = t.epoch.saturating_sub(1);
+                let p = cpu.train_epoch(data, on_step).map_err(err)?;
+                *self = AnyTrainer::Cpu(Box::new(cpu));
+                Ok(p)
             }
+            (other, _) => other.map_err(err),
         }
     }
 
     /// The trained model (read back from the GPU after the last epoch).
     pub fn model(&self) -> &Model {
-        match self {
-            AnyTrainer::Cpu(t) => &t.model,
-            AnyTrainer::Gpu(t) => &t.model,
-        }
+        either!(self, t => Steps::model(&**t))
     }
 }
 

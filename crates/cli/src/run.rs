@@ -9,7 +9,7 @@ use convplay_compute::data::Dataset;
 use convplay_compute::experiment::{Experiment, Run, RunEvent};
 use convplay_compute::gpu::{GpuRun, block_on};
 use convplay_compute::model::Model;
-use convplay_compute::train::Evaluation;
+use convplay_compute::train::{Evaluation, Steps};
 use convplay_compute::weights;
 use serde_json::json;
 
@@ -29,42 +29,21 @@ pub struct RunArgs<'a> {
 /// Training steps a GPU run submits before it reads metrics back.
 const GPU_BURST: usize = 16;
 
-/// The experiment's run on either backend.
-enum AnyRun {
-    Cpu(Box<Run>),
-    Gpu(Box<GpuRun>),
-}
-
-impl AnyRun {
-    fn new(backend: &Backend, exp: &Experiment, train: &Dataset) -> CliResult<AnyRun> {
-        Ok(match backend {
-            Backend::Cpu => AnyRun::Cpu(Box::new(Run::new(exp, train).map_err(err)?)),
-            Backend::Gpu(ctx) => AnyRun::Gpu(Box::new(
-                block_on(GpuRun::new(ctx.clone(), exp, train)).map_err(err)?,
-            )),
-        })
-    }
-
-    fn is_done(&self) -> bool {
-        match self {
-            AnyRun::Cpu(r) => r.is_done(),
-            AnyRun::Gpu(r) => r.is_done(),
+/// Runs `run` to its end, `burst` training steps per unit of work, handing every event to
+/// `on_event`; returns the trained models. The same driver on either backend.
+fn drive<T: Steps>(
+    mut run: Run<T>,
+    burst: usize,
+    train: &Dataset,
+    test: &Dataset,
+    on_event: &mut impl FnMut(RunEvent),
+) -> CliResult<Vec<Model>> {
+    while !run.is_done() {
+        for ev in block_on(run.work(train, test, burst)).map_err(err)? {
+            on_event(ev);
         }
     }
-
-    fn step(&mut self, train: &Dataset, test: &Dataset) -> CliResult<Vec<RunEvent>> {
-        match self {
-            AnyRun::Cpu(r) => r.step(train, test).map_err(err),
-            AnyRun::Gpu(r) => block_on(r.step(train, test, GPU_BURST)).map_err(err),
-        }
-    }
-
-    fn models(&self) -> Vec<&Model> {
-        match self {
-            AnyRun::Cpu(r) => r.models(),
-            AnyRun::Gpu(r) => r.models(),
-        }
-    }
+    Ok(run.models().into_iter().cloned().collect())
 }
 
 pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
@@ -97,62 +76,69 @@ pub fn run(link: &str, d: &RunArgs) -> CliResult<()> {
         );
     }
     let started = Instant::now();
-    let mut run = AnyRun::new(&backend, &exp, &train_set)?;
     let steps_per_epoch = images.div_ceil(t.batch);
     let total = (steps_per_epoch * t.epochs * names.len()) as u64;
     let pb = bar(total, "training", d.json);
     let mut curves = Vec::new();
     let mut results: Vec<Vec<Evaluation>> = vec![Vec::new(); names.len()];
     let mut done_steps = vec![0u64; names.len()];
-    while !run.is_done() {
-        for ev in run.step(&train_set, &test_set)? {
-            match &ev {
-                RunEvent::Step {
-                    model,
-                    epoch,
-                    step,
-                    loss,
-                    accuracy,
-                    ..
-                } => {
-                    done_steps[*model] = ((*epoch - 1) * steps_per_epoch + step) as u64;
-                    pb.set_position(done_steps.iter().sum());
-                    pb.set_message(format!(
-                        "{} epoch {epoch} loss {loss:.4} acc {:.2}%",
-                        names[*model],
-                        100.0 * accuracy
-                    ));
-                }
-                RunEvent::Evaluated {
-                    model,
-                    epoch,
-                    centered,
-                    shifted,
-                } => {
-                    if !d.json {
-                        pb.suspend(|| {
-                            eprintln!(
-                                "{}: epoch {epoch}/{}: test accuracy centred {:.2}%, shifted {:.2}%",
-                                names[*model],
-                                t.epochs,
-                                100.0 * centered.metrics.accuracy,
-                                100.0 * shifted.metrics.accuracy
-                            )
-                        });
-                    }
-                    results[*model] = vec![centered.clone(), shifted.clone()];
-                }
-                RunEvent::ModelFinished { .. } | RunEvent::Finished => {}
+    let mut on_event = |ev: RunEvent| {
+        match &ev {
+            RunEvent::Step {
+                model,
+                epoch,
+                step,
+                loss,
+                accuracy,
+                ..
+            } => {
+                done_steps[*model] = ((*epoch - 1) * steps_per_epoch + step) as u64;
+                pb.set_position(done_steps.iter().sum());
+                pb.set_message(format!(
+                    "{} epoch {epoch} loss {loss:.4} acc {:.2}%",
+                    names[*model],
+                    100.0 * accuracy
+                ));
             }
-            curves.push(ev);
+            RunEvent::Evaluated {
+                model,
+                epoch,
+                centered,
+                shifted,
+            } => {
+                if !d.json {
+                    pb.suspend(|| {
+                        eprintln!(
+                            "{}: epoch {epoch}/{}: test accuracy centred {:.2}%, shifted {:.2}%",
+                            names[*model],
+                            t.epochs,
+                            100.0 * centered.metrics.accuracy,
+                            100.0 * shifted.metrics.accuracy
+                        )
+                    });
+                }
+                results[*model] = vec![centered.clone(), shifted.clone()];
+            }
+            RunEvent::ModelFinished { .. } | RunEvent::Finished => {}
         }
-    }
+        curves.push(ev);
+    };
+    let models = match &backend {
+        Backend::Cpu => {
+            let run = Run::new(&exp, &train_set).map_err(err)?;
+            drive(run, 1, &train_set, &test_set, &mut on_event)?
+        }
+        Backend::Gpu(ctx) => {
+            let run = block_on(GpuRun::on_gpu(ctx.clone(), &exp, &train_set)).map_err(err)?;
+            drive(run, GPU_BURST, &train_set, &test_set, &mut on_event)?
+        }
+    };
     pb.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = d.out_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for (i, model) in run.models().into_iter().enumerate() {
+        for (i, model) in models.iter().enumerate() {
             let path = dir.join(format!("{}-{}.safetensors", i + 1, model.spec.name));
             std::fs::write(&path, weights::save(model).map_err(err)?)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

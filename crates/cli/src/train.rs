@@ -67,7 +67,7 @@ pub fn fit(
 ) -> CliResult<(AnyTrainer, f64)> {
     let name = model.name.clone();
     let mut t = AnyTrainer::new(backend, model, spec)?;
-    let steps = t.steps_per_epoch(data) as u64;
+    let steps = t.spec().steps_per_epoch(data) as u64;
     let epochs = t.spec().epochs;
     let started = Instant::now();
     if !quiet {

@@ -17,7 +17,7 @@ use crate::data::{CanvasPlacement, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec, PRESETS, compile, preset_for};
 use crate::train::{
-    EpochTally, Evaluation, Evaluator, Shard, ShardGradients, StepStats, TrainSpec, Trainer,
+    EpochTally, Evaluation, Evaluator, Shard, ShardGradients, StepStats, Steps, TrainSpec, Trainer,
 };
 
 /// The share-link format this code writes (and the only one it reads).
@@ -359,7 +359,7 @@ impl EpochRun {
 
 /// Whose turn it is among a run's models, and whether the run has finished: the same for
 /// [`Run`] and `gpu::GpuRun`.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Turns {
     next: usize,
     finished: bool,
@@ -432,39 +432,48 @@ enum Phase {
     Done,
 }
 
-struct ModelRun {
-    trainer: Trainer,
+struct ModelRun<T> {
+    trainer: T,
     phase: Phase,
     images: usize,
 }
 
-/// Trains every model of an experiment, one bounded unit of work per [`Run::step`]: a training
-/// step of one model, or one evaluation batch. Models take turns, so their curves grow together.
-/// Each model's result depends only on the experiment, not on the turn order.
-pub struct Run {
-    runs: Vec<ModelRun>,
+/// Trains every model of an experiment, one bounded unit of work per step: a burst of training
+/// steps of one model, or a few evaluation batches. Models take turns, so their curves grow
+/// together. Each model's result depends only on the experiment, not on the turn order or the
+/// burst. `T` is the backend's trainer: [`Trainer`] on the CPU (`Run`), `gpu::GpuTrainer` on
+/// the GPU (`gpu::GpuRun`); the run itself is written once.
+pub struct Run<T = Trainer> {
+    runs: Vec<ModelRun<T>>,
     turns: Turns,
     test_limit: Option<usize>,
     shift_seed: u64,
     /// A `Step` event is sent every this many training steps (and at each epoch's end).
     pub log_every: usize,
-    /// Test images per evaluation step.
+    /// Test images per evaluation batch.
     pub eval_batch: usize,
+    /// Evaluation batches per unit of work.
+    pub eval_batches: usize,
 }
 
-impl Run {
-    pub fn new(exp: &Experiment, train: &Dataset) -> Result<Run> {
-        exp.validate()?;
-        let mut runs = Vec::new();
-        for spec in &exp.models {
-            let mut trainer = Trainer::new(spec.clone(), exp.train.clone())?;
-            let phase = Self::start_epoch(&mut trainer, train);
-            runs.push(ModelRun {
-                trainer,
-                phase,
-                images: 0,
-            });
+impl<T: Steps> Run<T> {
+    /// A run of `exp` over its models' trainers, one per model in order, freshly built.
+    pub fn with_trainers(exp: &Experiment, train: &Dataset, trainers: Vec<T>) -> Result<Self> {
+        if trainers.len() != exp.models.len() {
+            return Err(Error::InvalidExperiment(format!(
+                "{} trainers for {} models",
+                trainers.len(),
+                exp.models.len()
+            )));
         }
+        let runs = trainers
+            .into_iter()
+            .map(|mut trainer| ModelRun {
+                phase: start_epoch(&mut trainer, train),
+                trainer,
+                images: 0,
+            })
+            .collect();
         Ok(Run {
             runs,
             turns: Turns::default(),
@@ -472,26 +481,25 @@ impl Run {
             shift_seed: exp.data.shift_seed,
             log_every: 10,
             eval_batch: 128,
+            eval_batches: 1,
         })
-    }
-
-    fn start_epoch(trainer: &mut Trainer, train: &Dataset) -> Phase {
-        Phase::Train(EpochRun::new(trainer.epoch_order(train)))
     }
 
     pub fn is_done(&self) -> bool {
         self.turns.finished()
     }
 
+    /// The models, with the weights as last synchronised (after every unit of work).
     pub fn models(&self) -> Vec<&Model> {
-        self.runs.iter().map(|r| &r.trainer.model).collect()
+        self.runs.iter().map(|r| r.trainer.model()).collect()
     }
 
-    pub fn model_mut(&mut self, i: usize) -> Option<&mut Model> {
-        self.runs.get_mut(i).map(|r| &mut r.trainer.model)
+    /// Images trained so far, by all models.
+    pub fn images(&self) -> usize {
+        self.runs.iter().map(|r| r.images).sum()
     }
 
-    pub fn trainers(&self) -> impl Iterator<Item = &Trainer> {
+    pub fn trainers(&self) -> impl Iterator<Item = &T> {
         self.runs.iter().map(|r| &r.trainer)
     }
 
@@ -500,70 +508,178 @@ impl Run {
         test_len(self.test_limit, test)
     }
 
-    /// Does one unit of work for the next model that is not done, here and now: its training
-    /// step computed shard after shard. `test` is the whole test set (the run applies the
-    /// experiment's `test_limit`). Returns the events it produced.
-    pub fn step(&mut self, train: &Dataset, test: &Dataset) -> Result<Vec<RunEvent>> {
-        match self.begin_step(train, test, 1)? {
-            Begun::Done(events) => Ok(events),
-            Begun::Train { model, shards } => {
-                let grads = shards
-                    .iter()
-                    .map(|shard| self.shard_gradients(train, model, shard))
-                    .collect::<Result<Vec<_>>>()?;
-                self.finish_step(model, grads)
+    /// Does one unit of work for the next model that is not done: up to `burst` training steps
+    /// (never past the epoch's end; then the weights are synchronised), or up to
+    /// `eval_batches` evaluation batches (centred, then shifted) after an epoch. `test` is the
+    /// whole test set (the run applies the experiment's `test_limit`). Returns the events.
+    pub async fn work(
+        &mut self,
+        train: &Dataset,
+        test: &Dataset,
+        burst: usize,
+    ) -> Result<Vec<RunEvent>> {
+        let mut events = Vec::new();
+        let Some(i) = self.turns.take(&self.done(), &mut events) else {
+            return Ok(events);
+        };
+        let log_every = self.log_every.max(1);
+        let r = &mut self.runs[i];
+        match &mut r.phase {
+            Phase::Train(e) => {
+                let batch = r.trainer.spec().batch;
+                let mut at = e.pos;
+                for _ in 0..burst.max(1) {
+                    let indices = e.batch_at(at, batch);
+                    if indices.is_empty() {
+                        break;
+                    }
+                    r.trainer.submit(train, indices)?;
+                    at += indices.len();
+                }
+                let epoch = r.trainer.epoch() + 1;
+                for st in r.trainer.finished().await? {
+                    r.images += st.images;
+                    events.extend(e.record(&st, batch, log_every, i, epoch, r.images));
+                }
+                r.trainer.sync_model().await?;
+                self.after_step(i);
+            }
+            Phase::Eval { .. } => self.evaluate(i, train, test, &mut events).await?,
+            Phase::Done => {}
+        }
+        self.check_finished(&mut events);
+        Ok(events)
+    }
+
+    /// After a training step of model `i`: at the epoch's end, its evaluation comes next.
+    fn after_step(&mut self, i: usize) {
+        let (eval_batch, test_limit) = (self.eval_batch, self.test_limit);
+        let r = &mut self.runs[i];
+        if let Phase::Train(e) = &r.phase
+            && e.is_over()
+        {
+            r.trainer.end_epoch();
+            // The evaluator stops at the end of the test set it is stepped over.
+            r.phase = Phase::Eval {
+                evaluator: Box::new(Evaluator::new(
+                    r.trainer.model().classes(),
+                    CanvasPlacement::Centered,
+                    eval_batch,
+                    test_limit.unwrap_or(usize::MAX),
+                )),
+                centered: None,
+            };
+        }
+    }
+
+    /// A few batches of model `i`'s evaluation after an epoch: centred, then shifted; then the
+    /// next epoch or the end.
+    async fn evaluate(
+        &mut self,
+        i: usize,
+        train: &Dataset,
+        test: &Dataset,
+        events: &mut Vec<RunEvent>,
+    ) -> Result<()> {
+        let (eval_batch, batches, shift_seed) =
+            (self.eval_batch, self.eval_batches, self.shift_seed);
+        let test_len = self.test_len(test);
+        let r = &mut self.runs[i];
+        let Phase::Eval {
+            evaluator,
+            centered,
+        } = &mut r.phase
+        else {
+            return Ok(());
+        };
+        let done = {
+            let mut inf = r.trainer.infer(eval_batch)?;
+            evaluator.step(&mut inf, test, batches).await?
+        };
+        let Some(e) = done else {
+            return Ok(());
+        };
+        match centered.take() {
+            None => {
+                *centered = Some(e);
+                **evaluator = Evaluator::new(
+                    r.trainer.model().classes(),
+                    CanvasPlacement::Shifted { seed: shift_seed },
+                    eval_batch,
+                    test_len,
+                );
+            }
+            Some(c) => {
+                let epochs = (r.trainer.epoch(), r.trainer.spec().epochs);
+                r.phase = if evaluated(events, i, epochs, c, e) {
+                    Phase::Done
+                } else {
+                    start_epoch(&mut r.trainer, train)
+                };
             }
         }
+        Ok(())
+    }
+
+    /// Which models are done.
+    fn done(&self) -> Vec<bool> {
+        self.runs
+            .iter()
+            .map(|r| matches!(r.phase, Phase::Done))
+            .collect()
+    }
+
+    fn check_finished(&mut self, events: &mut Vec<RunEvent>) {
+        let all_done = self.done().iter().all(|&d| d);
+        self.turns.settle(all_done, events);
+    }
+}
+
+fn start_epoch<T: Steps>(trainer: &mut T, train: &Dataset) -> Phase {
+    Phase::Train(EpochRun::new(trainer.epoch_order(train)))
+}
+
+/// The CPU run: a unit of work at a time, here and now, or a training step handed out as shards
+/// to gradient workers ([`Run::begin_step`], [`Run::finish_step`]).
+impl Run<Trainer> {
+    pub fn new(exp: &Experiment, train: &Dataset) -> Result<Run> {
+        exp.validate()?;
+        let trainers = exp
+            .models
+            .iter()
+            .map(|spec| Trainer::new(spec.clone(), exp.train.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Run::with_trainers(exp, train, trainers)
+    }
+
+    pub fn model_mut(&mut self, i: usize) -> Option<&mut Model> {
+        self.runs.get_mut(i).map(|r| &mut r.trainer.model)
+    }
+
+    /// Does one unit of work for the next model that is not done, here and now: one training
+    /// step, computed shard after shard, or one evaluation batch. Returns the events it produced.
+    pub fn step(&mut self, train: &Dataset, test: &Dataset) -> Result<Vec<RunEvent>> {
+        now(self.work(train, test, 1))?
     }
 
     /// Starts one unit of work for the next model that is not done. An evaluation batch is
     /// done at once; a training step is planned for `workers` workers and handed back as
     /// shards, to be finished by [`Run::finish_step`] before the run is stepped again.
     pub fn begin_step(&mut self, train: &Dataset, test: &Dataset, workers: usize) -> Result<Begun> {
+        let done = self.done();
+        let mut turns = self.turns.clone();
         let mut events = Vec::new();
-        let Some(i) = self.turns.take(&self.done(), &mut events) else {
-            return Ok(Begun::Done(events));
-        };
-        let (eval_batch, shift_seed) = (self.eval_batch, self.shift_seed);
-        let test_len = self.test_len(test);
-        let r = &mut self.runs[i];
-        match &mut r.phase {
-            Phase::Train(e) => {
-                let indices = e.batch_at(e.pos, r.trainer.spec.batch);
-                let shards = r.trainer.shards_for(workers);
-                let shards = r.trainer.plan_step(indices, shards)?;
-                return Ok(Begun::Train { model: i, shards });
-            }
-            Phase::Eval {
-                evaluator,
-                centered,
-            } => {
-                if let Some(e) = now(evaluator.step(&mut r.trainer.infer(), test, 1))?? {
-                    match centered.take() {
-                        None => {
-                            *centered = Some(e);
-                            **evaluator = Evaluator::new(
-                                r.trainer.model.classes(),
-                                CanvasPlacement::Shifted { seed: shift_seed },
-                                eval_batch,
-                                test_len,
-                            );
-                        }
-                        Some(c) => {
-                            let epochs = (r.trainer.epoch, r.trainer.spec.epochs);
-                            r.phase = if evaluated(&mut events, i, epochs, c, e) {
-                                Phase::Done
-                            } else {
-                                Self::start_epoch(&mut r.trainer, train)
-                            };
-                        }
-                    }
-                }
-            }
-            Phase::Done => {}
+        if let Some(i) = turns.take(&done, &mut events)
+            && let r = &mut self.runs[i]
+            && let Phase::Train(e) = &r.phase
+        {
+            let indices = e.batch_at(e.pos, r.trainer.spec.batch).to_vec();
+            self.turns = turns;
+            let shards = r.trainer.shards_for(workers);
+            let shards = r.trainer.plan_step(&indices, shards)?;
+            return Ok(Begun::Train { model: i, shards });
         }
-        self.check_finished(&mut events);
-        Ok(Begun::Done(events))
+        Ok(Begun::Done(self.step(train, test)?))
     }
 
     /// Computes one shard of model `model`'s planned step with the run's own copy of the model.
@@ -587,7 +703,7 @@ impl Run {
         grads: Vec<ShardGradients>,
     ) -> Result<Vec<RunEvent>> {
         let mut events = Vec::new();
-        let (log_every, eval_batch) = (self.log_every.max(1), self.eval_batch);
+        let log_every = self.log_every.max(1);
         let Some(r) = self.runs.get_mut(model) else {
             return Err(Error::InvalidExperiment(format!(
                 "there is no model {model}"
@@ -603,35 +719,9 @@ impl Run {
         r.images += st.images;
         let epoch = r.trainer.epoch + 1;
         events.extend(e.record(&st, batch, log_every, model, epoch, r.images));
-        if e.is_over() {
-            r.trainer.epoch += 1;
-            // The evaluator stops at the end of the test set it is stepped over.
-            let len = self.test_limit.unwrap_or(usize::MAX);
-            r.phase = Phase::Eval {
-                evaluator: Box::new(Evaluator::new(
-                    r.trainer.model.classes(),
-                    CanvasPlacement::Centered,
-                    eval_batch,
-                    len,
-                )),
-                centered: None,
-            };
-        }
+        self.after_step(model);
         self.check_finished(&mut events);
         Ok(events)
-    }
-
-    /// Which models are done.
-    fn done(&self) -> Vec<bool> {
-        self.runs
-            .iter()
-            .map(|r| matches!(r.phase, Phase::Done))
-            .collect()
-    }
-
-    fn check_finished(&mut self, events: &mut Vec<RunEvent>) {
-        let all_done = self.done().iter().all(|&d| d);
-        self.turns.settle(all_done, events);
     }
 }
 

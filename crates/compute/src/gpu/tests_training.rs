@@ -229,7 +229,7 @@ async fn experiment_runs_on_gpu_as_on_cpu(ctx: &Arc<GpuContext>) {
     while !cpu.is_done() {
         cpu_events.extend(cpu.step(&train, &test).unwrap());
     }
-    let mut gpu = GpuRun::new(ctx.clone(), &exp, &train).await.unwrap();
+    let mut gpu = GpuRun::on_gpu(ctx.clone(), &exp, &train).await.unwrap();
     gpu.log_every = 2;
     assert!(gpu.gpu_bytes() > 0);
     let mut gpu_events = Vec::new();

@@ -15,7 +15,7 @@ use crate::data::{CanvasError, CanvasPlacement, Dataset, RandomShift, max_offset
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
 use crate::rng::Rng;
-use crate::train::{EpochTally, Infer, Progress, StepStats, Stream, TrainSpec, stream};
+use crate::train::{Infer, Progress, StepStats, Steps, Stream, TrainSpec, stream, train_epoch};
 
 /// Runs a future to completion natively (the CLI and tests); in the browser, `await` instead.
 #[cfg(not(target_arch = "wasm32"))]
@@ -98,6 +98,8 @@ pub struct GpuTrainer {
     /// (step, images) of each step whose metrics are still on the device, slot = position.
     pending: Vec<(u64, usize)>,
     batch: HostBatch,
+    /// The evaluation-mode model ([`Steps::infer`]), and the step whose weights it holds.
+    infer: Option<(GpuInfer, u64)>,
 }
 
 impl GpuTrainer {
@@ -137,6 +139,7 @@ impl GpuTrainer {
             sync_every: 20,
             pending: Vec::new(),
             batch: HostBatch::default(),
+            infer: None,
         })
     }
 
@@ -145,18 +148,10 @@ impl GpuTrainer {
         self.gpu.bytes
     }
 
-    pub fn images_per_epoch(&self, data: &Dataset) -> usize {
-        self.spec.limit.map_or(data.len(), |l| l.min(data.len()))
-    }
-
-    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
-        self.images_per_epoch(data).div_ceil(self.spec.batch)
-    }
-
     /// The next epoch's training images, shuffled by the run's shuffle stream: the CPU
     /// trainer's order ([`crate::train::Trainer::epoch_order`]) for the same seed.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
-        crate::train::epoch_order(self.images_per_epoch(data), &mut self.shuffle)
+        crate::train::epoch_order(self.spec.images_per_epoch(data), &mut self.shuffle)
     }
 
     /// Records and submits one optimizer step on the images `indices` of `data`; does not wait.
@@ -251,55 +246,15 @@ impl GpuTrainer {
         Ok(out)
     }
 
-    /// One pass over the (limited, shuffled) training set, as [`crate::train::Trainer::train_epoch`]:
-    /// `on_step` sees progress after every step (delivered every `sync_every` steps, when the
-    /// metrics come back) and may stop the epoch by returning `false`.
+    /// One pass over the (limited, shuffled) training set ([`train_epoch`]): `on_step` sees
+    /// progress after every step, delivered every [`Self::sync_every`] steps when the metrics
+    /// come back.
     pub async fn train_epoch(
         &mut self,
         data: &Dataset,
-        mut on_step: impl FnMut(&Progress) -> bool,
+        on_step: impl FnMut(&Progress) -> bool,
     ) -> Result<Progress> {
-        let order = self.epoch_order(data);
-        let total = order.len();
-        let steps = total.div_ceil(self.spec.batch);
-        let mut tally = EpochTally::default();
-        let mut progress = Progress {
-            epoch: self.epoch + 1,
-            epochs: self.spec.epochs,
-            step: 0,
-            steps,
-            images: 0,
-            loss: 0.0,
-            accuracy: 0.0,
-            batch_loss: 0.0,
-        };
-        let mut stop = false;
-        for (s, batch) in order.chunks(self.spec.batch).enumerate() {
-            self.train_step(data, batch)?;
-            if self.pending.len() < self.sync_every.max(1) && s + 1 < steps {
-                continue;
-            }
-            for st in self.read_metrics().await? {
-                tally.add(&st);
-                progress = Progress {
-                    step: progress.step + 1,
-                    images: tally.images,
-                    loss: tally.loss(),
-                    accuracy: tally.accuracy(),
-                    batch_loss: st.loss,
-                    ..progress
-                };
-                if !on_step(&progress) {
-                    stop = true;
-                    break;
-                }
-            }
-            if stop {
-                break;
-            }
-        }
-        self.epoch += 1;
-        Ok(progress)
+        train_epoch(self, data, on_step).await
     }
 
     /// Reads every weight back into [`Self::model`] and returns it: the state to save, or to
@@ -310,6 +265,70 @@ impl GpuTrainer {
         self.model.params = params;
         self.model.buffers = buffers;
         Ok(&self.model)
+    }
+}
+
+impl Steps for GpuTrainer {
+    type Infer<'a> = &'a mut GpuInfer;
+
+    fn spec(&self) -> &TrainSpec {
+        &self.spec
+    }
+
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    fn end_epoch(&mut self) {
+        self.epoch += 1;
+    }
+
+    fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
+        GpuTrainer::epoch_order(self, data)
+    }
+
+    fn submit(&mut self, data: &Dataset, indices: &[usize]) -> Result<()> {
+        self.train_step(data, indices)
+    }
+
+    async fn finished(&mut self) -> Result<Vec<StepStats>> {
+        self.read_metrics().await
+    }
+
+    async fn sync_model(&mut self) -> Result<()> {
+        self.read_model().await.map(|_| ())
+    }
+
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn sync_every(&self) -> usize {
+        self.sync_every
+    }
+
+    /// The model's weights as last read back ([`Steps::sync_model`]), on a second set of device
+    /// buffers sized for evaluation batches, built once and refreshed when the weights move on.
+    fn infer(&mut self, batch: usize) -> Result<&mut GpuInfer> {
+        let fresh = match &self.infer {
+            Some((inf, at)) => *at == self.steps && inf.batch == batch.max(1),
+            None => false,
+        };
+        if !fresh {
+            let stale = self
+                .infer
+                .take()
+                .filter(|(inf, _)| inf.batch == batch.max(1));
+            let inf = match stale {
+                Some((inf, _)) => {
+                    inf.write_model(&self.model)?;
+                    inf
+                }
+                None => GpuInfer::new(self.ctx.clone(), &self.model, batch)?,
+            };
+            self.infer = Some((inf, self.steps));
+        }
+        Ok(&mut self.infer.as_mut().expect("just set").0)
     }
 }
 
@@ -356,6 +375,22 @@ impl GpuInfer {
             queued: 0,
             host: HostBatch::default(),
         })
+    }
+}
+
+impl GpuInfer {
+    /// Replaces the weights and running statistics with `model`'s (the same graph).
+    pub fn write_model(&self, model: &Model) -> Result<()> {
+        self.gpu.write_params(&self.ctx, &model.params)?;
+        if model.buffers.len() != self.gpu.graph.buffer_len {
+            return Err(Error::WeightsMismatch(format!(
+                "{} running statistics for a model of {}",
+                model.buffers.len(),
+                self.gpu.graph.buffer_len
+            )));
+        }
+        self.gpu.running.write_f32(&self.ctx, &model.buffers);
+        Ok(())
     }
 }
 

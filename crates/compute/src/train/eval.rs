@@ -42,6 +42,33 @@ pub trait Infer {
     async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()>;
 }
 
+impl<T: Infer> Infer for &mut T {
+    fn classes(&self) -> usize {
+        (**self).classes()
+    }
+
+    fn canvas(&self) -> usize {
+        (**self).canvas()
+    }
+
+    fn max_queued(&self) -> usize {
+        (**self).max_queued()
+    }
+
+    fn queue(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        offsets: &[(usize, usize)],
+    ) -> Result<()> {
+        (**self).queue(data, indices, offsets)
+    }
+
+    async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        (**self).take_logits(out).await
+    }
+}
+
 /// The CPU's [`Infer`]: a model and the buffers its forward reuses (a trainer's own, see
 /// [`super::Trainer::infer`], or any [`ShardScratch`]).
 pub struct CpuInfer<'a> {

@@ -2,7 +2,8 @@
 //! evaluation (metrics, confusion matrix, accuracy-by-shift map).
 //!
 //! - [`spec`]: [`TrainSpec`], how to train;
-//! - [`trainer`]: [`Trainer`], one model's optimizer steps and epochs;
+//! - [`steps`]: [`Steps`], one model's training on any backend, and the one epoch loop;
+//! - [`trainer`]: [`Trainer`], the CPU's: one model's optimizer steps;
 //! - [`shards`]: a step split into shards for threads and workers, and one shard's gradients;
 //! - [`eval`]: test-set evaluation and the accuracy-by-shift map.
 //!
@@ -18,6 +19,7 @@ use crate::rng::{Rng, hash2};
 pub mod eval;
 pub mod shards;
 pub mod spec;
+pub mod steps;
 #[cfg(test)]
 mod tests;
 pub mod trainer;
@@ -25,6 +27,7 @@ pub mod trainer;
 pub use eval::{CpuInfer, Evaluation, Evaluator, Infer, evaluate, shift_map};
 pub use shards::{Shard, ShardGradients, ShardScratch, ShardStats, shard_gradients};
 pub use spec::{MAX_SHARDS, TrainSpec};
+pub use steps::{Steps, train_epoch};
 pub use trainer::Trainer;
 
 fn all_finite(v: &[f32]) -> bool {

@@ -60,6 +60,16 @@ impl Default for TrainSpec {
 }
 
 impl TrainSpec {
+    /// Training images used per epoch of `data`.
+    pub fn images_per_epoch(&self, data: &crate::data::Dataset) -> usize {
+        self.limit.map_or(data.len(), |l| l.min(data.len()))
+    }
+
+    /// Optimizer steps per epoch of `data`.
+    pub fn steps_per_epoch(&self, data: &crate::data::Dataset) -> usize {
+        self.images_per_epoch(data).div_ceil(self.batch)
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.optimizer.validate()?;
         let bad = |m: String| Err(Error::InvalidTrainSpec(m));

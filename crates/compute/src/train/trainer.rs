@@ -16,6 +16,8 @@ pub struct Trainer {
     pub epoch: usize,
     pub steps: u64,
     scratch: ShardScratch,
+    /// Steps submitted through [`Steps::submit`] whose figures were not yet taken.
+    done: Vec<StepStats>,
     shuffle: Rng,
     dropout: Rng,
     augment: Rng,
@@ -57,21 +59,13 @@ impl Trainer {
             epoch: 0,
             steps: 0,
             scratch: ShardScratch::default(),
+            done: Vec::new(),
             shuffle: Rng::new(stream(spec.seed, Stream::Shuffle)),
             dropout: Rng::new(stream(spec.seed, Stream::Dropout)),
             augment: Rng::new(stream(spec.seed, Stream::Augment)),
             model,
             spec,
         })
-    }
-
-    /// Training images used per epoch.
-    pub fn images_per_epoch(&self, data: &Dataset) -> usize {
-        self.spec.limit.map_or(data.len(), |l| l.min(data.len()))
-    }
-
-    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
-        self.images_per_epoch(data).div_ceil(self.spec.batch)
     }
 
     /// The model's evaluation-mode forward on the CPU, with the trainer's own buffers.
@@ -84,7 +78,7 @@ impl Trainer {
 
     /// The next epoch's training images, shuffled by the run's shuffle stream.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
-        epoch_order(self.images_per_epoch(data), &mut self.shuffle)
+        epoch_order(self.spec.images_per_epoch(data), &mut self.shuffle)
     }
 
     /// One optimizer step on the images `indices` of `data`: the step's shards (one, or
@@ -210,43 +204,58 @@ impl Trainer {
         })
     }
 
-    /// One pass over the (limited, shuffled) training set. `on_step` sees progress after every
-    /// step and may stop the epoch early by returning `false`.
+    /// One pass over the (limited, shuffled) training set ([`train_epoch`]).
     pub fn train_epoch(
         &mut self,
         data: &Dataset,
-        mut on_step: impl FnMut(&Progress) -> bool,
+        on_step: impl FnMut(&Progress) -> bool,
     ) -> Result<Progress> {
-        let order = self.epoch_order(data);
-        let total = order.len();
-        let steps = total.div_ceil(self.spec.batch);
-        let mut tally = EpochTally::default();
-        let mut progress = Progress {
-            epoch: self.epoch + 1,
-            epochs: self.spec.epochs,
-            step: 0,
-            steps,
-            images: 0,
-            loss: 0.0,
-            accuracy: 0.0,
-            batch_loss: 0.0,
-        };
-        for (s, batch) in order.chunks(self.spec.batch).enumerate() {
-            let st = self.train_step(data, batch)?;
-            tally.add(&st);
-            progress = Progress {
-                step: s + 1,
-                images: tally.images,
-                loss: tally.loss(),
-                accuracy: tally.accuracy(),
-                batch_loss: st.loss,
-                ..progress
-            };
-            if !on_step(&progress) {
-                break;
-            }
-        }
+        crate::backend::now(train_epoch(self, data, on_step))?
+    }
+}
+
+impl Steps for Trainer {
+    type Infer<'a> = CpuInfer<'a>;
+
+    fn spec(&self) -> &TrainSpec {
+        &self.spec
+    }
+
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    fn end_epoch(&mut self) {
         self.epoch += 1;
-        Ok(progress)
+    }
+
+    fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
+        Trainer::epoch_order(self, data)
+    }
+
+    fn submit(&mut self, data: &Dataset, indices: &[usize]) -> Result<()> {
+        let st = self.train_step(data, indices)?;
+        self.done.push(st);
+        Ok(())
+    }
+
+    async fn finished(&mut self) -> Result<Vec<StepStats>> {
+        Ok(std::mem::take(&mut self.done))
+    }
+
+    async fn sync_model(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn infer(&mut self, _batch: usize) -> Result<CpuInfer<'_>> {
+        Ok(Trainer::infer(self))
+    }
+
+    fn sync_every(&self) -> usize {
+        1
     }
 }
