@@ -11,11 +11,10 @@ use super::kernels::SoftmaxParams;
 use super::model::{GpuModel, METRIC_SLOTS};
 use super::ops;
 use super::{GpuBuffer, GpuContext};
-use crate::data::{CanvasError, CanvasPlacement, Dataset, RandomShift, max_offset, offsets_for};
+use crate::data::{CanvasError, Dataset, max_offset};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
-use crate::rng::Rng;
-use crate::train::{Infer, Progress, StepStats, Steps, Stream, TrainSpec, stream, train_epoch};
+use crate::train::{Infer, Progress, StepStats, Steps, Streams, TrainSpec, train_epoch};
 
 /// Runs a future to completion natively (the CLI and tests); in the browser, `await` instead.
 #[cfg(not(target_arch = "wasm32"))]
@@ -92,9 +91,7 @@ pub struct GpuTrainer {
     pub steps: u64,
     /// [`Self::train_epoch`] reads metrics back every this many steps.
     pub sync_every: usize,
-    shuffle: Rng,
-    dropout: Rng,
-    augment: Rng,
+    streams: Streams,
     /// (step, images) of each step whose metrics are still on the device, slot = position.
     pending: Vec<(u64, usize)>,
     batch: HostBatch,
@@ -127,9 +124,7 @@ impl GpuTrainer {
         }
         let gpu = gpu?;
         Ok(Self {
-            shuffle: Rng::new(stream(spec.seed, Stream::Shuffle)),
-            dropout: Rng::new(stream(spec.seed, Stream::Dropout)),
-            augment: Rng::new(stream(spec.seed, Stream::Augment)),
+            streams: Streams::new(spec.seed),
             ctx,
             gpu,
             model,
@@ -151,7 +146,7 @@ impl GpuTrainer {
     /// The next epoch's training images, shuffled by the run's shuffle stream: the CPU
     /// trainer's order ([`crate::train::Trainer::epoch_order`]) for the same seed.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
-        crate::train::epoch_order(self.spec.images_per_epoch(data), &mut self.shuffle)
+        self.streams.epoch_order(&self.spec, data)
     }
 
     /// Records and submits one optimizer step on the images `indices` of `data`; does not wait.
@@ -166,19 +161,12 @@ impl GpuTrainer {
         }
         let n = indices.len();
         let canvas = self.spec.canvas;
-        let offsets = if self.spec.train_shift > 0 {
-            RandomShift {
-                max: self.spec.train_shift,
-            }
-            .offsets(canvas, n, &mut self.augment)?
-        } else {
-            offsets_for(&CanvasPlacement::Centered, canvas, indices)?
-        };
+        let offsets = self.streams.offsets(&self.spec, indices)?;
         self.batch.fill(data, indices, &offsets, canvas)?;
         self.gpu.plan(&ctx, n)?;
         self.batch.upload(&ctx, &self.gpu);
         let keys: Vec<u64> = (0..self.gpu.dropout_count())
-            .map(|_| self.dropout.next_u64())
+            .map(|_| self.streams.dropout.next_u64())
             .collect();
         self.gpu.set_dropout_keys(&ctx, n, &keys)?;
         let step = self.steps + 1;

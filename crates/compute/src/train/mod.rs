@@ -109,3 +109,48 @@ impl EpochTally {
         self.correct as f32 / self.images as f32
     }
 }
+
+/// A run's random streams after initialisation, the same on every backend for the same seed:
+/// each epoch's order, the train-time shifts, and the generator dropout keys are drawn from.
+#[derive(Clone, Debug)]
+pub(crate) struct Streams {
+    shuffle: Rng,
+    augment: Rng,
+    pub(crate) dropout: Rng,
+}
+
+impl Streams {
+    pub(crate) fn new(seed: u64) -> Self {
+        Streams {
+            shuffle: Rng::new(stream(seed, Stream::Shuffle)),
+            augment: Rng::new(stream(seed, Stream::Augment)),
+            dropout: Rng::new(stream(seed, Stream::Dropout)),
+        }
+    }
+
+    /// The next epoch's training images of `data`, shuffled.
+    pub(crate) fn epoch_order(
+        &mut self,
+        spec: &TrainSpec,
+        data: &crate::data::Dataset,
+    ) -> Vec<usize> {
+        epoch_order(spec.images_per_epoch(data), &mut self.shuffle)
+    }
+
+    /// Where a step places each of its digits: centred, or moved by up to `spec.train_shift`.
+    pub(crate) fn offsets(
+        &mut self,
+        spec: &TrainSpec,
+        indices: &[usize],
+    ) -> Result<Vec<(usize, usize)>> {
+        use crate::data::{CanvasPlacement, RandomShift, offsets_for};
+        Ok(if spec.train_shift > 0 {
+            RandomShift {
+                max: spec.train_shift,
+            }
+            .offsets(spec.canvas, indices.len(), &mut self.augment)?
+        } else {
+            offsets_for(&CanvasPlacement::Centered, spec.canvas, indices)?
+        })
+    }
+}

@@ -2,11 +2,10 @@
 
 use super::*;
 use crate::cpu::elementwise;
-use crate::data::{CanvasPlacement, Dataset, RandomShift, offsets_for};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
 use crate::optim::Optimizer;
-use crate::rng::Rng;
 
 /// Trains one model.
 pub struct Trainer {
@@ -18,9 +17,7 @@ pub struct Trainer {
     scratch: ShardScratch,
     /// Steps submitted through [`Steps::submit`] whose figures were not yet taken.
     done: Vec<StepStats>,
-    shuffle: Rng,
-    dropout: Rng,
-    augment: Rng,
+    streams: Streams,
 }
 
 impl Trainer {
@@ -60,9 +57,7 @@ impl Trainer {
             steps: 0,
             scratch: ShardScratch::default(),
             done: Vec::new(),
-            shuffle: Rng::new(stream(spec.seed, Stream::Shuffle)),
-            dropout: Rng::new(stream(spec.seed, Stream::Dropout)),
-            augment: Rng::new(stream(spec.seed, Stream::Augment)),
+            streams: Streams::new(spec.seed),
             model,
             spec,
         })
@@ -78,7 +73,7 @@ impl Trainer {
 
     /// The next epoch's training images, shuffled by the run's shuffle stream.
     pub fn epoch_order(&mut self, data: &Dataset) -> Vec<usize> {
-        epoch_order(self.spec.images_per_epoch(data), &mut self.shuffle)
+        self.streams.epoch_order(&self.spec, data)
     }
 
     /// One optimizer step on the images `indices` of `data`: the step's shards (one, or
@@ -122,18 +117,10 @@ impl Trainer {
                 "a training step needs images".into(),
             ));
         }
-        let canvas = self.spec.canvas;
-        let offsets = if self.spec.train_shift > 0 {
-            RandomShift {
-                max: self.spec.train_shift,
-            }
-            .offsets(canvas, indices.len(), &mut self.augment)?
-        } else {
-            offsets_for(&CanvasPlacement::Centered, canvas, indices)?
-        };
-        let dropout = self.dropout.clone();
+        let offsets = self.streams.offsets(&self.spec, indices)?;
+        let dropout = self.streams.dropout.clone();
         for _ in 0..self.model.dropout_draws() {
-            self.dropout.next_u64();
+            self.streams.dropout.next_u64();
         }
         let batch = indices.len();
         let k = shards.clamp(1, batch);
