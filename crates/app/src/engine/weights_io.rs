@@ -1,0 +1,36 @@
+//! Weights out and in: a model as `.safetensors`, and a file loaded into a model.
+
+use super::*;
+
+impl Engine {
+    pub fn export(&self, index: usize) -> Result<FromWorker, String> {
+        let model = self
+            .models()
+            .get(index)
+            .copied()
+            .ok_or_else(|| format!("there is no model {}", index + 1))?;
+        let bytes = weights::save(model).map_err(|e| e.to_string())?;
+        Ok(FromWorker::Weights { index, bytes })
+    }
+
+    /// Replaces model `index` by the one in a `.safetensors` file; stops a run in progress.
+    pub fn import(&mut self, index: usize, bytes: &[u8]) -> Result<FromWorker, String> {
+        let model = weights::load(bytes).map_err(|e| e.to_string())?;
+        let mut models: Vec<Model> = self.models().into_iter().cloned().collect();
+        if index >= models.len() {
+            return Err(format!("there is no model {}", index + 1));
+        }
+        let spec = model.spec.clone();
+        models[index] = model;
+        self.run = None;
+        self.gpu_run = None;
+        self.runs += 1;
+        self.shift = None;
+        if matches!(self.state, Some(RunState::Training | RunState::Paused)) {
+            self.state = Some(RunState::Stopped);
+        }
+        self.models = models;
+        self.trained = true;
+        Ok(FromWorker::Imported { index, spec })
+    }
+}
