@@ -61,6 +61,18 @@ impl<'a> Recorder<'a> {
     fn push(&mut self, d: Dispatch) {
         self.dispatches.push(d);
     }
+
+    /// Records a launcher's one dispatch.
+    fn one(&mut self, d: Result<Dispatch>) -> Result<()> {
+        self.dispatches.push(d?);
+        Ok(())
+    }
+
+    /// Records a launcher's dispatches.
+    fn many(&mut self, d: Result<impl IntoIterator<Item = Dispatch>>) -> Result<()> {
+        self.dispatches.extend(d?);
+        Ok(())
+    }
 }
 
 impl Backend for Recorder<'_> {
@@ -77,7 +89,7 @@ impl Backend for Recorder<'_> {
         let m = self.m;
         let (o, x) = (self.t(out), self.t(x));
         let b = b.map(|b| b.offset);
-        let d = ops::conv2d_forward_auto(
+        self.many(ops::conv2d_forward_auto(
             self.ctx,
             o,
             x,
@@ -88,9 +100,7 @@ impl Backend for Recorder<'_> {
             g,
             n,
             relu,
-        )?;
-        self.dispatches.extend(d);
-        Ok(())
+        ))
     }
 
     fn conv2d_backward_weight(
@@ -133,7 +143,7 @@ impl Backend for Recorder<'_> {
         n: usize,
     ) -> Result<()> {
         let m = self.m;
-        let d = ops::conv2d_backward_input_auto(
+        self.many(ops::conv2d_backward_input_auto(
             self.ctx,
             self.t(dx),
             self.t(dy),
@@ -142,9 +152,7 @@ impl Backend for Recorder<'_> {
             w.offset,
             g,
             n,
-        )?;
-        self.dispatches.extend(d);
-        Ok(())
+        ))
     }
 
     fn dense_forward(
@@ -159,9 +167,17 @@ impl Backend for Recorder<'_> {
     ) -> Result<()> {
         let b = b.map(|b| b.offset);
         let (o, xb) = (self.t(out), self.t(x));
-        let d = ops::dense_forward(self.ctx, o, xb, &self.m.params, w.offset, b, g, n, relu)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::dense_forward(
+            self.ctx,
+            o,
+            xb,
+            &self.m.params,
+            w.offset,
+            b,
+            g,
+            n,
+            relu,
+        ))
     }
 
     fn dense_backward_weight(
@@ -193,39 +209,47 @@ impl Backend for Recorder<'_> {
         n: usize,
     ) -> Result<()> {
         let (dxb, dyb) = (self.t(dx), self.t(dy));
-        let d = ops::dense_backward_input(self.ctx, dxb, dyb, &self.m.params, w.offset, g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::dense_backward_input(
+            self.ctx,
+            dxb,
+            dyb,
+            &self.m.params,
+            w.offset,
+            g,
+            n,
+        ))
     }
 
     fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
-        let d = ops::relu_mask(self.ctx, self.t(dy), self.t(y), len)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::relu_mask(self.ctx, self.t(dy), self.t(y), len))
     }
 
     fn relu_forward(&mut self, out: Tensor, x: Tensor, len: usize) -> Result<()> {
-        let d = ops::relu_forward(self.ctx, self.t(out), self.t(x), len)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::relu_forward(self.ctx, self.t(out), self.t(x), len))
     }
 
     fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
-        let d = ops::relu_backward(self.ctx, self.t(dx), self.t(dy), self.t(y), len)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::relu_backward(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            self.t(y),
+            len,
+        ))
     }
 
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, len: usize) -> Result<()> {
-        let d = ops::add_forward(self.ctx, self.t(out), self.t(a), self.t(b), len)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::add_forward(
+            self.ctx,
+            self.t(out),
+            self.t(a),
+            self.t(b),
+            len,
+        ))
     }
 
     fn add_backward(&mut self, dx: Tensor, dy: Tensor, len: usize) -> Result<()> {
-        let d = ops::add_backward(self.ctx, self.t(dx), self.t(dy), len)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::add_backward(self.ctx, self.t(dx), self.t(dy), len))
     }
 
     fn dropout_forward(
@@ -257,9 +281,13 @@ impl Backend for Recorder<'_> {
 
     fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, node: usize, len: usize) -> Result<()> {
         let mask = state("dropout mask", &self.m.masks[node])?;
-        let d = ops::dropout_backward(self.ctx, self.t(dx), self.t(dy), mask, len)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::dropout_backward(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            mask,
+            len,
+        ))
     }
 
     fn concat_forward(
@@ -297,27 +325,19 @@ impl Backend for Recorder<'_> {
     }
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        let d = ops::pad_forward(self.ctx, self.t(out), self.t(x), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::pad_forward(self.ctx, self.t(out), self.t(x), g, n))
     }
 
     fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        let d = ops::pad_backward(self.ctx, self.t(dx), self.t(dy), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::pad_backward(self.ctx, self.t(dx), self.t(dy), g, n))
     }
 
     fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        let d = ops::blur_forward(self.ctx, self.t(out), self.t(x), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::blur_forward(self.ctx, self.t(out), self.t(x), g, n))
     }
 
     fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        let d = ops::blur_backward(self.ctx, self.t(dx), self.t(dy), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::blur_backward(self.ctx, self.t(dx), self.t(dy), g, n))
     }
 
     fn max_pool_forward(
@@ -329,9 +349,14 @@ impl Backend for Recorder<'_> {
         n: usize,
     ) -> Result<()> {
         let am = state("max-pool argmax", &self.m.argmax[node])?;
-        let d = ops::max_pool_forward(self.ctx, self.t(out), am, self.t(x), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::max_pool_forward(
+            self.ctx,
+            self.t(out),
+            am,
+            self.t(x),
+            g,
+            n,
+        ))
     }
 
     fn max_pool_backward(
@@ -343,33 +368,54 @@ impl Backend for Recorder<'_> {
         n: usize,
     ) -> Result<()> {
         let am = state("max-pool argmax", &self.m.argmax[node])?;
-        let d = ops::max_pool_backward(self.ctx, self.t(dx), self.t(dy), am, g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::max_pool_backward(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            am,
+            g,
+            n,
+        ))
     }
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        let d = ops::avg_pool_forward(self.ctx, self.t(out), self.t(x), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::avg_pool_forward(
+            self.ctx,
+            self.t(out),
+            self.t(x),
+            g,
+            n,
+        ))
     }
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        let d = ops::avg_pool_backward(self.ctx, self.t(dx), self.t(dy), g, n)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::avg_pool_backward(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            g,
+            n,
+        ))
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, len: usize, plane: usize) -> Result<()> {
-        let d = ops::gap_forward(self.ctx, self.t(out), self.t(x), len, plane)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::gap_forward(
+            self.ctx,
+            self.t(out),
+            self.t(x),
+            len,
+            plane,
+        ))
     }
 
     fn gap_backward(&mut self, dx: Tensor, dy: Tensor, len: usize, plane: usize) -> Result<()> {
-        let d = ops::gap_backward(self.ctx, self.t(dx), self.t(dy), len, plane)?;
-        self.push(d);
-        Ok(())
+        self.one(ops::gap_backward(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            len,
+            plane,
+        ))
     }
 
     fn batchnorm_forward(
@@ -411,7 +457,7 @@ impl Backend for Recorder<'_> {
     ) -> Result<()> {
         let m = self.m;
         let (stats, sums) = self.bn(node)?;
-        let d = ops::batchnorm_backward(
+        self.many(ops::batchnorm_backward(
             self.ctx,
             self.t(dx),
             &m.grads,
@@ -423,9 +469,7 @@ impl Backend for Recorder<'_> {
             at,
             g,
             n,
-        )?;
-        self.dispatches.extend(d);
-        Ok(())
+        ))
     }
 }
 
