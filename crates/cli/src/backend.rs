@@ -93,6 +93,8 @@ impl AnyTrainer {
         data: &Dataset,
         mut on_step: impl FnMut(&Progress) -> bool,
     ) -> CliResult<Progress> {
+        // Epochs finished before this one: the weights last read back are theirs.
+        let before = either!(&*self, t => Steps::epoch(&**t));
         let run = either!(self, t => gpu::block_on(async {
             let p = train::train_epoch(&mut **t, data, &mut on_step).await?;
             t.sync_model().await?;
@@ -101,11 +103,10 @@ impl AnyTrainer {
         match (run, &*self) {
             (Err(Error::Gpu(what)), AnyTrainer::Gpu(t)) => {
                 eprintln!(
-                    "convplay: {what}; continuing on the CPU from the weights of epoch {}",
-                    t.epoch.saturating_sub(1)
+                    "convplay: {what}; continuing on the CPU from the weights of epoch {before}"
                 );
                 let mut cpu = Trainer::with_model(t.model.clone(), t.spec.clone()).map_err(err)?;
-                cpu.epoch = t.epoch.saturating_sub(1);
+                cpu.epoch = before;
                 let p = cpu.train_epoch(data, on_step).map_err(err)?;
                 *self = AnyTrainer::Cpu(Box::new(cpu));
                 Ok(p)

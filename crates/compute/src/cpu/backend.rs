@@ -3,7 +3,7 @@
 //!
 //! A [`Workspace`] holds every slot's activation and gradient for one batch size, plus what
 //! forward keeps for backward (max-pool winners, dropout masks, batch-norm statistics). It is
-//! reused from step to step, so training allocates nothing per step once sized.
+//! reused from step to step: its buffers are sized once per batch size.
 
 use std::ops::Range;
 
@@ -361,16 +361,34 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         _total: usize,
     ) -> Result<()> {
-        let mut owned: Vec<Vec<f32>> = parts
-            .iter()
-            .map(|p| std::mem::take(self.ws.slot(p.tensor)))
-            .collect();
+        // A tensor that feeds the concatenation more than once gathers its later parts'
+        // gradients in scratch, added once the split is done.
+        let mut owned: Vec<Vec<f32>> = Vec::with_capacity(parts.len());
+        for (k, p) in parts.iter().enumerate() {
+            let repeat = parts[..k].iter().any(|q| q.tensor == p.tensor);
+            owned.push(if repeat {
+                vec![0.0; n * p.len]
+            } else {
+                std::mem::take(self.ws.slot(p.tensor))
+            });
+        }
         let mut views: Vec<&mut [f32]> = owned.iter_mut().map(|p| p.as_mut_slice()).collect();
         let r = concat::concat_backward(&mut views, self.ws.get(dy), n);
-        for (p, v) in parts.iter().zip(owned) {
-            *self.ws.slot(p.tensor) = v;
+        let mut repeats = Vec::new();
+        for (k, (p, v)) in parts.iter().zip(owned).enumerate() {
+            if parts[..k].iter().any(|q| q.tensor == p.tensor) {
+                repeats.push((p.tensor, v));
+            } else {
+                *self.ws.slot(p.tensor) = v;
+            }
         }
-        r
+        r?;
+        for (t, v) in repeats {
+            let slot = self.ws.slot(t);
+            same_len("concat_backward", slot.len(), v.len())?;
+            elementwise::add_assign(slot, &v);
+        }
+        Ok(())
     }
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
@@ -632,5 +650,41 @@ impl Model {
         let r = walk::backward(&mut b, &self.graph, &layout, n);
         ws.layout = layout;
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tensor concatenated with itself gets both halves of the gradient (the GPU adds each
+    /// part's slice in turn; the CPU must not lose one to the other).
+    #[test]
+    fn concat_backward_of_a_tensor_used_twice_adds_both_parts() {
+        let (n, len) = (2, 3);
+        let mut ws = Workspace {
+            grads: vec![
+                Vec::new(),
+                vec![1.0; n * len],
+                (1..=12).map(|v| v as f32).collect(),
+            ],
+            ..Workspace::default()
+        };
+        let (params, mut grads, mut running) = (Vec::new(), Vec::new(), Vec::new());
+        let mut b = CpuBackend {
+            params: &params,
+            grads: &mut grads,
+            running: &mut running,
+            ws: &mut ws,
+            dropout: None,
+        };
+        let part = Part {
+            tensor: Tensor::Grad(1),
+            len,
+        };
+        b.concat_backward(&[part, part], Tensor::Grad(2), n, 2 * len)
+            .unwrap();
+        // Image 0's dy is 1..=6 and image 1's 7..=12; each image's two halves add into it.
+        assert_eq!(ws.grads[1], [6.0, 8.0, 10.0, 18.0, 20.0, 22.0]);
     }
 }

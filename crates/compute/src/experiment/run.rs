@@ -55,8 +55,7 @@ pub enum Begun {
     Train { model: usize, shards: Vec<Shard> },
 }
 
-/// A model's place in its current epoch, kept the same way on either backend
-/// ([`Run`], and `gpu::GpuRun`).
+/// A model's place in its current epoch.
 pub(crate) struct EpochRun {
     /// The epoch's training images, shuffled.
     pub(crate) order: Vec<usize>,
@@ -112,8 +111,7 @@ impl EpochRun {
     }
 }
 
-/// Whose turn it is among a run's models, and whether the run has finished: the same for
-/// [`Run`] and `gpu::GpuRun`.
+/// Whose turn it is among a run's models, and whether the run has finished.
 #[derive(Clone, Default)]
 pub(crate) struct Turns {
     next: usize,

@@ -95,8 +95,8 @@ pub struct GpuTrainer {
     /// (step, images) of each step whose metrics are still on the device, slot = position.
     pending: Vec<(u64, usize)>,
     batch: HostBatch,
-    /// The evaluation-mode model ([`Steps::infer`]), and the step whose weights it holds.
-    infer: Option<(GpuInfer, u64)>,
+    /// The evaluation-mode model ([`Steps::infer`]) with the weights of [`Self::model`].
+    infer: Option<GpuInfer>,
 }
 
 impl GpuTrainer {
@@ -139,8 +139,10 @@ impl GpuTrainer {
     }
 
     /// Bytes this run holds on the device.
+    /// Bytes this run holds on the device: the training model's, and the evaluation model's
+    /// while it exists.
     pub fn gpu_bytes(&self) -> u64 {
-        self.gpu.bytes
+        self.gpu.bytes + self.infer.as_ref().map_or(0, GpuInfer::gpu_bytes)
     }
 
     /// The next epoch's training images, shuffled by the run's shuffle stream: the CPU
@@ -252,6 +254,7 @@ impl GpuTrainer {
         let buffers = self.gpu.running.read_f32(&self.ctx).await?;
         self.model.params = params;
         self.model.buffers = buffers;
+        self.infer = None;
         Ok(&self.model)
     }
 }
@@ -276,6 +279,7 @@ impl Steps for GpuTrainer {
     }
 
     fn submit(&mut self, data: &Dataset, indices: &[usize]) -> Result<()> {
+        self.infer = None;
         self.train_step(data, indices)
     }
 
@@ -296,27 +300,17 @@ impl Steps for GpuTrainer {
     }
 
     /// The model's weights as last read back ([`Steps::sync_model`]), on a second set of device
-    /// buffers sized for evaluation batches, built once and refreshed when the weights move on.
+    /// buffers sized for evaluation batches. Built on first use after the weights last moved
+    /// (a step or a read-back drops it), so it holds memory only while a run evaluates.
     fn infer(&mut self, batch: usize) -> Result<&mut GpuInfer> {
-        let fresh = match &self.infer {
-            Some((inf, at)) => *at == self.steps && inf.batch == batch.max(1),
-            None => false,
-        };
-        if !fresh {
-            let stale = self
-                .infer
-                .take()
-                .filter(|(inf, _)| inf.batch == batch.max(1));
-            let inf = match stale {
-                Some((inf, _)) => {
-                    inf.write_model(&self.model)?;
-                    inf
-                }
-                None => GpuInfer::new(self.ctx.clone(), &self.model, batch)?,
-            };
-            self.infer = Some((inf, self.steps));
+        if self
+            .infer
+            .as_ref()
+            .is_none_or(|inf| inf.batch != batch.max(1))
+        {
+            self.infer = Some(GpuInfer::new(self.ctx.clone(), &self.model, batch)?);
         }
-        Ok(&mut self.infer.as_mut().expect("just set").0)
+        Ok(self.infer.as_mut().expect("just set"))
     }
 }
 
@@ -367,18 +361,9 @@ impl GpuInfer {
 }
 
 impl GpuInfer {
-    /// Replaces the weights and running statistics with `model`'s (the same graph).
-    pub fn write_model(&self, model: &Model) -> Result<()> {
-        self.gpu.write_params(&self.ctx, &model.params)?;
-        if model.buffers.len() != self.gpu.graph.buffer_len {
-            return Err(Error::WeightsMismatch(format!(
-                "{} running statistics for a model of {}",
-                model.buffers.len(),
-                self.gpu.graph.buffer_len
-            )));
-        }
-        self.gpu.running.write_f32(&self.ctx, &model.buffers);
-        Ok(())
+    /// Bytes it holds on the device: the model's buffers and the queued logits.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu.bytes + self.results.len as u64 * 4
     }
 }
 
