@@ -1,192 +1,31 @@
 //! The page: the experiment (two models side by side), training, results, shift heatmaps, the
-//! drawing playground, the look inside, and the layer editor, one section each. [`Ctx`] holds
-//! the shared state and the worker; components read it from context.
+//! drawing playground, the look inside, and the layer editor, one section each. This file
+//! composes the sections; the state they share and the worker are in [`crate::ctx::Ctx`].
 
 use leptos::prelude::*;
 
-use crate::drawing::Drawing;
+use crate::ctx::Ctx;
+
 use crate::editor::Editor;
 use crate::experiment::Experiment;
 use crate::heatmaps::Heatmaps;
 use crate::inspect_view::Inspect;
 use crate::link;
-use crate::playground::Playground as DrawPlayground;
-use crate::protocol::{DataStatus, Device, FromWorker, GpuStatus, RunState, ToWorker};
+use crate::playground::Playground;
+use crate::protocol::{DataStatus, Device, FromWorker, GpuStatus, ToWorker};
 use crate::results::Results;
 use crate::settings::Settings;
-use crate::state::{Playground, Status};
+use crate::state::{PageState, Status};
 use crate::summary_table::SummaryTable;
 use crate::training::Training;
-use crate::weights_io;
-use crate::worker::{WorkerHandle, use_worker};
-
-/// At most one prediction in flight; a drawing changed meanwhile is sent when it answers.
-#[derive(Default)]
-struct Predictor {
-    in_flight: bool,
-    queued: bool,
-}
-
-/// Everything the components share.
-#[derive(Clone, Copy)]
-pub struct Ctx {
-    pub exp: RwSignal<Experiment>,
-    pub play: RwSignal<Playground>,
-    /// Workers to train with (the setting; the worker says how many actually do).
-    pub workers: RwSignal<usize>,
-    pub drawing: RwSignal<Drawing>,
-    pub worker: WorkerHandle,
-    predictor: StoredValue<Predictor>,
-}
-
-impl Ctx {
-    /// Shared state around `worker`, with an empty drawing and nothing heard from the worker yet.
-    pub fn new(exp: RwSignal<Experiment>, play: RwSignal<Playground>, worker: WorkerHandle) -> Ctx {
-        let workers = exp.with_untracked(|e| e.train.shards);
-        let workers = if workers > 1 {
-            workers
-        } else {
-            crate::parallel::default_count()
-        };
-        Ctx {
-            exp,
-            play,
-            workers: RwSignal::new(workers),
-            drawing: RwSignal::new(Drawing::default()),
-            worker,
-            predictor: StoredValue::new(Predictor::default()),
-        }
-    }
-
-    /// Provides this context, and its experiment and playground signals, to child components.
-    pub fn provide(self) {
-        provide_context(self);
-        provide_context(self.exp);
-        provide_context(self.play);
-        provide_context(self.workers);
-    }
-
-    /// Changes the drawing and asks for new predictions.
-    pub fn change_drawing(&self, f: impl FnOnce(&mut Drawing)) {
-        self.drawing.update(f);
-        self.predict();
-    }
-
-    /// Asks the worker for the current drawing's predictions (or queues the request).
-    pub fn predict(&self) {
-        if self.drawing.with_untracked(Drawing::is_empty) {
-            self.play.update(|p| p.prediction = None);
-            return;
-        }
-        let send = self.predictor.try_update_value(|p| {
-            if p.in_flight {
-                p.queued = true;
-                false
-            } else {
-                p.in_flight = true;
-                true
-            }
-        });
-        if send == Some(true) {
-            let image = self.drawing.with_untracked(Drawing::image);
-            self.worker.send(ToWorker::Predict(image));
-        }
-    }
-
-    fn predicted(&self) {
-        let again = self.predictor.try_update_value(|p| {
-            p.in_flight = false;
-            std::mem::take(&mut p.queued)
-        });
-        if again == Some(true) {
-            self.predict();
-        }
-    }
-
-    /// Asks the worker for feature maps and the CAM of the current drawing.
-    pub fn inspect(&self) {
-        if !self.drawing.with_untracked(Drawing::is_empty) {
-            let image = self.drawing.with_untracked(Drawing::image);
-            self.worker.send(ToWorker::Inspect(image));
-        }
-    }
-
-    /// Starts training the current experiment.
-    pub fn train(&self) {
-        let exp = self.exp.get_untracked();
-        self.play.update(|p| p.start_run(exp.models.len()));
-        self.worker.send(ToWorker::Start(exp));
-    }
-
-    /// Takes in one message from the worker.
-    fn receive(&self, message: FromWorker) {
-        match &message {
-            FromWorker::Ready(_) => {
-                let exp = self.exp.get_untracked();
-                self.worker.send(ToWorker::Load(exp.data.dataset));
-                self.worker.send(ToWorker::Prepare(exp));
-            }
-            FromWorker::Prediction(_) => self.predicted(),
-            FromWorker::Digit { image, .. } => {
-                let image = image.clone();
-                self.change_drawing(|d| *d = Drawing::centred(&image));
-                self.inspect();
-            }
-            FromWorker::Run(RunState::Finished) => {
-                let (step, images) = crate::heatmaps::DEFAULT;
-                self.worker.send(ToWorker::ShiftMaps { step, images });
-                self.predict();
-                self.inspect();
-            }
-            FromWorker::Imported { spec, .. }
-                if spec.input[1] != self.exp.with_untracked(|e| e.train.canvas) =>
-            {
-                let side = spec.input[1];
-                self.exp.update(|e| {
-                    e.train.canvas = side;
-                    e.models = e
-                        .models
-                        .iter()
-                        .map(|m| crate::settings::on_canvas(m, side))
-                        .collect();
-                });
-            }
-            _ => {}
-        }
-        let imported = match &message {
-            FromWorker::Imported { index, spec } => Some((*index, spec.clone())),
-            _ => None,
-        };
-        let weights = match &message {
-            FromWorker::Weights { index, bytes } => Some((*index, bytes.clone())),
-            _ => None,
-        };
-        self.play.update(|p| p.apply(message));
-        if let Some((index, spec)) = imported {
-            self.exp.update(|e| {
-                if let Some(m) = e.models.get_mut(index) {
-                    *m = spec;
-                }
-            });
-            self.predict();
-        }
-        if let Some((index, bytes)) = weights {
-            let name = self.exp.with_untracked(|e| {
-                e.models
-                    .get(index)
-                    .map_or("model".into(), |m| m.name.clone())
-            });
-            weights_io::download(&format!("{name}.safetensors"), &bytes);
-        }
-    }
-}
+use crate::worker::use_worker;
 
 #[component]
 pub fn App() -> impl IntoView {
     let opened = link::open(&link::current_fragment());
     let exp = RwSignal::new(opened.experiment);
     let link_error = RwSignal::new(opened.error);
-    let play = RwSignal::new(Playground::default());
+    let play = RwSignal::new(PageState::default());
     let ctx_cell = StoredValue::new(None::<Ctx>);
     let worker = use_worker(move |message| {
         if let Some(ctx) = ctx_cell.get_value() {
@@ -276,7 +115,7 @@ pub fn App() -> impl IntoView {
             </section>
             <section id="playground" aria-labelledby="playground-title">
                 <h2 id="playground-title">"Draw a digit"</h2>
-                <Later><DrawPlayground /></Later>
+                <Later><Playground /></Later>
             </section>
             <section id="inspect" aria-labelledby="inspect-title">
                 <h2 id="inspect-title">"Inside the models"</h2>
@@ -313,7 +152,7 @@ fn jump(id: &'static str) -> impl Fn(leptos::ev::MouseEvent) {
 /// set and the training workers.
 #[component]
 pub fn BackendBadge() -> impl IntoView {
-    let play = expect_context::<RwSignal<Playground>>();
+    let play = expect_context::<RwSignal<PageState>>();
     let title = move || {
         let gpu = match play.with(|p| p.gpu.clone()) {
             None => "Looking for a WebGPU adapter.".to_string(),
@@ -328,7 +167,7 @@ pub fn BackendBadge() -> impl IntoView {
         match play.with(|p| p.backend().cloned()) {
         Some(info) => view! {
             <p id="backend-badge" class="badge" data-state="ready" title=title>
-                <span class="badge-backend" id="badge-device">{move || play.with(Playground::device_label)}</span>
+                <span class="badge-backend" id="badge-device">{move || play.with(PageState::device_label)}</span>
                 " "
                 <span class="badge-isa">{format!("ISA {}", info.isa)}</span>
                 " "
@@ -381,7 +220,7 @@ pub fn DeviceInput() -> impl IntoView {
             <label for="device">"Train on"</label>
             <select id="device" prop:value=value on:change=on_change>
                 <option value="cpu" selected=move || value() == "cpu">"CPU (wasm SIMD)"</option>
-                <option value="gpu" selected=move || value() == "gpu" disabled=move || !play.with(Playground::gpu_ready)>
+                <option value="gpu" selected=move || value() == "gpu" disabled=move || !play.with(PageState::gpu_ready)>
                     "GPU (WebGPU)"
                 </option>
             </select>
@@ -393,8 +232,8 @@ pub fn DeviceInput() -> impl IntoView {
 /// `#run-status`: the page's state in a word, for people and for tests.
 #[component]
 pub fn RunStatus() -> impl IntoView {
-    let play = expect_context::<RwSignal<Playground>>();
-    let status = Memo::new(move |_| play.with(Playground::status));
+    let play = expect_context::<RwSignal<PageState>>();
+    let status = Memo::new(move |_| play.with(PageState::status));
     let text = move || match status.get() {
         Status::Loading => "Loading…",
         Status::Idle => "Ready",
@@ -413,7 +252,7 @@ pub fn RunStatus() -> impl IntoView {
 /// The dataset download: progress, or how to fix a missing file.
 #[component]
 fn DataProgress() -> impl IntoView {
-    let play = expect_context::<RwSignal<Playground>>();
+    let play = expect_context::<RwSignal<PageState>>();
     move || match play.with(|p| p.data.clone()) {
         Some(DataStatus::Loading {
             file,
@@ -499,13 +338,13 @@ fn head_of(spec: &convplay_compute::ModelSpec) -> &'static str {
 /// Failures: the worker failing to start, a panic, a command that could not be carried out.
 #[component]
 pub fn Errors() -> impl IntoView {
-    let play = expect_context::<RwSignal<Playground>>();
+    let play = expect_context::<RwSignal<PageState>>();
     let errors = move || play.with(|p| p.errors().to_vec());
     view! {
         <Show when=move || !errors().is_empty()>
             <div class="errors" role="alert">
                 <ul>{move || errors().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}</ul>
-                <button type="button" on:click=move |_| play.update(Playground::dismiss_errors)>"Dismiss"</button>
+                <button type="button" on:click=move |_| play.update(PageState::dismiss_errors)>"Dismiss"</button>
             </div>
         </Show>
     }

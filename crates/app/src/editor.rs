@@ -8,8 +8,8 @@ use convplay_compute::ops::Padding;
 use convplay_compute::ops::pad::PadMode;
 use leptos::prelude::*;
 
-use crate::app::Ctx;
 use crate::charts::model_colour;
+use crate::ctx::Ctx;
 use crate::experiment::Experiment;
 use crate::summary_table::SummaryTable;
 

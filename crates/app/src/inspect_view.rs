@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
-use crate::app::Ctx;
 use crate::charts::model_colour;
+use crate::ctx::Ctx;
 use crate::drawing::{Drawing, SIDE};
 use crate::protocol::{Cam, Filters, Inspection};
 

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod charts;
+pub mod ctx;
 pub mod drawing;
 pub mod editor;
 pub mod engine;

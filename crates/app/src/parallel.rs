@@ -7,7 +7,7 @@
 use convplay_compute::ModelSpec;
 use leptos::prelude::*;
 
-use crate::app::Ctx;
+use crate::ctx::Ctx;
 use crate::experiment::Experiment;
 use crate::protocol::ToWorker;
 

@@ -8,8 +8,8 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData, KeyboardEvent, PointerEvent};
 
-use crate::app::Ctx;
 use crate::charts::model_colour;
+use crate::ctx::Ctx;
 use crate::drawing::{Drawing, SIDE};
 use crate::protocol::ToWorker;
 use convplay_compute::data::DatasetKind;

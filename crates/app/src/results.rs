@@ -4,8 +4,8 @@
 use convplay_compute::metrics::{ClassificationMetrics, ConfusionMatrix};
 use leptos::prelude::*;
 
-use crate::app::Ctx;
 use crate::charts::model_colour;
+use crate::ctx::Ctx;
 use crate::playground::class_names;
 use crate::weights_io::WeightsButtons;
 

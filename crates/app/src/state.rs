@@ -1,5 +1,5 @@
 //! The page's state: what the worker has told it so far. A plain struct, changed only by
-//! [`Playground::apply`] and a few resets; the app keeps it in one signal shared through context.
+//! [`PageState::apply`] and a few resets; the app keeps it in one signal shared through context.
 
 use convplay_compute::metrics::ShiftMap;
 use convplay_compute::train::Evaluation;
@@ -58,7 +58,7 @@ pub struct ModelRun {
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Playground {
+pub struct PageState {
     backend: Option<BackendInfo>,
     pub data: Option<DataStatus>,
     pub run: Option<RunState>,
@@ -86,7 +86,7 @@ pub struct Playground {
     errors: Vec<String>,
 }
 
-impl Playground {
+impl PageState {
     /// Takes in one message from the worker.
     pub fn apply(&mut self, message: FromWorker) {
         match message {
@@ -250,7 +250,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn status_follows_worker_data_and_run() {
-        let mut p = Playground::default();
+        let mut p = PageState::default();
         assert_eq!(p.status(), Status::Loading);
         p.apply(FromWorker::Ready(info()));
         assert_eq!(p.status(), Status::Loading, "no data yet");
@@ -271,7 +271,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn steps_become_curve_points_in_epochs() {
-        let mut p = Playground::default();
+        let mut p = PageState::default();
         p.apply(step(1, 1, 2));
         p.apply(step(1, 2, 1));
         assert_eq!(p.models.len(), 2);
@@ -287,7 +287,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn worker_failure_is_an_error_state_with_the_message() {
-        let mut p = Playground::default();
+        let mut p = PageState::default();
         p.worker_failed("cannot start the worker".into());
         assert_eq!(p.status(), Status::Error);
         assert_eq!(p.errors(), ["cannot start the worker"]);
@@ -296,7 +296,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn the_badge_names_the_runs_device_and_a_failed_gpu_falls_back() {
-        let mut p = Playground::default();
+        let mut p = PageState::default();
         p.apply(FromWorker::Ready(info()));
         assert_eq!(p.device_label(), "wasm SIMD");
         assert!(!p.gpu_ready());

@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::app::Ctx;
 use crate::charts::{LineChart, Series, model_colour};
+use crate::ctx::Ctx;
 use crate::protocol::ToWorker;
 use crate::state::{ModelRun, Status};
 

@@ -3,14 +3,15 @@
 //! on, the settings form and share link, the results cells, the drawing canvas and the
 //! prediction bars, fed with hand-made worker messages.
 
-use convplay_app::app::{App, Ctx};
+use convplay_app::app::App;
 use convplay_app::charts::{LineChart, Series};
+use convplay_app::ctx::Ctx;
 use convplay_app::experiment::Experiment;
-use convplay_app::playground::Playground as DrawPlayground;
+use convplay_app::playground::Playground;
 use convplay_app::protocol::FromWorker;
 use convplay_app::results::Results;
 use convplay_app::settings::Settings;
-use convplay_app::state::Playground;
+use convplay_app::state::PageState;
 use convplay_app::worker::use_worker;
 use convplay_compute::data::CanvasPlacement;
 use convplay_compute::metrics::ConfusionMatrix;
@@ -53,7 +54,7 @@ fn mount_with_ctx<V: IntoView + 'static>(
     let out = slot.clone();
     let mounted = mount_to(host.clone(), move || {
         let exp = RwSignal::new(exp);
-        let play = RwSignal::new(Playground::default());
+        let play = RwSignal::new(PageState::default());
         let worker = use_worker(move |m| play.update(|p| p.apply(m)));
         let ctx = Ctx::new(exp, play, worker);
         ctx.provide();
@@ -315,7 +316,7 @@ fn pointer(kind: &str, x: f64, y: f64) -> PointerEvent {
 
 #[wasm_bindgen_test]
 async fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
-    let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <DrawPlayground /> });
+    let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Playground /> });
     tick().await;
     let canvas = find(&host, "#draw-canvas");
     assert!(
@@ -374,7 +375,7 @@ async fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
 
 #[wasm_bindgen_test]
 async fn moving_the_digit_shifts_its_ink() {
-    let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <DrawPlayground /> });
+    let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Playground /> });
     tick().await;
     ctx.drawing.update(|d| d.pixels[32 * 64 + 32] = 1.0);
     let move_tool: HtmlElement = find(&host, "#tool-move").unchecked_into();
