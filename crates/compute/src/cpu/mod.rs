@@ -6,3 +6,4 @@ pub mod gemm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod gemm_simd128;
 pub mod simd;
+pub mod workspace;

@@ -13,7 +13,7 @@ mod tests_zoo;
 pub mod transform;
 pub mod walk;
 
-pub use crate::cpu::backend::{Mode, Workspace};
+pub use crate::cpu::workspace::{Mode, Workspace};
 pub use graph::{AuxOutput, Graph, ParamInfo, SummaryRow, compile};
 pub use presets::{PRESETS, ZOO, preset, preset_for};
 pub use spec::{Activation, Init, LayerSpec, ModelSpec, Projection};
