@@ -7,7 +7,6 @@ use crate::backend::now;
 use crate::data::toy_dataset;
 use crate::data::{CanvasPlacement, Dataset};
 use crate::model::LayerSpec;
-use crate::model::PRESETS;
 use crate::train::Trainer;
 use crate::train::evaluate;
 
@@ -232,6 +231,7 @@ fn the_same_link_gives_the_same_run() {
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use super::*;
+    use crate::model::PRESETS;
     use crate::optim::OptimizerSpec;
     use proptest::prelude::*;
 
