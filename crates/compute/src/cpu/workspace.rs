@@ -41,7 +41,7 @@ impl Workspace {
 
     /// Sizes every buffer for `n` images of `g`, as the walker's layout plans them.
     pub(super) fn prepare(&mut self, g: &crate::model::Graph, n: usize) {
-        self.layout = Layout::new(g);
+        self.layout.plan(g);
         let slots = self.layout.slot_len.len();
         self.acts.resize_with(slots, Vec::new);
         for (a, len) in self.acts.iter_mut().zip(&self.layout.slot_len) {

@@ -41,16 +41,25 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(g: &Graph) -> Self {
-        let mut slot: Vec<usize> = (0..g.values.len()).collect();
+        let mut l = Layout::default();
+        l.plan(g);
+        l
+    }
+
+    /// Plans `g`'s slots in place, reusing this layout's memory (a workspace does it before
+    /// every forward, so a step allocates nothing here).
+    pub fn plan(&mut self, g: &Graph) {
+        self.slot.clear();
+        self.slot.extend(0..g.values.len());
         for node in &g.nodes {
             if matches!(node.op, NodeOp::Flatten) {
-                slot[node.output] = slot[node.inputs[0]];
+                self.slot[node.output] = self.slot[node.inputs[0]];
             }
         }
-        let slot_len = (0..g.values.len())
-            .map(|v| if slot[v] == v { g.value_len(v) } else { 0 })
-            .collect();
-        Layout { slot, slot_len }
+        let slot = &self.slot;
+        self.slot_len.clear();
+        self.slot_len
+            .extend((0..g.values.len()).map(|v| if slot[v] == v { g.value_len(v) } else { 0 }));
     }
 
     /// Value v's activation.
@@ -69,21 +78,17 @@ impl Layout {
     }
 
     /// The state each node keeps at batch `n`, in node order.
-    pub fn state(g: &Graph, n: usize) -> Vec<State> {
-        g.nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(k, node)| {
-                let len = n * g.value_len(node.output);
-                let (kind, len) = match &node.op {
-                    NodeOp::MaxPool(_) => (StateKind::Argmax, len),
-                    NodeOp::Dropout { .. } => (StateKind::Mask, len),
-                    NodeOp::BatchNorm { geom, .. } => (StateKind::BatchStats, geom.c),
-                    _ => return None,
-                };
-                Some(State { node: k, kind, len })
-            })
-            .collect()
+    pub fn state(g: &Graph, n: usize) -> impl Iterator<Item = State> + '_ {
+        g.nodes.iter().enumerate().filter_map(move |(k, node)| {
+            let len = n * g.value_len(node.output);
+            let (kind, len) = match &node.op {
+                NodeOp::MaxPool(_) => (StateKind::Argmax, len),
+                NodeOp::Dropout { .. } => (StateKind::Mask, len),
+                NodeOp::BatchNorm { geom, .. } => (StateKind::BatchStats, geom.c),
+                _ => return None,
+            };
+            Some(State { node: k, kind, len })
+        })
     }
 }
 
