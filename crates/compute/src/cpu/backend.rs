@@ -495,24 +495,6 @@ impl Model {
         r
     }
 
-    /// How many values a training forward draws from its generator: one key per dropout layer.
-    pub fn dropout_draws(&self) -> usize {
-        self.graph
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.op, crate::model::graph::NodeOp::Dropout { .. }))
-            .count()
-    }
-
-    /// Whether a training forward normalises with batch statistics, which then depend on how a
-    /// batch is split into shards.
-    pub fn has_batchnorm(&self) -> bool {
-        self.graph
-            .nodes
-            .iter()
-            .any(|n| matches!(n.op, crate::model::graph::NodeOp::BatchNorm { .. }))
-    }
-
     /// Accumulates parameter gradients into `self.grads` for the last training-mode forward,
     /// given dL/dlogits.
     pub fn backward(&mut self, ws: &mut Workspace, dlogits: &[f32]) -> Result<()> {

@@ -434,15 +434,6 @@ impl GpuModel {
         Ok(())
     }
 
-    /// Dropout nodes in node order (one key each per training step).
-    pub fn dropout_count(&self) -> usize {
-        self.graph
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.op, NodeOp::Dropout { .. }))
-            .count()
-    }
-
     /// Reads the parameters back.
     pub async fn read_params(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         self.params.read_f32(ctx).await

@@ -167,7 +167,7 @@ impl GpuTrainer {
         self.batch.fill(data, indices, &offsets, canvas)?;
         self.gpu.plan(&ctx, n)?;
         self.batch.upload(&ctx, &self.gpu);
-        let keys: Vec<u64> = (0..self.gpu.dropout_count())
+        let keys: Vec<u64> = (0..self.model.dropout_draws())
             .map(|_| self.streams.dropout.next_u64())
             .collect();
         self.gpu.set_dropout_keys(&ctx, n, &keys)?;

@@ -84,6 +84,24 @@ impl Model {
         self.graph.param_len
     }
 
+    /// How many values a training forward draws from its generator: one key per dropout layer.
+    pub fn dropout_draws(&self) -> usize {
+        self.graph
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, graph::NodeOp::Dropout { .. }))
+            .count()
+    }
+
+    /// Whether a training forward normalises with batch statistics, which then depend on how a
+    /// batch is split into shards.
+    pub fn has_batchnorm(&self) -> bool {
+        self.graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, graph::NodeOp::BatchNorm { .. }))
+    }
+
     /// Per-image input length (`c·h·w`).
     pub fn input_len(&self) -> usize {
         self.graph.input.iter().product()
