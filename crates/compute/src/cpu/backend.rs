@@ -16,7 +16,7 @@ use crate::ops::conv2d::{self, Conv2dGeom};
 use crate::ops::dense::{self, DenseGeom};
 use crate::ops::pad::{self, PadGeom};
 use crate::ops::pool::{self, PoolGeom};
-use crate::ops::{concat, dropout, gap, relu};
+use crate::ops::{add, concat, dropout, gap, relu, same_len};
 use crate::rng::Rng;
 
 /// Mutable views of two disjoint ranges of one buffer.
@@ -28,17 +28,6 @@ fn two_mut(buf: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &m
         let (b, a) = two_mut(buf, b, a);
         (a, b)
     }
-}
-
-fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
-    if a != b {
-        return Err(Error::ShapeMismatch {
-            op,
-            expected: a.to_string(),
-            got: b.to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// The CPU backend over one model's buffers and a workspace, for one forward or backward.
@@ -175,13 +164,8 @@ impl Backend for CpuBackend<'_> {
 
     fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
         self.ws.write(dy, |d, ws| {
-            let yv = ws.get(y);
-            same_len("relu_mask", d.len(), yv.len())?;
-            same_len("relu_mask", d.len(), len)?;
-            for (d, y) in d.iter_mut().zip(yv) {
-                *d = if *y > 0.0 { *d } else { 0.0 };
-            }
-            Ok(())
+            same_len("relu_mask", len, d.len())?;
+            relu::relu_mask(d, ws.get(y))
         })
     }
 
@@ -195,18 +179,13 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, _len: usize) -> Result<()> {
-        self.ws.write(out, |o, ws| {
-            crate::ops::add::add_forward(o, ws.get(a), ws.get(b))
-        })
+        self.ws
+            .write(out, |o, ws| add::add_forward(o, ws.get(a), ws.get(b)))
     }
 
     fn add_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize) -> Result<()> {
-        self.ws.write(dx, |d, ws| {
-            let dyv = ws.get(dy);
-            same_len("add_backward", d.len(), dyv.len())?;
-            elementwise::add_assign(d, dyv);
-            Ok(())
-        })
+        self.ws
+            .write(dx, |d, ws| add::add_backward_addend(d, ws.get(dy)))
     }
 
     fn dropout_forward(

@@ -492,11 +492,8 @@ async fn elementwise_ops_match_reference(ctx: &GpuContext) {
         );
         assert_close("relu backward", &down(ctx, &gdx).await, &dx);
 
-        let masked: Vec<f32> = b
-            .iter()
-            .zip(&y)
-            .map(|(d, y)| if *y > 0.0 { *d } else { 0.0 })
-            .collect();
+        let mut masked = b.clone();
+        relu::relu_mask(&mut masked, &y).unwrap();
         let gm = up(ctx, &b);
         run(ctx, &[&ops::relu_mask(ctx, &gm, &gy, len).unwrap()]);
         assert_close("relu mask", &down(ctx, &gm).await, &masked);

@@ -16,18 +16,17 @@ pub fn add_forward(y: &mut [f32], a: &[f32], b: &[f32]) -> Result<()> {
     Ok(())
 }
 
+/// dx += dy: what one addend receives (the graph walker calls it once per input).
+pub fn add_backward_addend(dx: &mut [f32], dy: &[f32]) -> Result<()> {
+    super::same_len("add_backward", dy.len(), dx.len())?;
+    elementwise::add_assign(dx, dy);
+    Ok(())
+}
+
 /// da += dy and db += dy.
 pub fn add_backward(da: &mut [f32], db: &mut [f32], dy: &[f32]) -> Result<()> {
-    if da.len() != dy.len() || db.len() != dy.len() {
-        return Err(Error::ShapeMismatch {
-            op: "add_backward",
-            expected: format!("{} floats in da, db and dy", dy.len()),
-            got: format!("da {}, db {}", da.len(), db.len()),
-        });
-    }
-    elementwise::add_assign(da, dy);
-    elementwise::add_assign(db, dy);
-    Ok(())
+    add_backward_addend(da, dy)?;
+    add_backward_addend(db, dy)
 }
 
 #[cfg(test)]

@@ -22,6 +22,20 @@ pub(crate) mod testing;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
+/// `Ok` when two lengths `op` needs equal are equal, else the error that names them.
+pub(crate) fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
+    if a != b {
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: a.to_string(),
+            got: b.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// How a window op pads its input, as Keras names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

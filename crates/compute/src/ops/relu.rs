@@ -1,22 +1,21 @@
 //! ReLU, on the SIMD element-wise kernels. y = max(x, 0); dx += dy where y > 0.
 
+use super::same_len as check;
 use crate::cpu::elementwise;
-use crate::error::{Error, Result};
-
-fn check(op: &'static str, a: usize, b: usize) -> Result<()> {
-    if a != b {
-        return Err(Error::ShapeMismatch {
-            op,
-            expected: a.to_string(),
-            got: b.to_string(),
-        });
-    }
-    Ok(())
-}
+use crate::error::Result;
 
 pub fn relu_forward(y: &mut [f32], x: &[f32]) -> Result<()> {
     check("relu_forward", y.len(), x.len())?;
     elementwise::relu_forward(y, x);
+    Ok(())
+}
+
+/// dy = 0 where y ≤ 0, in place: the backward of a ReLU fused into the layer that made y.
+pub fn relu_mask(dy: &mut [f32], y: &[f32]) -> Result<()> {
+    check("relu_mask", dy.len(), y.len())?;
+    for (d, y) in dy.iter_mut().zip(y) {
+        *d = if *y > 0.0 { *d } else { 0.0 };
+    }
     Ok(())
 }
 
@@ -58,5 +57,14 @@ mod tests {
             },
             300,
         );
+    }
+
+    #[test]
+    fn relu_mask_keeps_the_gradient_only_where_the_output_is_positive() {
+        let y = [1.0, 0.0, -2.0, 3.0, f32::NAN];
+        let mut dy = [5.0, 6.0, 7.0, 8.0, 9.0];
+        relu_mask(&mut dy, &y).unwrap();
+        assert_eq!(dy, [5.0, 0.0, 0.0, 8.0, 0.0]);
+        assert!(relu_mask(&mut dy, &y[..4]).is_err());
     }
 }
