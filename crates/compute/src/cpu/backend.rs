@@ -249,20 +249,25 @@ impl Backend for CpuBackend<'_> {
     ) -> Result<()> {
         // A tensor that feeds the concatenation more than once gathers its later parts'
         // gradients in scratch, added once the split is done.
-        let mut owned: Vec<Vec<f32>> = Vec::with_capacity(parts.len());
-        for (k, p) in parts.iter().enumerate() {
-            let repeat = parts[..k].iter().any(|q| q.tensor == p.tensor);
-            owned.push(if repeat {
-                vec![0.0; n * p.len]
-            } else {
-                std::mem::take(self.ws.slot(p.tensor))
-            });
-        }
+        let repeat: Vec<bool> = (0..parts.len())
+            .map(|k| parts[..k].iter().any(|q| q.tensor == parts[k].tensor))
+            .collect();
+        let mut owned: Vec<Vec<f32>> = parts
+            .iter()
+            .zip(&repeat)
+            .map(|(p, &again)| {
+                if again {
+                    vec![0.0; n * p.len]
+                } else {
+                    std::mem::take(self.ws.slot(p.tensor))
+                }
+            })
+            .collect();
         let mut views: Vec<&mut [f32]> = owned.iter_mut().map(|p| p.as_mut_slice()).collect();
         let r = concat::concat_backward(&mut views, self.ws.get(dy), n);
         let mut repeats = Vec::new();
-        for (k, (p, v)) in parts.iter().zip(owned).enumerate() {
-            if parts[..k].iter().any(|q| q.tensor == p.tensor) {
+        for ((p, v), again) in parts.iter().zip(owned).zip(repeat) {
+            if again {
                 repeats.push((p.tensor, v));
             } else {
                 *self.ws.slot(p.tensor) = v;

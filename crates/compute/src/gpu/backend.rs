@@ -26,8 +26,8 @@ pub(crate) struct Recorder<'a> {
     pub dropouts: Vec<(usize, usize, f32)>,
 }
 
-/// A node's state buffer, or an error naming what is missing.
-fn state<'b>(what: &'static str, b: &'b Option<GpuBuffer>) -> Result<&'b GpuBuffer> {
+/// A node's state buffers, or an error naming what is missing.
+fn state<'b, T>(what: &'static str, b: &'b Option<T>) -> Result<&'b T> {
     b.as_ref()
         .ok_or_else(|| Error::Gpu(format!("no {what} buffer for this node")))
 }
@@ -56,10 +56,6 @@ impl<'a> Recorder<'a> {
             Tensor::Act(s) => &m.acts[s],
             Tensor::Grad(s) => &m.dacts[s],
         }
-    }
-
-    fn push(&mut self, d: Dispatch) {
-        self.dispatches.push(d);
     }
 
     /// Records a launcher's one dispatch.
@@ -114,7 +110,7 @@ impl Backend for Recorder<'_> {
     ) -> Result<()> {
         let m = self.m;
         let (dyb, xb) = (self.t(dy), self.t(x));
-        let d = ops::conv2d_backward_weight_auto(
+        self.many(ops::conv2d_backward_weight_auto(
             self.ctx,
             &m.grads,
             &m.scratch,
@@ -124,14 +120,16 @@ impl Backend for Recorder<'_> {
             w.offset,
             g,
             n,
-        )?;
-        self.dispatches.extend(d);
-        if let Some(b) = b {
-            let plane = g.h_out * g.w_out;
-            let d = ops::bias_backward(self.ctx, &m.grads, dyb, b.offset, g.c_out, plane, n)?;
-            self.push(d);
+        ))?;
+        match b {
+            Some(b) => {
+                let plane = g.h_out * g.w_out;
+                self.one(ops::bias_backward(
+                    self.ctx, &m.grads, dyb, b.offset, g.c_out, plane, n,
+                ))
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn conv2d_backward_input(
@@ -191,13 +189,15 @@ impl Backend for Recorder<'_> {
     ) -> Result<()> {
         let m = self.m;
         let (dyb, xb) = (self.t(dy), self.t(x));
-        let d = ops::dense_backward_weight(self.ctx, &m.grads, dyb, xb, w.offset, g, n)?;
-        self.push(d);
-        if let Some(b) = b {
-            let d = ops::bias_backward(self.ctx, &m.grads, dyb, b.offset, g.outputs, 1, n)?;
-            self.push(d);
+        self.one(ops::dense_backward_weight(
+            self.ctx, &m.grads, dyb, xb, w.offset, g, n,
+        ))?;
+        match b {
+            Some(b) => self.one(ops::bias_backward(
+                self.ctx, &m.grads, dyb, b.offset, g.outputs, 1, n,
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn dense_backward_input(
@@ -275,7 +275,7 @@ impl Backend for Recorder<'_> {
         if let Some(rate) = rate {
             self.dropouts.push((self.dispatches.len(), len, rate));
         }
-        self.push(d);
+        self.dispatches.push(d);
         Ok(())
     }
 
@@ -299,9 +299,8 @@ impl Backend for Recorder<'_> {
     ) -> Result<()> {
         let mut at = 0;
         for p in parts {
-            let d =
-                ops::concat_forward(self.ctx, self.t(out), self.t(p.tensor), n, p.len, total, at)?;
-            self.push(d);
+            let (o, part) = (self.t(out), self.t(p.tensor));
+            self.one(ops::concat_forward(self.ctx, o, part, n, p.len, total, at))?;
             at += p.len;
         }
         Ok(())
@@ -316,9 +315,8 @@ impl Backend for Recorder<'_> {
     ) -> Result<()> {
         let mut at = 0;
         for p in parts {
-            let d =
-                ops::concat_backward(self.ctx, self.t(p.tensor), self.t(dy), n, p.len, total, at)?;
-            self.push(d);
+            let (part, d) = (self.t(p.tensor), self.t(dy));
+            self.one(ops::concat_backward(self.ctx, part, d, n, p.len, total, at))?;
             at += p.len;
         }
         Ok(())
@@ -429,20 +427,17 @@ impl Backend for Recorder<'_> {
         train: bool,
     ) -> Result<()> {
         let m = self.m;
-        let (stats, _) = self.bn(node)?;
+        let (stats, _) = state("batch-norm statistics", &m.bn[node])?;
         let (o, xb) = (self.t(out), self.t(x));
         if train {
-            let d = ops::batchnorm_forward_train(
+            self.many(ops::batchnorm_forward_train(
                 self.ctx, o, stats, &m.running, xb, &m.params, at, g, n,
-            )?;
-            self.dispatches.extend(d);
+            ))
         } else {
-            let d = ops::batchnorm_forward_eval(
+            self.one(ops::batchnorm_forward_eval(
                 self.ctx, o, stats, &m.running, xb, &m.params, at, g, n,
-            )?;
-            self.push(d);
+            ))
         }
-        Ok(())
     }
 
     fn batchnorm_backward(
@@ -456,7 +451,7 @@ impl Backend for Recorder<'_> {
         n: usize,
     ) -> Result<()> {
         let m = self.m;
-        let (stats, sums) = self.bn(node)?;
+        let (stats, sums) = state("batch-norm statistics", &m.bn[node])?;
         self.many(ops::batchnorm_backward(
             self.ctx,
             self.t(dx),
@@ -470,16 +465,5 @@ impl Backend for Recorder<'_> {
             g,
             n,
         ))
-    }
-}
-
-impl<'a> Recorder<'a> {
-    /// A batch-norm node's statistics and backward sums.
-    fn bn(&self, node: usize) -> Result<(&'a GpuBuffer, &'a GpuBuffer)> {
-        let m: &'a GpuModel = self.m;
-        m.bn[node]
-            .as_ref()
-            .map(|(s, t)| (s, t))
-            .ok_or_else(|| Error::Gpu("no batch-norm statistics for this node".into()))
     }
 }
