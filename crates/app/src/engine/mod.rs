@@ -10,7 +10,6 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use convplay_compute::backend::now;
 use convplay_compute::data::{CanvasPlacement, Dataset, DatasetKind};
 use convplay_compute::error::Error;
 use convplay_compute::gpu::{GpuContext, GpuRun};

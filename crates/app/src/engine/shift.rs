@@ -1,6 +1,7 @@
 //! Accuracy-by-shift maps, computed a few test batches at a time between other work.
 
 use super::*;
+use convplay_compute::backend::now;
 
 /// Test images per unit of shift-map work: a cell is evaluated a few batches at a time, so the
 /// worker answers predictions in between.

@@ -149,11 +149,6 @@ impl Turns {
     }
 }
 
-/// The test images a run evaluates: the first `test_limit` of `test`.
-pub(crate) fn test_len(test_limit: Option<usize>, test: &Dataset) -> usize {
-    test_limit.map_or(test.len(), |l| l.min(test.len()))
-}
-
 /// Reports model `model`'s evaluation after `epoch` of `epochs`; returns whether the model is
 /// done (then `ModelFinished` follows).
 pub(crate) fn evaluated(
@@ -256,11 +251,6 @@ impl<T: Steps> Run<T> {
         self.runs.iter().map(|r| &r.trainer)
     }
 
-    /// The test images evaluated: the first `test_limit` of `test`.
-    pub fn test_len(&self, test: &Dataset) -> usize {
-        test_len(self.test_limit, test)
-    }
-
     /// Does one unit of work for the next model that is not done: up to `burst` training steps
     /// (never past the epoch's end; then the weights are synchronised), or up to
     /// `eval_batches` evaluation batches (centred, then shifted) after an epoch. `test` is the
@@ -306,20 +296,15 @@ impl<T: Steps> Run<T> {
 
     /// After a training step of model `i`: at the epoch's end, its evaluation comes next.
     fn after_step(&mut self, i: usize) {
-        let (eval_batch, test_limit) = (self.eval_batch, self.test_limit);
+        let (eval_batch, limit) = (self.eval_batch, self.test_limit);
         let r = &mut self.runs[i];
         if let Phase::Train(e) = &r.phase
             && e.is_over()
         {
             r.trainer.end_epoch();
-            // The evaluator stops at the end of the test set it is stepped over.
+            let classes = r.trainer.model().classes();
             r.phase = Phase::Eval {
-                evaluator: Box::new(Evaluator::new(
-                    r.trainer.model().classes(),
-                    CanvasPlacement::Centered,
-                    eval_batch,
-                    test_limit.unwrap_or(usize::MAX),
-                )),
+                evaluator: test_evaluator(classes, CanvasPlacement::Centered, eval_batch, limit),
                 centered: None,
             };
         }
@@ -334,9 +319,8 @@ impl<T: Steps> Run<T> {
         test: &Dataset,
         events: &mut Vec<RunEvent>,
     ) -> Result<()> {
-        let (eval_batch, batches, shift_seed) =
-            (self.eval_batch, self.eval_batches, self.shift_seed);
-        let test_len = self.test_len(test);
+        let (eval_batch, batches) = (self.eval_batch, self.eval_batches);
+        let (limit, seed) = (self.test_limit, self.shift_seed);
         let r = &mut self.runs[i];
         let Phase::Eval {
             evaluator,
@@ -355,12 +339,9 @@ impl<T: Steps> Run<T> {
         match centered.take() {
             None => {
                 *centered = Some(e);
-                **evaluator = Evaluator::new(
-                    r.trainer.model().classes(),
-                    CanvasPlacement::Shifted { seed: shift_seed },
-                    eval_batch,
-                    test_len,
-                );
+                let classes = r.trainer.model().classes();
+                let placement = CanvasPlacement::Shifted { seed };
+                *evaluator = test_evaluator(classes, placement, eval_batch, limit);
             }
             Some(c) => {
                 let epochs = (r.trainer.epoch(), r.trainer.spec().epochs);
@@ -386,6 +367,18 @@ impl<T: Steps> Run<T> {
         let all_done = self.done().iter().all(|&d| d);
         self.turns.settle(all_done, events);
     }
+}
+
+/// An evaluation on a run's test images (the first `test_limit` of the test set it is stepped
+/// over) placed by `placement`.
+fn test_evaluator(
+    classes: usize,
+    placement: CanvasPlacement,
+    batch: usize,
+    test_limit: Option<usize>,
+) -> Box<Evaluator> {
+    let len = test_limit.unwrap_or(usize::MAX);
+    Box::new(Evaluator::new(classes, placement, batch, len))
 }
 
 fn start_epoch<T: Steps>(trainer: &mut T, train: &Dataset) -> Phase {
