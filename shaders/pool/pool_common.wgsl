@@ -16,6 +16,9 @@ struct PoolParams {
     _pad2: u32,
 }
 
+// The uniform of common/plane_io.wgsl.
+alias Params = PoolParams;
+
 // Input rows (or columns) [lo, hi) covered by output row o, clipped to the input.
 fn pool_span(o: u32, pad: u32, len: u32) -> vec2<u32> {
     let start = i32(o * P.stride) - i32(pad);

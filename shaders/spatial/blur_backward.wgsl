@@ -1,35 +1,34 @@
 // blur_backward: dx += the adjoint of blur_forward applied to dout.
 // Rust: gpu::ops::blur_backward; CPU reference: ops::blur::blur_backward.
 // A gather: input cell (iy, ix) adds f[ky]·f[kx]·dout[oy, ox] over every (oy, ky), (ox, kx) with
-// oy·s + ky = iy and ox·s + kx = ix. One thread per input element (common/elementwise.wgsl).
+// oy·s + ky = iy and ox·s + kx = ix (common/plane_io.wgsl): src is dout, dst is dx.
 
-@group(0) @binding(0) var<storage, read> dout: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(2) var<uniform> P: BlurParams;
-
-fn elements() -> u32 {
-    return P.planes * P.h_in * P.w_in;
+// The output index whose tap k reads input index i, or -1 if none does.
+fn blur_source(i: u32, k: u32, out_len: u32) -> i32 {
+    if (k > i || (i - k) % P.stride != 0u || (i - k) / P.stride >= out_len) {
+        return -1;
+    }
+    return i32((i - k) / P.stride);
 }
 
-fn element(i: u32) {
-    let c = plane_cell(i, P.h_in, P.w_in);
-    let iy = c.y;
-    let ix = c.z;
+const GATHER = true;
+
+fn cell(c: vec3<u32>) -> f32 {
     let base = c.x * P.h_out * P.w_out;
     var s = 0.0;
     for (var ky = 0u; ky < P.size; ky++) {
-        if (ky > iy || (iy - ky) % P.stride != 0u || (iy - ky) / P.stride >= P.h_out) {
+        let oy = blur_source(c.y, ky, P.h_out);
+        if (oy < 0) {
             continue;
         }
-        let oy = (iy - ky) / P.stride;
         var row = 0.0;
         for (var kx = 0u; kx < P.size; kx++) {
-            if (kx > ix || (ix - kx) % P.stride != 0u || (ix - kx) / P.stride >= P.w_out) {
-                continue;
+            let ox = blur_source(c.z, kx, P.w_out);
+            if (ox >= 0) {
+                row += blur_tap(kx) * src[base + u32(oy) * P.w_out + u32(ox)];
             }
-            row += blur_tap(kx) * dout[base + oy * P.w_out + (ix - kx) / P.stride];
         }
         s += blur_tap(ky) * row;
     }
-    dx[i] = dx[i] + s;
+    return s;
 }

@@ -15,6 +15,9 @@ struct BlurParams {
     f: array<vec4<f32>, 2>,
 }
 
+// The uniform of common/plane_io.wgsl.
+alias Params = BlurParams;
+
 fn blur_tap(k: u32) -> f32 {
     return P.f[k / 4u][k % 4u];
 }

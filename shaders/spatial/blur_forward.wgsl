@@ -1,29 +1,20 @@
 // blur_forward: out[oy, ox] = Σ f[ky]·f[kx]·x[oy·s + ky, ox·s + kx]. Overwrites out.
 // Rust: gpu::ops::blur_forward; CPU reference: ops::blur::blur_forward (rows, then columns).
-// Rows first, then columns, as the CPU does. One thread per output element
-// (common/elementwise.wgsl).
+// Rows first, then columns, as the CPU does. One thread per output cell
+// (common/plane_io.wgsl): src is x, dst is out.
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> P: BlurParams;
+const GATHER = false;
 
-fn elements() -> u32 {
-    return P.planes * P.h_out * P.w_out;
-}
-
-fn element(i: u32) {
-    let o = plane_cell(i, P.h_out, P.w_out);
-    let oy = o.y;
-    let ox = o.z;
+fn cell(o: vec3<u32>) -> f32 {
     let base = o.x * P.h_in * P.w_in;
     var s = 0.0;
     for (var kx = 0u; kx < P.size; kx++) {
-        let ix = ox * P.stride + kx;
+        let ix = o.z * P.stride + kx;
         var col = 0.0;
         for (var ky = 0u; ky < P.size; ky++) {
-            col += blur_tap(ky) * x[base + (oy * P.stride + ky) * P.w_in + ix];
+            col += blur_tap(ky) * src[base + (o.y * P.stride + ky) * P.w_in + ix];
         }
         s += col * blur_tap(kx);
     }
-    out[i] = s;
+    return s;
 }

@@ -13,6 +13,9 @@ struct PadParams {
     mode: u32,
 }
 
+// The uniform of common/plane_io.wgsl.
+alias Params = PadParams;
+
 // The input index padded position `o` (of an axis padded by `before`) copies, or -1 for a zero.
 // As ops::pad::PadMode::source: reflection is valid for pads < len, wrap-around for pads <= len.
 fn pad_source(o: i32, before: u32, len: u32, mode: u32) -> i32 {
