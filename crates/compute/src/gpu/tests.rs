@@ -756,7 +756,12 @@ async fn bad_sizes_are_errors(ctx: &GpuContext) {
     let small = GpuBuffer::zeros(ctx, "small", 3);
     let g = Conv2dGeom::new([1, 5, 5], 2, 3, 1, Padding::Valid, 1).unwrap();
     let err = ops::conv2d_forward(ctx, &small, &small, &small, 0, None, &g, 1, false).unwrap_err();
-    assert!(err.to_string().contains("conv2d_forward"), "{err}");
+    // The kernel and the binding that did not fit, with the sizes.
+    let err = err.to_string();
+    assert!(
+        err.contains("Conv2dForward") && err.contains("at least 25"),
+        "{err}"
+    );
 }
 gpu_test!(undersized_buffers_are_clear_errors, bad_sizes_are_errors);
 

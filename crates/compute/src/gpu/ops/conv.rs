@@ -48,13 +48,8 @@ pub fn conv2d_forward(
     n: usize,
     relu: bool,
 ) -> Result<Dispatch> {
-    const OP: &str = "gpu conv2d_forward";
-    need(OP, "out", out, n * g.out_len())?;
-    need(OP, "x", x, n * g.in_len())?;
-    need(OP, "w", wb, w_off + g.weight_len())?;
-    if let Some(b) = b_off {
-        need(OP, "b", wb, b + g.c_out)?;
-    }
+    let (out, x) = ((out, n * g.out_len()), (x, n * g.in_len()));
+    let wb = (wb, conv_wb_len(g, w_off, b_off));
     let p = ConvParams {
         relu: relu as u32,
         ..conv_params(g, n, w_off, b_off)?
@@ -62,10 +57,11 @@ pub fn conv2d_forward(
     if strip(ctx, g) {
         let threads = g.h_out * g.w_out.div_ceil(8) * g.c_out_g().div_ceil(8);
         let groups = strip_grid(ctx, threads, n * g.groups)?;
-        return make(ctx, Kernel::Conv2dForwardStrip, &[x, wb, out], &p, groups);
+        return strip_pass(ctx, Kernel::Conv2dForwardStrip, out, x, wb, &p, groups);
     }
     let groups = gemm_grid(ctx, g.c_out_g(), g.h_out * g.w_out, n * g.groups)?;
-    make(ctx, Kernel::Conv2dForward, &[x, wb, out], &p, groups)
+    let binds = [("out", out.0, out.1), ("x", x.0, x.1), ("wb", wb.0, wb.1)];
+    launch(ctx, Kernel::Conv2dForward, &binds, &p, groups)
 }
 
 /// dx += convᵀ(dout, w). Shapes as [`conv2d_forward`].
@@ -78,30 +74,53 @@ pub fn conv2d_backward_input(
     g: &Conv2dGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    const OP: &str = "gpu conv2d_backward_input";
-    need(OP, "dx", dx, n * g.in_len())?;
-    need(OP, "dout", dout, n * g.out_len())?;
-    need(OP, "w", wb, w_off + g.weight_len())?;
+    let (dx, dout) = ((dx, n * g.in_len()), (dout, n * g.out_len()));
+    let wb = (wb, conv_wb_len(g, w_off, None));
     let p = conv_params(g, n, w_off, None)?;
     if strip(ctx, g) {
         let threads = g.h_in * g.w_in.div_ceil(8) * g.c_in_g().div_ceil(8);
         let groups = strip_grid(ctx, threads, n * g.groups)?;
-        return make(
+        return strip_pass(
             ctx,
             Kernel::Conv2dBackwardInputStrip,
-            &[dout, wb, dx],
+            dx,
+            dout,
+            wb,
             &p,
             groups,
         );
     }
     let groups = gemm_grid(ctx, g.c_in_g(), g.h_in * g.w_in, n * g.groups)?;
-    make(
-        ctx,
-        Kernel::Conv2dBackwardInput,
-        &[dout, wb, dx],
-        &p,
-        groups,
-    )
+    let binds = [
+        ("dx", dx.0, dx.1),
+        ("dout", dout.0, dout.1),
+        ("wb", wb.0, wb.1),
+    ];
+    launch(ctx, Kernel::Conv2dBackwardInput, &binds, &p, groups)
+}
+
+/// The elements of the parameter buffer a convolution reads: its weights at `w_off` and its bias
+/// at `b_off`.
+fn conv_wb_len(g: &Conv2dGeom, w_off: usize, b_off: Option<usize>) -> usize {
+    (w_off + g.weight_len()).max(b_off.map_or(0, |b| b + g.c_out))
+}
+
+/// A pass of a stride-1 strip kernel (`conv_strip_common.wgsl`): `dst` from `src` and the weights.
+fn strip_pass(
+    ctx: &GpuContext,
+    kernel: Kernel,
+    (dst, dst_len): (&GpuBuffer, usize),
+    (src, src_len): (&GpuBuffer, usize),
+    (wb, wb_len): (&GpuBuffer, usize),
+    p: &ConvParams,
+    groups: [u32; 3],
+) -> Result<Dispatch> {
+    let binds = [
+        ("dst", dst, dst_len),
+        ("src", src, src_len),
+        ("wb", wb, wb_len),
+    ];
+    launch(ctx, kernel, &binds, p, groups)
 }
 
 /// A convolution's forward as a model runs it: Winograd where [`winograd`] says so (through
@@ -210,11 +229,9 @@ pub fn conv2d_backward_weight(
     g: &Conv2dGeom,
     n: usize,
 ) -> Result<[Dispatch; 2]> {
-    const OP: &str = "gpu conv2d_backward_weight";
-    need(OP, "dw", grads, w_off + g.weight_len())?;
-    need(OP, "scratch", part, conv2d_weight_scratch(g, n))?;
-    need(OP, "dout", dout, n * g.out_len())?;
-    need(OP, "x", x, n * g.in_len())?;
+    let [dout, x] = [("dout", dout, n * g.out_len()), ("x", x, n * g.in_len())];
+    let part = ("part", part, conv2d_weight_scratch(g, n));
+    let binds = [dout, x, part];
     let strip = strip(ctx, g);
     let (splits, split_len) = if strip {
         conv2d_weight_strip_splits(g, n)
@@ -226,31 +243,24 @@ pub fn conv2d_backward_weight(
         split_len: u(split_len)?,
         ..conv_params(g, n, w_off, None)?
     };
-    let first = if strip {
+    let (kernel, groups) = if strip {
         let threads = (g.c_in_g() * g.kh).div_ceil(2) * g.kw.div_ceil(4) * g.c_out_g().div_ceil(8);
-        make(
-            ctx,
-            Kernel::Conv2dBackwardWeightStrip,
-            &[dout, x, part],
-            &p,
-            strip_grid(ctx, threads, g.groups * splits)?,
-        )?
+        let groups = strip_grid(ctx, threads, g.groups * splits)?;
+        (Kernel::Conv2dBackwardWeightStrip, groups)
     } else {
         let k = g.c_in_g() * g.kh * g.kw;
-        make(
-            ctx,
-            Kernel::Conv2dBackwardWeight,
-            &[dout, x, part],
-            &p,
-            gemm_grid(ctx, g.c_out_g(), k, g.groups * splits)?,
-        )?
+        let groups = gemm_grid(ctx, g.c_out_g(), k, g.groups * splits)?;
+        (Kernel::Conv2dBackwardWeight, groups)
     };
-    let second = make(
+    let first = launch(ctx, kernel, &binds, &p, groups)?;
+    let dw = ("grads", grads, w_off + g.weight_len());
+    let groups = grid(ctx, g.weight_len(), WG)?;
+    let second = launch(
         ctx,
         Kernel::Conv2dBackwardWeightReduce,
-        &[part, grads],
+        &[part, dw],
         &p,
-        grid(ctx, g.weight_len(), WG)?,
+        groups,
     )?;
     Ok([first, second])
 }
@@ -266,14 +276,12 @@ pub fn bias_backward(
     plane: usize,
     n: usize,
 ) -> Result<Dispatch> {
-    const OP: &str = "gpu bias_backward";
-    need(OP, "db", grads, b_off + c)?;
-    need(OP, "dy", dy, n * c * plane)?;
+    let binds = [("grads", grads, b_off + c), ("dy", dy, n * c * plane)];
     let p = BiasParams {
         n: u(n)?,
         c: u(c)?,
         plane: u(plane)?,
         b_off: u(b_off)?,
     };
-    make(ctx, Kernel::BiasBackward, &[dy, grads], &p, [u(c)?, 1, 1])
+    launch(ctx, Kernel::BiasBackward, &binds, &p, [u(c)?, 1, 1])
 }

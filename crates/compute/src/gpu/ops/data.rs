@@ -14,20 +14,17 @@ pub fn canvas_place(
     n: usize,
     canvas: usize,
 ) -> Result<Dispatch> {
-    need("gpu canvas_place", "out", out, n * canvas * canvas)?;
-    need("gpu canvas_place", "images", images, (n * 784).div_ceil(4))?;
-    need("gpu canvas_place", "offsets", offsets, 2 * n)?;
-    need("gpu canvas_place", "table", table, 256)?;
+    let len = n * canvas * canvas;
+    let binds = [
+        ("out", out, len),
+        ("images", images, (n * 784).div_ceil(4)),
+        ("offsets", offsets, 2 * n),
+        ("table", table, 256),
+    ];
     let p = CanvasParams {
         n: u(n)?,
         canvas: u(canvas)?,
         ..Default::default()
     };
-    make(
-        ctx,
-        Kernel::CanvasPlace,
-        &[images, offsets, table, out],
-        &p,
-        grid(ctx, n * canvas * canvas, WG)?,
-    )
+    launch(ctx, Kernel::CanvasPlace, &binds, &p, grid(ctx, len, WG)?)
 }

@@ -32,24 +32,18 @@ pub fn dense_forward(
     n: usize,
     relu: bool,
 ) -> Result<Dispatch> {
-    const OP: &str = "gpu dense_forward";
-    need(OP, "y", y, n * g.outputs)?;
-    need(OP, "x", x, n * g.inputs)?;
-    need(OP, "w", wb, w_off + g.inputs * g.outputs)?;
-    if let Some(b) = b_off {
-        need(OP, "b", wb, b + g.outputs)?;
-    }
+    let wb_len = (w_off + g.inputs * g.outputs).max(b_off.map_or(0, |b| b + g.outputs));
+    let binds = [
+        ("y", y, n * g.outputs),
+        ("x", x, n * g.inputs),
+        ("wb", wb, wb_len),
+    ];
     let p = DenseParams {
         relu: relu as u32,
         ..dense_params(g, n, w_off, b_off)?
     };
-    make(
-        ctx,
-        Kernel::DenseForward,
-        &[x, wb, y],
-        &p,
-        gemm_grid(ctx, n, g.outputs, 1)?,
-    )
+    let groups = gemm_grid(ctx, n, g.outputs, 1)?;
+    launch(ctx, Kernel::DenseForward, &binds, &p, groups)
 }
 
 /// dx += dy·w.
@@ -62,18 +56,11 @@ pub fn dense_backward_input(
     g: &DenseGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    const OP: &str = "gpu dense_backward_input";
-    need(OP, "dx", dx, n * g.inputs)?;
-    need(OP, "dy", dy, n * g.outputs)?;
-    need(OP, "w", wb, w_off + g.inputs * g.outputs)?;
+    let w = ("wb", wb, w_off + g.inputs * g.outputs);
+    let binds = [("dx", dx, n * g.inputs), ("dy", dy, n * g.outputs), w];
     let p = dense_params(g, n, w_off, None)?;
-    make(
-        ctx,
-        Kernel::DenseBackwardInput,
-        &[dy, wb, dx],
-        &p,
-        gemm_grid(ctx, n, g.inputs, 1)?,
-    )
+    let groups = gemm_grid(ctx, n, g.inputs, 1)?;
+    launch(ctx, Kernel::DenseBackwardInput, &binds, &p, groups)
 }
 
 /// dw += dyᵀ·x (dw at `w_off` of `grads`); the bias gradient is [`bias_backward`]'s.
@@ -86,16 +73,9 @@ pub fn dense_backward_weight(
     g: &DenseGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    const OP: &str = "gpu dense_backward_weight";
-    need(OP, "dw", grads, w_off + g.inputs * g.outputs)?;
-    need(OP, "dy", dy, n * g.outputs)?;
-    need(OP, "x", x, n * g.inputs)?;
+    let dw = ("grads", grads, w_off + g.inputs * g.outputs);
+    let binds = [dw, ("dy", dy, n * g.outputs), ("x", x, n * g.inputs)];
     let p = dense_params(g, n, w_off, None)?;
-    make(
-        ctx,
-        Kernel::DenseBackwardWeight,
-        &[dy, x, grads],
-        &p,
-        gemm_grid(ctx, g.outputs, g.inputs, 1)?,
-    )
+    let groups = gemm_grid(ctx, g.outputs, g.inputs, 1)?;
+    launch(ctx, Kernel::DenseBackwardWeight, &binds, &p, groups)
 }

@@ -15,23 +15,19 @@ pub fn softmax_ce_forward(
     classes: usize,
     slot: usize,
 ) -> Result<Dispatch> {
-    need("gpu softmax_ce_forward", "probs", probs, n * classes)?;
-    need("gpu softmax_ce_forward", "logits", logits, n * classes)?;
-    need("gpu softmax_ce_forward", "labels", labels, n)?;
-    need("gpu softmax_ce_forward", "metrics", metrics, 2 * slot + 2)?;
+    let binds = [
+        ("probs", probs, n * classes),
+        ("metrics", metrics, 2 * slot + 2),
+        ("logits", logits, n * classes),
+        ("labels", labels, n),
+    ];
     let p = SoftmaxParams {
         n: u(n)?,
         classes: u(classes)?,
         slot: u(slot)?,
         scale: 1.0,
     };
-    make(
-        ctx,
-        Kernel::SoftmaxCeForward,
-        &[logits, labels, probs, metrics],
-        &p,
-        [1, 1, 1],
-    )
+    launch(ctx, Kernel::SoftmaxCeForward, &binds, &p, [1, 1, 1])
 }
 
 /// dlogits = (probs − one_hot(labels)) / n. Overwrites dlogits.
@@ -56,20 +52,17 @@ pub fn softmax_ce_backward_scaled(
     classes: usize,
     scale: f32,
 ) -> Result<Dispatch> {
-    need("gpu softmax_ce_backward", "dlogits", dlogits, n * classes)?;
-    need("gpu softmax_ce_backward", "probs", probs, n * classes)?;
-    need("gpu softmax_ce_backward", "labels", labels, n)?;
+    let binds = [
+        ("dlogits", dlogits, n * classes),
+        ("probs", probs, n * classes),
+        ("labels", labels, n),
+    ];
     let p = SoftmaxParams {
         n: u(n)?,
         classes: u(classes)?,
         slot: 0,
         scale,
     };
-    make(
-        ctx,
-        Kernel::SoftmaxCeBackward,
-        &[probs, labels, dlogits],
-        &p,
-        grid(ctx, n * classes, WG)?,
-    )
+    let groups = grid(ctx, n * classes, WG)?;
+    launch(ctx, Kernel::SoftmaxCeBackward, &binds, &p, groups)
 }

@@ -25,6 +25,7 @@ use crate::ops::pad::{PadGeom, PadMode};
 use crate::ops::pool::PoolGeom;
 use crate::optim::OptimizerSpec;
 
+mod bind;
 mod conv;
 mod data;
 mod dense;
@@ -36,6 +37,7 @@ mod pool;
 mod spatial;
 mod winograd;
 
+use bind::*;
 pub use conv::*;
 pub use data::*;
 pub use dense::*;
@@ -163,17 +165,14 @@ fn strip_grid(ctx: &GpuContext, threads: usize, z: usize) -> Result<[u32; 3]> {
 }
 
 /// One thread per element of `dst` (`dst_len` long), reading `src` (`src_len` long): the
-/// dispatch of every planar gather kernel (pad, blur, pooling).
-#[allow(clippy::too_many_arguments)]
+/// dispatch of every kernel on `common/plane_io.wgsl` (pad, blur, average pooling).
 fn planar<T: Pod>(
     ctx: &GpuContext,
     kernel: Kernel,
-    op: &'static str,
     (src, src_len): (&GpuBuffer, usize),
     (dst, dst_len): (&GpuBuffer, usize),
     params: &T,
 ) -> Result<Dispatch> {
-    need(op, "input", src, src_len)?;
-    need(op, "output", dst, dst_len)?;
-    make(ctx, kernel, &[src, dst], params, grid(ctx, dst_len, WG)?)
+    let binds = [("src", src, src_len), ("dst", dst, dst_len)];
+    launch(ctx, kernel, &binds, params, grid(ctx, dst_len, WG)?)
 }

@@ -42,19 +42,18 @@ pub fn optimizer_update(
     spec: &OptimizerSpec,
     step: u32,
 ) -> Result<Dispatch> {
-    for (what, b) in [("params", params), ("grads", grads), ("m", m)] {
-        need("gpu optimizer_update", what, b, len)?;
-    }
+    let groups = grid(ctx, len, WG)?;
     match *spec {
         OptimizerSpec::Adam { .. } => {
-            need("gpu adam_update", "v", v, len)?;
+            let binds = [("params", params, len), ("grads", grads, len)];
+            let state = [("m", m, len), ("v", v, len)];
             let p = adam_params(spec, len, step)?;
-            make(
+            launch(
                 ctx,
                 Kernel::AdamUpdate,
-                &[grads, params, m, v],
+                &[binds, state].concat(),
                 &p,
-                grid(ctx, len, WG)?,
+                groups,
             )
         }
         OptimizerSpec::Sgd {
@@ -71,13 +70,12 @@ pub fn optimizer_update(
                 nesterov: nesterov as u32,
                 ..Default::default()
             };
-            make(
-                ctx,
-                Kernel::SgdUpdate,
-                &[grads, params, m],
-                &p,
-                grid(ctx, len, WG)?,
-            )
+            let binds = [
+                ("params", params, len),
+                ("grads", grads, len),
+                ("velocity", m, len),
+            ];
+            launch(ctx, Kernel::SgdUpdate, &binds, &p, groups)
         }
     }
 }

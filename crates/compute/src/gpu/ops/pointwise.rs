@@ -2,11 +2,18 @@
 
 use super::*;
 
-fn len_params(len: usize) -> Result<LenParams> {
-    Ok(LenParams {
+/// A kernel over `len` elements whose params are only that length, one thread each.
+fn elementwise(
+    ctx: &GpuContext,
+    kernel: Kernel,
+    binds: &[Bind<'_>],
+    len: usize,
+) -> Result<Dispatch> {
+    let p = LenParams {
         len: u(len)?,
         ..Default::default()
-    })
+    };
+    launch(ctx, kernel, binds, &p, grid(ctx, len, WG)?)
 }
 
 /// y = max(x, 0) over `len` elements.
@@ -16,15 +23,8 @@ pub fn relu_forward(
     x: &GpuBuffer,
     len: usize,
 ) -> Result<Dispatch> {
-    need("gpu relu_forward", "y", y, len)?;
-    need("gpu relu_forward", "x", x, len)?;
-    make(
-        ctx,
-        Kernel::ReluForward,
-        &[x, y],
-        &len_params(len)?,
-        grid(ctx, len, WG)?,
-    )
+    let binds = [("y", y, len), ("x", x, len)];
+    elementwise(ctx, Kernel::ReluForward, &binds, len)
 }
 
 /// dx += dy where y > 0.
@@ -35,28 +35,17 @@ pub fn relu_backward(
     y: &GpuBuffer,
     len: usize,
 ) -> Result<Dispatch> {
-    for (what, b) in [("dx", dx), ("dy", dy), ("y", y)] {
-        need("gpu relu_backward", what, b, len)?;
-    }
-    make(
-        ctx,
-        Kernel::ReluBackward,
-        &[dy, y, dx],
-        &len_params(len)?,
-        grid(ctx, len, WG)?,
-    )
+    let binds = [("dx", dx, len), ("dy", dy, len), ("y", y, len)];
+    elementwise(ctx, Kernel::ReluBackward, &binds, len)
 }
 
 /// dy = 0 where y ≤ 0, in place: the backward of a ReLU fused into conv2d or dense.
 pub fn relu_mask(ctx: &GpuContext, dy: &GpuBuffer, y: &GpuBuffer, len: usize) -> Result<Dispatch> {
-    need("gpu relu_mask", "dy", dy, len)?;
-    need("gpu relu_mask", "y", y, len)?;
-    make(
+    elementwise(
         ctx,
         Kernel::ReluMask,
-        &[y, dy],
-        &len_params(len)?,
-        grid(ctx, len, WG)?,
+        &[("dy", dy, len), ("y", y, len)],
+        len,
     )
 }
 
@@ -68,16 +57,8 @@ pub fn add_forward(
     b: &GpuBuffer,
     len: usize,
 ) -> Result<Dispatch> {
-    for (what, buf) in [("y", y), ("a", a), ("b", b)] {
-        need("gpu add_forward", what, buf, len)?;
-    }
-    make(
-        ctx,
-        Kernel::AddForward,
-        &[a, b, y],
-        &len_params(len)?,
-        grid(ctx, len, WG)?,
-    )
+    let binds = [("y", y, len), ("a", a, len), ("b", b, len)];
+    elementwise(ctx, Kernel::AddForward, &binds, len)
 }
 
 /// dx += dy: the backward of add for one addend (and of flatten's copy).
@@ -87,14 +68,11 @@ pub fn add_backward(
     dy: &GpuBuffer,
     len: usize,
 ) -> Result<Dispatch> {
-    need("gpu add_backward", "dx", dx, len)?;
-    need("gpu add_backward", "dy", dy, len)?;
-    make(
+    elementwise(
         ctx,
         Kernel::AddBackward,
-        &[dy, dx],
-        &len_params(len)?,
-        grid(ctx, len, WG)?,
+        &[("dx", dx, len), ("dy", dy, len)],
+        len,
     )
 }
 
@@ -123,17 +101,9 @@ pub fn dropout_forward(
     rate: f32,
     key: u64,
 ) -> Result<Dispatch> {
-    for (what, b) in [("y", y), ("mask", mask), ("x", x)] {
-        need("gpu dropout_forward", what, b, len)?;
-    }
+    let binds = [("y", y, len), ("mask", mask, len), ("x", x, len)];
     let p = dropout_params(len, rate, key)?;
-    make(
-        ctx,
-        Kernel::DropoutForward,
-        &[x, y, mask],
-        &p,
-        grid(ctx, len, WG)?,
-    )
+    launch(ctx, Kernel::DropoutForward, &binds, &p, grid(ctx, len, WG)?)
 }
 
 /// dx += dy · mask.
@@ -144,16 +114,8 @@ pub fn dropout_backward(
     mask: &GpuBuffer,
     len: usize,
 ) -> Result<Dispatch> {
-    for (what, b) in [("dx", dx), ("dy", dy), ("mask", mask)] {
-        need("gpu dropout_backward", what, b, len)?;
-    }
-    make(
-        ctx,
-        Kernel::DropoutBackward,
-        &[dy, mask, dx],
-        &len_params(len)?,
-        grid(ctx, len, WG)?,
-    )
+    let binds = [("dx", dx, len), ("dy", dy, len), ("mask", mask, len)];
+    elementwise(ctx, Kernel::DropoutBackward, &binds, len)
 }
 
 /// Copies `part` (`[n, part_len]`) into y (`[n, total_len]`) at `offset` within each row.
@@ -166,20 +128,15 @@ pub fn concat_forward(
     total_len: usize,
     offset: usize,
 ) -> Result<Dispatch> {
-    need("gpu concat_forward", "y", y, n * total_len)?;
-    need("gpu concat_forward", "part", part, n * part_len)?;
-    let p = ConcatParams {
-        n: u(n)?,
-        part_len: u(part_len)?,
-        total_len: u(total_len)?,
-        offset: u(offset)?,
-    };
-    make(
+    let binds = [("y", y, n * total_len), ("part", part, n * part_len)];
+    concat(
         ctx,
         Kernel::ConcatForward,
-        &[part, y],
-        &p,
-        grid(ctx, n * part_len, WG)?,
+        &binds,
+        n,
+        part_len,
+        total_len,
+        offset,
     )
 }
 
@@ -193,19 +150,33 @@ pub fn concat_backward(
     total_len: usize,
     offset: usize,
 ) -> Result<Dispatch> {
-    need("gpu concat_backward", "dpart", dpart, n * part_len)?;
-    need("gpu concat_backward", "dy", dy, n * total_len)?;
+    let binds = [("dpart", dpart, n * part_len), ("dy", dy, n * total_len)];
+    concat(
+        ctx,
+        Kernel::ConcatBackward,
+        &binds,
+        n,
+        part_len,
+        total_len,
+        offset,
+    )
+}
+
+/// Either concatenation pass: one thread per element of the part.
+fn concat(
+    ctx: &GpuContext,
+    kernel: Kernel,
+    binds: &[Bind<'_>],
+    n: usize,
+    part_len: usize,
+    total_len: usize,
+    offset: usize,
+) -> Result<Dispatch> {
     let p = ConcatParams {
         n: u(n)?,
         part_len: u(part_len)?,
         total_len: u(total_len)?,
         offset: u(offset)?,
     };
-    make(
-        ctx,
-        Kernel::ConcatBackward,
-        &[dy, dpart],
-        &p,
-        grid(ctx, n * part_len, WG)?,
-    )
+    launch(ctx, kernel, binds, &p, grid(ctx, n * part_len, WG)?)
 }

@@ -10,8 +10,7 @@ pub fn gap_forward(
     planes: usize,
     plane: usize,
 ) -> Result<Dispatch> {
-    need("gpu gap_forward", "out", out, planes)?;
-    need("gpu gap_forward", "x", x, planes * plane)?;
+    let binds = [("out", out, planes), ("x", x, planes * plane)];
     let p = GapParams {
         count: u(planes)?,
         plane: u(plane.max(1))?,
@@ -21,15 +20,9 @@ pub fn gap_forward(
     // invocation loop (65,535 iterations in all); else a workgroup per plane (its tree).
     if ctx.gemm() == Gemm::Registers && plane <= 16_384 {
         let groups = grid(ctx, planes, 64)?;
-        return make(ctx, Kernel::GapForwardSerial, &[x, out], &p, groups);
+        return launch(ctx, Kernel::GapForwardSerial, &binds, &p, groups);
     }
-    make(
-        ctx,
-        Kernel::GapForward,
-        &[x, out],
-        &p,
-        grid(ctx, planes, 1)?,
-    )
+    launch(ctx, Kernel::GapForward, &binds, &p, grid(ctx, planes, 1)?)
 }
 
 /// dx[q, :] += dout[q] / plane.
@@ -40,17 +33,16 @@ pub fn gap_backward(
     planes: usize,
     plane: usize,
 ) -> Result<Dispatch> {
-    need("gpu gap_backward", "dx", dx, planes * plane)?;
-    need("gpu gap_backward", "dout", dout, planes)?;
+    let binds = [("dx", dx, planes * plane), ("dout", dout, planes)];
     let p = GapParams {
         count: u(planes * plane)?,
         plane: u(plane.max(1))?,
         ..Default::default()
     };
-    make(
+    launch(
         ctx,
         Kernel::GapBackward,
-        &[dout, dx],
+        &binds,
         &p,
         grid(ctx, planes * plane, WG)?,
     )
@@ -80,15 +72,19 @@ pub fn max_pool_forward(
     g: &PoolGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu max_pool_forward", "out", out, n * g.out_len())?;
-    need("gpu max_pool_forward", "argmax", argmax, n * g.out_len())?;
-    need("gpu max_pool_forward", "x", x, n * g.in_len())?;
-    make(
+    let (len_in, len_out) = (n * g.in_len(), n * g.out_len());
+    let binds = [
+        ("out", out, len_out),
+        ("argmax", argmax, len_out),
+        ("x", x, len_in),
+    ];
+    let p = pool_params(g, n)?;
+    launch(
         ctx,
         Kernel::MaxPoolForward,
-        &[x, out, argmax],
-        &pool_params(g, n)?,
-        grid(ctx, n * g.out_len(), WG)?,
+        &binds,
+        &p,
+        grid(ctx, len_out, WG)?,
     )
 }
 
@@ -101,28 +97,21 @@ pub fn max_pool_backward(
     g: &PoolGeom,
     n: usize,
 ) -> Result<Dispatch> {
-    need("gpu max_pool_backward", "dx", dx, n * g.in_len())?;
-    need("gpu max_pool_backward", "dout", dout, n * g.out_len())?;
-    need("gpu max_pool_backward", "argmax", argmax, n * g.out_len())?;
+    let (len_in, len_out) = (n * g.in_len(), n * g.out_len());
+    let binds = [
+        ("dx", dx, len_in),
+        ("dout", dout, len_out),
+        ("argmax", argmax, len_out),
+    ];
     let p = pool_params(g, n)?;
-    if g.stride >= g.size {
-        // Disjoint windows: each adds to its own argmax cell.
-        let groups = grid(ctx, n * g.out_len(), WG)?;
-        return make(
-            ctx,
-            Kernel::MaxPoolBackwardScatter,
-            &[dout, argmax, dx],
-            &p,
-            groups,
-        );
-    }
-    make(
-        ctx,
-        Kernel::MaxPoolBackward,
-        &[dout, argmax, dx],
-        &p,
-        grid(ctx, n * g.in_len(), WG)?,
-    )
+    // Disjoint windows: a thread per window adds to its own argmax cell; else a thread per
+    // input cell gathers the windows it won.
+    let (kernel, threads) = if g.stride >= g.size {
+        (Kernel::MaxPoolBackwardScatter, len_out)
+    } else {
+        (Kernel::MaxPoolBackward, len_in)
+    };
+    launch(ctx, kernel, &binds, &p, grid(ctx, threads, WG)?)
 }
 
 /// out = mean over each window's cells inside the input.
@@ -134,14 +123,7 @@ pub fn avg_pool_forward(
     n: usize,
 ) -> Result<Dispatch> {
     let (x, out) = ((x, n * g.in_len()), (out, n * g.out_len()));
-    planar(
-        ctx,
-        Kernel::AvgPoolForward,
-        "gpu avg_pool_forward",
-        x,
-        out,
-        &pool_params(g, n)?,
-    )
+    planar(ctx, Kernel::AvgPoolForward, x, out, &pool_params(g, n)?)
 }
 
 /// dx += dout spread evenly over each window's cells.
@@ -153,12 +135,5 @@ pub fn avg_pool_backward(
     n: usize,
 ) -> Result<Dispatch> {
     let (dout, dx) = ((dout, n * g.out_len()), (dx, n * g.in_len()));
-    planar(
-        ctx,
-        Kernel::AvgPoolBackward,
-        "gpu avg_pool_backward",
-        dout,
-        dx,
-        &pool_params(g, n)?,
-    )
+    planar(ctx, Kernel::AvgPoolBackward, dout, dx, &pool_params(g, n)?)
 }

@@ -28,14 +28,7 @@ pub fn pad_forward(
     n: usize,
 ) -> Result<Dispatch> {
     let (x, y) = ((x, n * g.in_len()), (y, n * g.out_len()));
-    planar(
-        ctx,
-        Kernel::PadForward,
-        "gpu pad_forward",
-        x,
-        y,
-        &pad_params(g, n)?,
-    )
+    planar(ctx, Kernel::PadForward, x, y, &pad_params(g, n)?)
 }
 
 /// dx += the gradient of every padded cell, sent back to the input cell it copied.
@@ -47,14 +40,7 @@ pub fn pad_backward(
     n: usize,
 ) -> Result<Dispatch> {
     let (dy, dx) = ((dy, n * g.out_len()), (dx, n * g.in_len()));
-    planar(
-        ctx,
-        Kernel::PadBackward,
-        "gpu pad_backward",
-        dy,
-        dx,
-        &pad_params(g, n)?,
-    )
+    planar(ctx, Kernel::PadBackward, dy, dx, &pad_params(g, n)?)
 }
 
 fn blur_params(g: &BlurGeom, n: usize) -> Result<BlurParams> {
@@ -88,14 +74,7 @@ pub fn blur_forward(
     n: usize,
 ) -> Result<Dispatch> {
     let (x, out) = ((x, n * g.in_len()), (out, n * g.out_len()));
-    planar(
-        ctx,
-        Kernel::BlurForward,
-        "gpu blur_forward",
-        x,
-        out,
-        &blur_params(g, n)?,
-    )
+    planar(ctx, Kernel::BlurForward, x, out, &blur_params(g, n)?)
 }
 
 /// dx += the adjoint of [`blur_forward`] applied to dout.
@@ -107,12 +86,5 @@ pub fn blur_backward(
     n: usize,
 ) -> Result<Dispatch> {
     let (dout, dx) = ((dout, n * g.out_len()), (dx, n * g.in_len()));
-    planar(
-        ctx,
-        Kernel::BlurBackward,
-        "gpu blur_backward",
-        dout,
-        dx,
-        &blur_params(g, n)?,
-    )
+    planar(ctx, Kernel::BlurBackward, dout, dx, &blur_params(g, n)?)
 }

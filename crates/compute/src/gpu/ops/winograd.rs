@@ -1,6 +1,9 @@
 //! Winograd F(2×2, 3×3) convolutions for software adapters: forward, input gradient and weight
 //! gradient through a scratch of transformed kernels, source blocks and products, chunked over
 //! images (`shaders/winograd/`).
+//!
+//! Its kernels bind with no element counts ([`launch`] checks only their names): the public
+//! launchers check the tensors' sizes, and [`WinogradPass::chunks`] the scratch's.
 
 use super::*;
 
@@ -148,10 +151,10 @@ impl WinogradPass {
             tp: u(tp)?,
             ..*p
         };
-        let d = make(
+        let d = launch(
             ctx,
             Kernel::Conv2dWinogradInput,
-            &[src, &scratch.v],
+            &[("src", src, 0), ("v", &scratch.v, 0)],
             &p,
             grid(ctx, self.cs * tp, 64)?,
         )?;
@@ -248,10 +251,10 @@ fn winograd_passes(
         return Ok(Vec::new());
     }
     let p = pass.params(params)?;
-    let mut out = vec![make(
+    let mut out = vec![launch(
         ctx,
         Kernel::Conv2dWinogradWeights,
-        &[wb, &scratch.u],
+        &[("wb", wb, 0), ("u", &scratch.u, 0)],
         &p,
         grid(ctx, pass.cd * pass.cs, 64)?,
     )?];
@@ -259,17 +262,21 @@ fn winograd_passes(
         let (p, input) = pass.chunk_input(ctx, src, scratch, &p, chunk)?;
         let (_, nimg, tp) = chunk;
         out.push(input);
-        out.push(make(
+        out.push(launch(
             ctx,
             Kernel::Conv2dWinogradGemm,
-            &[&scratch.u, &scratch.v, &scratch.m],
+            &[
+                ("u", &scratch.u, 0),
+                ("v", &scratch.v, 0),
+                ("mm", &scratch.m, 0),
+            ],
             &p,
             strip_grid(ctx, pass.cd.div_ceil(8) * tp / 8, 16)?,
         )?);
-        out.push(make(
+        out.push(launch(
             ctx,
             Kernel::Conv2dWinogradOutput,
-            &[&scratch.m, wb, dst],
+            &[("mm", &scratch.m, 0), ("wb", wb, 0), ("dst", dst, 0)],
             &p,
             grid(ctx, pass.cd * nimg * pass.tiles(), 64)?,
         )?);
@@ -377,25 +384,29 @@ pub fn conv2d_backward_weight_winograd(
         };
         let (p, input) = pass.chunk_input(ctx, x, scratch, &p, chunk)?;
         out.push(input);
-        out.push(make(
+        out.push(launch(
             ctx,
             Kernel::Conv2dWinogradDout,
-            &[dout, &scratch.m],
+            &[("dout", dout, 0), ("e", &scratch.m, 0)],
             &p,
             grid(ctx, pass.cd * tp, 64)?,
         )?);
-        out.push(make(
+        out.push(launch(
             ctx,
             Kernel::Conv2dWinogradWeightGemm,
-            &[&scratch.m, &scratch.v, &scratch.u],
+            &[
+                ("e", &scratch.m, 0),
+                ("v", &scratch.v, 0),
+                ("q", &scratch.u, 0),
+            ],
             &p,
             strip_grid(ctx, pass.cd.div_ceil(8) * pass.cs.div_ceil(8), 16)?,
         )?);
     }
-    out.push(make(
+    out.push(launch(
         ctx,
         Kernel::Conv2dWinogradWeightOutput,
-        &[&scratch.u, grads],
+        &[("q", &scratch.u, 0), ("grads", grads, 0)],
         &p,
         grid(ctx, pass.cd * pass.cs, 64)?,
     )?);
