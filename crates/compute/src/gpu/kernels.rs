@@ -48,6 +48,13 @@ macro_rules! kernels {
         impl Kernel {
             pub const ALL: [Kernel; [$(stringify!($name)),+].len()] = [$(Kernel::$name),+];
 
+            /// The kernel's name, as in this table.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Kernel::$name => stringify!($name)),+
+                }
+            }
+
             /// The primitive's own WGSL: its files, shared preludes first. An implicit GEMM
             /// still needs a matrix-multiply body appended ([`Kernel::source_for`]).
             pub fn own_source(self) -> &'static str {
