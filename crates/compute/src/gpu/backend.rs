@@ -323,19 +323,19 @@ impl Backend for Recorder<'_> {
     }
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        self.one(ops::pad_forward(self.ctx, self.t(out), self.t(x), g, n))
+        self.one(ops::planar_forward(self.ctx, self.t(out), self.t(x), g, n))
     }
 
     fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        self.one(ops::pad_backward(self.ctx, self.t(dx), self.t(dy), g, n))
+        self.one(ops::planar_backward(self.ctx, self.t(dx), self.t(dy), g, n))
     }
 
     fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        self.one(ops::blur_forward(self.ctx, self.t(out), self.t(x), g, n))
+        self.one(ops::planar_forward(self.ctx, self.t(out), self.t(x), g, n))
     }
 
     fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        self.one(ops::blur_backward(self.ctx, self.t(dx), self.t(dy), g, n))
+        self.one(ops::planar_backward(self.ctx, self.t(dx), self.t(dy), g, n))
     }
 
     fn max_pool_forward(
@@ -377,23 +377,13 @@ impl Backend for Recorder<'_> {
     }
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        self.one(ops::avg_pool_forward(
-            self.ctx,
-            self.t(out),
-            self.t(x),
-            g,
-            n,
-        ))
+        let g = &ops::AvgPool(g);
+        self.one(ops::planar_forward(self.ctx, self.t(out), self.t(x), g, n))
     }
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        self.one(ops::avg_pool_backward(
-            self.ctx,
-            self.t(dx),
-            self.t(dy),
-            g,
-            n,
-        ))
+        let g = &ops::AvgPool(g);
+        self.one(ops::planar_backward(self.ctx, self.t(dx), self.t(dy), g, n))
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, len: usize, plane: usize) -> Result<()> {

@@ -46,7 +46,6 @@ pub use norm::*;
 pub use optim::*;
 pub use pointwise::*;
 pub use pool::*;
-pub use spatial::*;
 pub use winograd::*;
 
 /// One compute dispatch: a pipeline, its bind group (buffers + params uniform) and its grid.
@@ -164,15 +163,42 @@ fn strip_grid(ctx: &GpuContext, threads: usize, z: usize) -> Result<[u32; 3]> {
     Ok([x, y, u(z.max(1))?])
 }
 
-/// One thread per element of `dst` (`dst_len` long), reading `src` (`src_len` long): the
-/// dispatch of every kernel on `common/plane_io.wgsl` (pad, blur, average pooling).
-fn planar<T: Pod>(
+/// The geometry of a pass on `common/plane_io.wgsl` (pad, blur, average pooling): its two
+/// kernels and their params. Launched by [`planar_forward`] and [`planar_backward`].
+pub trait Planar {
+    /// The forward kernel and the backward one that gathers its gradient.
+    const KERNELS: (Kernel, Kernel);
+    type Params: Pod;
+    fn params(&self, n: usize) -> Result<Self::Params>;
+    /// Elements of one image's input and of its output.
+    fn lens(&self) -> (usize, usize);
+}
+
+/// out = the forward of `g` applied to x. Overwrites out.
+pub fn planar_forward<G: Planar>(
     ctx: &GpuContext,
-    kernel: Kernel,
-    (src, src_len): (&GpuBuffer, usize),
-    (dst, dst_len): (&GpuBuffer, usize),
-    params: &T,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    g: &G,
+    n: usize,
 ) -> Result<Dispatch> {
-    let binds = [("src", src, src_len), ("dst", dst, dst_len)];
-    launch(ctx, kernel, &binds, params, grid(ctx, dst_len, WG)?)
+    let (len_in, len_out) = g.lens();
+    let binds = [("src", x, n * len_in), ("dst", out, n * len_out)];
+    let p = g.params(n)?;
+    launch(ctx, G::KERNELS.0, &binds, &p, grid(ctx, n * len_out, WG)?)
+}
+
+/// dx += the adjoint of [`planar_forward`] applied to dout: a thread per input cell gathers the
+/// output gradients it fed.
+pub fn planar_backward<G: Planar>(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dout: &GpuBuffer,
+    g: &G,
+    n: usize,
+) -> Result<Dispatch> {
+    let (len_in, len_out) = g.lens();
+    let binds = [("src", dout, n * len_out), ("dst", dx, n * len_in)];
+    let p = g.params(n)?;
+    launch(ctx, G::KERNELS.1, &binds, &p, grid(ctx, n * len_in, WG)?)
 }

@@ -114,26 +114,20 @@ pub fn max_pool_backward(
     launch(ctx, kernel, &binds, &p, grid(ctx, threads, WG)?)
 }
 
-/// out = mean over each window's cells inside the input.
-pub fn avg_pool_forward(
-    ctx: &GpuContext,
-    out: &GpuBuffer,
-    x: &GpuBuffer,
-    g: &PoolGeom,
-    n: usize,
-) -> Result<Dispatch> {
-    let (x, out) = ((x, n * g.in_len()), (out, n * g.out_len()));
-    planar(ctx, Kernel::AvgPoolForward, x, out, &pool_params(g, n)?)
-}
+/// Average pooling's geometry as a [`Planar`] pass (a [`PoolGeom`] alone is also max pooling's):
+/// out = the mean over each window's cells inside the input; its backward spreads dout evenly
+/// over each window's cells.
+pub struct AvgPool<'a>(pub &'a PoolGeom);
 
-/// dx += dout spread evenly over each window's cells.
-pub fn avg_pool_backward(
-    ctx: &GpuContext,
-    dx: &GpuBuffer,
-    dout: &GpuBuffer,
-    g: &PoolGeom,
-    n: usize,
-) -> Result<Dispatch> {
-    let (dout, dx) = ((dout, n * g.out_len()), (dx, n * g.in_len()));
-    planar(ctx, Kernel::AvgPoolBackward, dout, dx, &pool_params(g, n)?)
+impl Planar for AvgPool<'_> {
+    const KERNELS: (Kernel, Kernel) = (Kernel::AvgPoolForward, Kernel::AvgPoolBackward);
+    type Params = PoolParams;
+
+    fn params(&self, n: usize) -> Result<PoolParams> {
+        pool_params(self.0, n)
+    }
+
+    fn lens(&self) -> (usize, usize) {
+        (self.0.in_len(), self.0.out_len())
+    }
 }
