@@ -9,11 +9,12 @@
 // every ox, in (i, oy, ox) order.
 //
 // As in conv_strip_common.wgsl, the point is many multiply-adds per load on a software adapter.
-// Each thread owns 8 output channels × 2 kernel rows (ci, ky) × 4 taps kx0..kx0+3, in 16 vec4
-// accumulators, and walks each output row a pixel at a time, keeping the 4 taps' inputs of both
-// kernel rows in two vec4 that slide by one pixel: per pixel 8 dout loads and 2 x loads for 64
-// multiply-adds. It keeps the forward's shape: SwiftShader's compiler takes minutes and
-// gigabytes over a body with many more loads (4 pixels at once: 46).
+// Each thread owns 8 output channels × 2 kernel rows (ci, ky) × 4 taps kx0..kx0+3 in a Tile8
+// (gemm/tile8.wgsl, which holds the entry point; columns 0..3 kernel row 0, 4..7 row 1), and walks
+// each output row a pixel at a time, keeping the 4 taps' inputs of both kernel rows in two vec4
+// that slide by one pixel: per pixel 8 dout loads and 2 x loads for 64 multiply-adds. It keeps
+// the forward's shape: SwiftShader's compiler takes minutes and gigabytes over a body with many
+// more loads (4 pixels at once: 46).
 //
 // Dispatch: (ceil(T / 64) folded into x and y as `grid` does, 1, groups·splits) workgroups of 64,
 // T = ceil(c_in_g·kh / 2) · ceil(kw / 4) · ceil(c_out_g / 8).
@@ -38,19 +39,13 @@ fn put4(at: u32, v: vec4<f32>, n: u32) {
     }
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
+fn tile8_thread(t: u32, z: u32) {
     let cog = P.c_out / P.groups;
     let cig = P.c_in / P.groups;
     let krows = cig * P.kh;
     let pairs = (krows + 1u) / 2u;
     let kxb = (P.kw + 3u) / 4u;
     let blocks = (cog + 7u) / 8u;
-    let t = (wg.y * nwg.x + wg.x) * 64u + li;
     if (t >= pairs * kxb * blocks) {
         return;
     }
@@ -58,8 +53,8 @@ fn main(
     let rest = t / pairs;
     let kx0 = (rest % kxb) * 4u;
     let m0 = (rest / kxb) * 8u;
-    let g = wg.z / P.splits;
-    let s = wg.z % P.splits;
+    let g = z / P.splits;
+    let s = z % P.splits;
     let rows = P.n * P.h_out;
     let r_begin = min(s * P.split_len, rows);
     let r_end = min(r_begin + P.split_len, rows);
@@ -80,22 +75,7 @@ fn main(
     let h = i32(P.h_in);
     let w = i32(P.w_in);
 
-    var p0 = vec4<f32>(0.0);
-    var p1 = vec4<f32>(0.0);
-    var p2 = vec4<f32>(0.0);
-    var p3 = vec4<f32>(0.0);
-    var p4 = vec4<f32>(0.0);
-    var p5 = vec4<f32>(0.0);
-    var p6 = vec4<f32>(0.0);
-    var p7 = vec4<f32>(0.0);
-    var q0 = vec4<f32>(0.0);
-    var q1 = vec4<f32>(0.0);
-    var q2 = vec4<f32>(0.0);
-    var q3 = vec4<f32>(0.0);
-    var q4 = vec4<f32>(0.0);
-    var q5 = vec4<f32>(0.0);
-    var q6 = vec4<f32>(0.0);
-    var q7 = vec4<f32>(0.0);
+    var acc = Tile8();
     var img = r_begin / P.h_out;
     var oy = r_begin % P.h_out;
     for (var r = r_begin; r < r_end; r++) {
@@ -115,30 +95,9 @@ fn main(
             u.w = ldx(row0, ix, ok0);
             v.w = ldx(row1, ix, ok1);
             let at = dimg + ox;
-            let d0 = vec4<f32>(dout[at + dA.x]);
-            let d1 = vec4<f32>(dout[at + dA.y]);
-            let d2 = vec4<f32>(dout[at + dA.z]);
-            let d3 = vec4<f32>(dout[at + dA.w]);
-            let d4 = vec4<f32>(dout[at + dB.x]);
-            let d5 = vec4<f32>(dout[at + dB.y]);
-            let d6 = vec4<f32>(dout[at + dB.z]);
-            let d7 = vec4<f32>(dout[at + dB.w]);
-            p0 = fma(d0, u, p0);
-            q0 = fma(d0, v, q0);
-            p1 = fma(d1, u, p1);
-            q1 = fma(d1, v, q1);
-            p2 = fma(d2, u, p2);
-            q2 = fma(d2, v, q2);
-            p3 = fma(d3, u, p3);
-            q3 = fma(d3, v, q3);
-            p4 = fma(d4, u, p4);
-            q4 = fma(d4, v, q4);
-            p5 = fma(d5, u, p5);
-            q5 = fma(d5, v, q5);
-            p6 = fma(d6, u, p6);
-            q6 = fma(d6, v, q6);
-            p7 = fma(d7, u, p7);
-            q7 = fma(d7, v, q7);
+            let d0 = vec4<f32>(dout[at + dA.x], dout[at + dA.y], dout[at + dA.z], dout[at + dA.w]);
+            let d1 = vec4<f32>(dout[at + dB.x], dout[at + dB.y], dout[at + dB.z], dout[at + dB.w]);
+            tile8_fma(&acc, d0, d1, u, v);
             u = vec4<f32>(u.yzw, 0.0);
             v = vec4<f32>(v.yzw, 0.0);
         }
@@ -155,12 +114,11 @@ fn main(
     let at0 = (s * P.c_out + g * cog + m0) * kdim + k0 * P.kw + kx0;
     let at1 = at0 + (k1 - k0) * P.kw;
     // One channel after another; a channel past the group's last is not there.
-    if (m0 < cog) { put4(at0, p0, n); if (second) { put4(at1, q0, n); } }
-    if (m0 + 1u < cog) { put4(at0 + kdim, p1, n); if (second) { put4(at1 + kdim, q1, n); } }
-    if (m0 + 2u < cog) { put4(at0 + 2u * kdim, p2, n); if (second) { put4(at1 + 2u * kdim, q2, n); } }
-    if (m0 + 3u < cog) { put4(at0 + 3u * kdim, p3, n); if (second) { put4(at1 + 3u * kdim, q3, n); } }
-    if (m0 + 4u < cog) { put4(at0 + 4u * kdim, p4, n); if (second) { put4(at1 + 4u * kdim, q4, n); } }
-    if (m0 + 5u < cog) { put4(at0 + 5u * kdim, p5, n); if (second) { put4(at1 + 5u * kdim, q5, n); } }
-    if (m0 + 6u < cog) { put4(at0 + 6u * kdim, p6, n); if (second) { put4(at1 + 6u * kdim, q6, n); } }
-    if (m0 + 7u < cog) { put4(at0 + 7u * kdim, p7, n); if (second) { put4(at1 + 7u * kdim, q7, n); } }
+    for (var j = 0u; j < 8u && m0 + j < cog; j++) {
+        let r = tile8_row(acc, j);
+        put4(at0 + j * kdim, r[0], n);
+        if (second) {
+            put4(at1 + j * kdim, r[1], n);
+        }
+    }
 }

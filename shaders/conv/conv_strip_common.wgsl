@@ -7,8 +7,8 @@
 // compile-time constant as a gather, lane by lane, behind a bounds check, and SwiftShader pays
 // dearly for short loops. So this kernel does many multiply-adds per load in one long innermost
 // loop:
-// - each thread owns 8 destination channels × 8 consecutive pixels of one destination row, in 16
-//   vec4 accumulators;
+// - each thread owns 8 destination channels × 8 consecutive pixels of one destination row, in a
+//   Tile8 (gemm/tile8.wgsl, which holds the entry point);
 // - it walks the taps (ky, kx) and, innermost, the source channels, in one flat loop: per step
 //   8 source loads and 8 weight loads for 64 multiply-adds.
 // Nested (channel, ky, kx) loops are three iterations long at 3×3, and a window sliding along a
@@ -71,16 +71,11 @@ fn emit(gm: u32, at: u32, n: u32, lo: vec4<f32>, hi: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32
-) {
+fn tile8_thread(t: u32, z: u32) {
     let cog = P.c_out / P.groups;
     let cig = P.c_in / P.groups;
-    let i = wg.z / P.groups;
-    let g = wg.z % P.groups;
+    let i = z / P.groups;
+    let g = z % P.groups;
     let kk = i32(P.kh * P.kw);
     let wg_base = i32(P.w_off + g * cog * cig * P.kh * P.kw);
 
@@ -122,7 +117,6 @@ fn main(
     let per_row = (wd + STRIP_PX - 1u) / STRIP_PX;
     let strips = hd * per_row;
     let blocks = (cd + STRIP_CH - 1u) / STRIP_CH;
-    let t = (wg.y * nwg.x + wg.x) * 64u + li;
     if (t >= strips * blocks) {
         return;
     }
@@ -140,22 +134,7 @@ fn main(
     let wsi = i32(ws);
     let hw = i32(hs * ws);
 
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-    var b4 = vec4<f32>(0.0);
-    var b5 = vec4<f32>(0.0);
-    var b6 = vec4<f32>(0.0);
-    var b7 = vec4<f32>(0.0);
+    var acc = Tile8();
     let plane0 = i32(((i * cs_all + g * cs) * hs) * ws);
     // One loop over (ky, kx, c), channels innermost: SwiftShader runs a long loop far faster
     // than nested short ones (the first layer has one channel, 9 taps). A tap whose source row
@@ -175,30 +154,9 @@ fn main(
         // Source channel c's row iy from column ix, and the weights (m0..m0 + 7, c, ky, kx).
         let lo = vec4<f32>(ld(at, ix, wsi, ok), ld(at, ix + 1, wsi, ok), ld(at, ix + 2, wsi, ok), ld(at, ix + 3, wsi, ok));
         let hi = vec4<f32>(ld(at, ix + 4, wsi, ok), ld(at, ix + 5, wsi, ok), ld(at, ix + 6, wsi, ok), ld(at, ix + 7, wsi, ok));
-        let w0 = vec4<f32>(wb[wA.x]);
-        let w1 = vec4<f32>(wb[wA.y]);
-        let w2 = vec4<f32>(wb[wA.z]);
-        let w3 = vec4<f32>(wb[wA.w]);
-        let w4 = vec4<f32>(wb[wB.x]);
-        let w5 = vec4<f32>(wb[wB.y]);
-        let w6 = vec4<f32>(wb[wB.z]);
-        let w7 = vec4<f32>(wb[wB.w]);
-        a0 = fma(w0, lo, a0);
-        b0 = fma(w0, hi, b0);
-        a1 = fma(w1, lo, a1);
-        b1 = fma(w1, hi, b1);
-        a2 = fma(w2, lo, a2);
-        b2 = fma(w2, hi, b2);
-        a3 = fma(w3, lo, a3);
-        b3 = fma(w3, hi, b3);
-        a4 = fma(w4, lo, a4);
-        b4 = fma(w4, hi, b4);
-        a5 = fma(w5, lo, a5);
-        b5 = fma(w5, hi, b5);
-        a6 = fma(w6, lo, a6);
-        b6 = fma(w6, hi, b6);
-        a7 = fma(w7, lo, a7);
-        b7 = fma(w7, hi, b7);
+        let w0 = vec4<f32>(wb[wA.x], wb[wA.y], wb[wA.z], wb[wA.w]);
+        let w1 = vec4<f32>(wb[wB.x], wb[wB.y], wb[wB.z], wb[wB.w]);
+        tile8_fma(&acc, w0, w1, lo, hi);
         c += 1u;
         let next_x = c == cs;
         c = select(c, 0u, next_x);
@@ -213,12 +171,8 @@ fn main(
     let gm = g * cd + m0;
     let at = ((i * cd_all + gm) * hd + oy) * wd + ox0;
     // One channel after another; a channel past the group's last is not there.
-    if (m0 < cd) { emit(gm, at, n, a0, b0); }
-    if (m0 + 1u < cd) { emit(gm + 1u, at + plane_d, n, a1, b1); }
-    if (m0 + 2u < cd) { emit(gm + 2u, at + 2u * plane_d, n, a2, b2); }
-    if (m0 + 3u < cd) { emit(gm + 3u, at + 3u * plane_d, n, a3, b3); }
-    if (m0 + 4u < cd) { emit(gm + 4u, at + 4u * plane_d, n, a4, b4); }
-    if (m0 + 5u < cd) { emit(gm + 5u, at + 5u * plane_d, n, a5, b5); }
-    if (m0 + 6u < cd) { emit(gm + 6u, at + 6u * plane_d, n, a6, b6); }
-    if (m0 + 7u < cd) { emit(gm + 7u, at + 7u * plane_d, n, a7, b7); }
+    for (var j = 0u; j < STRIP_CH && m0 + j < cd; j++) {
+        let r = tile8_row(acc, j);
+        emit(gm + j, at + j * plane_d, n, r[0], r[1]);
+    }
 }

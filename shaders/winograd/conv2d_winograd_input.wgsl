@@ -1,8 +1,8 @@
 // Winograd pass 2 (winograd_common.wgsl): V[ξ, c, t] = (Bᵀ d B)[ξ] for every source channel c
 // and 2×2 destination block t of the chunk, d the 4×4 source patch from (2·ty − pad_y,
 // 2·tx − pad_x), zeros outside the source; B ᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
-// Blocks past the chunk's last (up to tp) get zeros. One thread per (c, t)
-// (common/elementwise_64.wgsl).
+// Blocks past the chunk's last (up to tp) get zeros. One thread per (c, t) (block_pass.wgsl,
+// writing V through xi_write.wgsl).
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> v: array<f32>;
@@ -25,43 +25,21 @@ fn b_t(r: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(r.x - r.z, r.y + r.z, r.z - r.y, r.y - r.w);
 }
 
-fn elements() -> u32 {
-    return P.cs * P.tp;
+fn xi_put(i: u32, x: f32) {
+    v[i] = x;
 }
 
-fn element(k: u32) {
-    let c = k / P.tp;
-    let t = k % P.tp;
-    var e0 = vec4<f32>(0.0);
-    var e1 = vec4<f32>(0.0);
-    var e2 = vec4<f32>(0.0);
-    var e3 = vec4<f32>(0.0);
-    if (t < P.nimg * P.tiles) {
-        let o = block_origin(t);
-        let y0 = i32(o.y) - i32(P.pad_y);
-        let x0 = i32(o.z) - i32(P.pad_x);
-        let plane = (o.x * P.cs + c) * P.hs * P.ws;
-        let d0 = src_row(plane, y0, x0);
-        let d1 = src_row(plane, y0 + 1, x0);
-        let d2 = src_row(plane, y0 + 2, x0);
-        let d3 = src_row(plane, y0 + 3, x0);
-        e0 = b_t(d0 - d2);
-        e1 = b_t(d1 + d2);
-        e2 = b_t(d2 - d1);
-        e3 = b_t(d1 - d3);
-    }
-    let s = P.cs * P.tp;
-    let at = c * P.tp + t;
-    put_row(at, s, e0);
-    put_row(at + 4u * s, s, e1);
-    put_row(at + 8u * s, s, e2);
-    put_row(at + 12u * s, s, e3);
+fn block_channels() -> u32 {
+    return P.cs;
 }
 
-// Row r of V: elements ξ = 4r .. 4r + 3, `s` apart.
-fn put_row(at: u32, s: u32, r: vec4<f32>) {
-    v[at] = r.x;
-    v[at + s] = r.y;
-    v[at + 2u * s] = r.z;
-    v[at + 3u * s] = r.w;
+fn block_transform(c: u32, o: vec3<u32>) -> mat4x4<f32> {
+    let y0 = i32(o.y) - i32(P.pad_y);
+    let x0 = i32(o.z) - i32(P.pad_x);
+    let plane = (o.x * P.cs + c) * P.hs * P.ws;
+    let d0 = src_row(plane, y0, x0);
+    let d1 = src_row(plane, y0 + 1, x0);
+    let d2 = src_row(plane, y0 + 2, x0);
+    let d3 = src_row(plane, y0 + 3, x0);
+    return mat4x4<f32>(b_t(d0 - d2), b_t(d1 + d2), b_t(d2 - d1), b_t(d1 - d3));
 }

@@ -2,15 +2,15 @@
 // Aᵀ M[·, m, t] A, Aᵀ = [1 1 1 0; 0 1 −1 −1]; the forward adds the bias and applies the fused
 // ReLU and overwrites, the backward of the input adds onto dx. Pixels past the destination's
 // edge (an odd side) are not stored. One thread per (m, block) of the chunk
-// (common/elementwise_64.wgsl).
+// (common/elementwise_64.wgsl), reading M through xi_read.wgsl.
 
 @group(0) @binding(0) var<storage, read> mm: array<f32>;
 @group(0) @binding(1) var<storage, read> wb: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<uniform> P: WinogradParams;
 
-fn row(at: u32, s: u32) -> vec4<f32> {
-    return vec4<f32>(mm[at], mm[at + s], mm[at + 2u * s], mm[at + 3u * s]);
+fn xi_get(i: u32) -> f32 {
+    return mm[i];
 }
 
 // A row of (Aᵀ M) times A: the block's two columns.
@@ -37,14 +37,9 @@ fn element(k: u32) {
     let blocks = P.nimg * P.tiles;
     let m = k / blocks;
     let t = k % blocks;
-    let s = P.cd * P.tp;
-    let at = m * P.tp + t;
-    let m0 = row(at, s);
-    let m1 = row(at + 4u * s, s);
-    let m2 = row(at + 8u * s, s);
-    let m3 = row(at + 12u * s, s);
-    let y0 = a_t(m0 + m1 + m2);
-    let y1 = a_t(m1 - m2 - m3);
+    let r = get_xi(m * P.tp + t, P.cd * P.tp);
+    let y0 = a_t(r[0] + r[1] + r[2]);
+    let y1 = a_t(r[1] - r[2] - r[3]);
 
     let b = block_origin(t);
     let oy = b.y;

@@ -1,6 +1,7 @@
 // Winograd pass 1 (winograd_common.wgsl): U[ξ, m, c] = (G g Gᵀ)[ξ] for every destination
 // channel m and source channel c, g the 3×3 kernel read through the affine weight index, with
-// G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]. One thread per (m, c) (common/elementwise_64.wgsl).
+// G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]. One thread per (m, c) (common/elementwise_64.wgsl),
+// writing U through xi_write.wgsl.
 
 @group(0) @binding(0) var<storage, read> wb: array<f32>;
 @group(0) @binding(1) var<storage, read_write> u: array<f32>;
@@ -15,6 +16,10 @@ fn g_t(r: vec3<f32>) -> vec4<f32> {
     return vec4<f32>(r.x, 0.5 * (r.x + r.y + r.z), 0.5 * (r.x - r.y + r.z), r.z);
 }
 
+fn xi_put(i: u32, x: f32) {
+    u[i] = x;
+}
+
 fn elements() -> u32 {
     return P.cd * P.cs;
 }
@@ -26,18 +31,5 @@ fn element(t: u32) {
     let g0 = w_row(base);
     let g1 = w_row(base + P.s_y);
     let g2 = w_row(base + 2 * P.s_y);
-    let s = P.cd * P.cs;
-    let at = m * P.cs + c;
-    put_row(at, s, g_t(g0));
-    put_row(at + 4u * s, s, g_t(0.5 * (g0 + g1 + g2)));
-    put_row(at + 8u * s, s, g_t(0.5 * (g0 - g1 + g2)));
-    put_row(at + 12u * s, s, g_t(g2));
-}
-
-// Row r of U: elements ξ = 4r .. 4r + 3, `s` apart.
-fn put_row(at: u32, s: u32, r: vec4<f32>) {
-    u[at] = r.x;
-    u[at + s] = r.y;
-    u[at + 2u * s] = r.z;
-    u[at + 3u * s] = r.w;
+    put_xi(t, elements(), mat4x4<f32>(g_t(g0), g_t(0.5 * (g0 + g1 + g2)), g_t(0.5 * (g0 - g1 + g2)), g_t(g2)));
 }

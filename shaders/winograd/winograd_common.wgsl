@@ -12,6 +12,8 @@
 //   conv2d_winograd_dout.wgsl           E[ξ, m, t] = (A dY[m, t] Aᵀ)[ξ]     (in M's place)
 //   conv2d_winograd_weight_gemm.wgsl    Q[ξ, m, c] (+)= Σ_t E[ξ, m, t] · V[ξ, c, t]  (in U's)
 //   conv2d_winograd_weight_output.wgsl  dw[m, c] += Gᵀ Q[·, m, c] G
+// The transforms into planes ξ write them through xi_write.wgsl (the two over blocks with the
+// entry block_pass.wgsl), the passes out of them read them through xi_read.wgsl.
 // Rust: gpu::ops::conv2d_forward_winograd, conv2d_backward_input_winograd and
 // conv2d_backward_weight_winograd; CPU reference: ops::conv2d::reference::conv2d_forward,
 // conv2d_backward_input and conv2d_backward_weight.
@@ -56,9 +58,4 @@ struct WinogradParams {
 fn block_origin(t: u32) -> vec3<u32> {
     let r = t % P.tiles;
     return vec3<u32>(P.img0 + t / P.tiles, 2u * (r / P.tiles_x), 2u * (r % P.tiles_x));
-}
-
-// The thread index of a grid folded as ops::grid folds it, in workgroups of 64.
-fn flat_index(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-    return (wg.y * nwg.x + wg.x) * 64u + li;
 }
