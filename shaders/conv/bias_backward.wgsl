@@ -3,7 +3,6 @@
 // Rust: gpu::ops::bias_backward; CPU reference: the db part of conv2d_backward_weight and
 // dense_backward_weight.
 // One workgroup of 256 per channel (common/channel_reduce.wgsl).
-// Dispatch: (c, 1, 1).
 
 struct BiasParams {
     n: u32,
@@ -16,15 +15,14 @@ struct BiasParams {
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<uniform> P: BiasParams;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let ch = wg.x;
-    let total = P.n * P.plane;
-    var s = 0.0;
-    for (var r = li; r < total; r += 256u) {
-        s += dy[channel_at(r, ch, P.c, P.plane)];
-    }
-    let sum = workgroup_sum(li, s);
+alias Sum = f32;
+
+fn term(at: u32, k: vec2<f32>) -> f32 {
+    return dy[at];
+}
+
+fn reduce_channel(ch: u32, li: u32) {
+    let sum = channel_sum(ch, li, vec2<f32>(0.0));
     if (li == 0u) {
         grads[P.b_off + ch] = grads[P.b_off + ch] + sum;
     }

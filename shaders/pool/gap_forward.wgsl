@@ -1,11 +1,13 @@
 // gap_forward: out[i, c] = mean of x[i, c, :, :]. Overwrites out.
 // Rust: gpu::ops::gap_forward; CPU reference: ops::gap::gap_forward.
-// One workgroup of 64 per plane: strided partial sums, then a tree in workgroup memory.
+// One workgroup of 64 per plane: strided partial sums, then a tree in workgroup memory
+// (common/workgroup_sum.wgsl).
 // Dispatch: planes = n·c workgroups (2-D above 65535).
 
-var<workgroup> partial: array<f32, 64>;
+const WG_THREADS: u32 = 64u;
+alias Sum = f32;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_THREADS)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -14,19 +16,12 @@ fn main(
     let q = wg.x + wg.y * nwg.x;
     var s = 0.0;
     if (q < P.count) {
-        for (var p = li; p < P.plane; p += 64u) {
+        for (var p = li; p < P.plane; p += WG_THREADS) {
             s += x[q * P.plane + p];
         }
     }
-    partial[li] = s;
-    workgroupBarrier();
-    for (var half = 32u; half > 0u; half >>= 1u) {
-        if (li < half) {
-            partial[li] += partial[li + half];
-        }
-        workgroupBarrier();
-    }
+    let sum = workgroup_sum(li, s);
     if (li == 0u && q < P.count) {
-        out[q] = partial[0] * (1.0 / f32(P.plane));
+        out[q] = sum * (1.0 / f32(P.plane));
     }
 }

@@ -125,7 +125,11 @@ kernels! {
         "gemm/tile8.wgsl",
         "conv/conv2d_backward_weight_strip.wgsl",
     ],
-    BiasBackward => ["common/channel_reduce.wgsl", "conv/bias_backward.wgsl"],
+    BiasBackward => [
+        "common/channel_reduce.wgsl",
+        "common/workgroup_sum.wgsl",
+        "conv/bias_backward.wgsl",
+    ],
     Conv2dWinogradWeights => [
         "winograd/winograd_common.wgsl",
         "winograd/xi_write.wgsl",
@@ -217,6 +221,7 @@ kernels! {
     GapForward => [
         "pool/gap_common.wgsl",
         "pool/gap_forward_common.wgsl",
+        "common/workgroup_sum.wgsl",
         "pool/gap_forward.wgsl",
     ],
     GapForwardSerial => [
@@ -293,6 +298,7 @@ kernels! {
     ],
     BatchnormStats => [
         "common/channel_reduce.wgsl",
+        "common/workgroup_sum.wgsl",
         "norm/batchnorm_common.wgsl",
         "norm/batchnorm_stats.wgsl",
     ],
@@ -303,6 +309,7 @@ kernels! {
     ],
     BatchnormBackwardReduce => [
         "common/channel_reduce.wgsl",
+        "common/workgroup_sum.wgsl",
         "norm/batchnorm_common.wgsl",
         "norm/batchnorm_backward_reduce.wgsl",
     ],
