@@ -222,6 +222,38 @@ static PIXEL_TO_F32: [f32; 256] = {
     table
 };
 
+/// Whether images `indices` of `dataset` can be placed at `offsets` on a `canvas`: as many
+/// offsets as images, every index in the dataset, every digit inside the canvas.
+pub fn check_batch(
+    dataset: &Dataset,
+    indices: &[usize],
+    offsets: &[(usize, usize)],
+    canvas: usize,
+) -> Result<(), CanvasError> {
+    let max = max_offset(canvas)?;
+    if indices.len() != offsets.len() {
+        return Err(CanvasError::LengthMismatch {
+            indices: indices.len(),
+            offsets: offsets.len(),
+        });
+    }
+    if let Some(&index) = indices.iter().find(|&&i| i >= dataset.len()) {
+        return Err(CanvasError::IndexOutOfRange {
+            index,
+            len: dataset.len(),
+        });
+    }
+    match offsets.iter().find(|&&(dx, dy)| dx > max || dy > max) {
+        Some(&(dx, dy)) => Err(CanvasError::OffsetOutOfRange {
+            dx,
+            dy,
+            canvas,
+            max,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Writes the images `indices` of `dataset` at `offsets` into `out`, a batch of shape
 /// `[indices.len(), 1, canvas, canvas]` (NCHW), and their labels into `labels_out`.
 ///
@@ -239,28 +271,7 @@ pub fn fill_batch(
     out: &mut Vec<f32>,
     labels_out: &mut Vec<u8>,
 ) -> Result<(), CanvasError> {
-    let max = max_offset(canvas)?;
-    if indices.len() != offsets.len() {
-        return Err(CanvasError::LengthMismatch {
-            indices: indices.len(),
-            offsets: offsets.len(),
-        });
-    }
-    if let Some(&index) = indices.iter().find(|&&i| i >= dataset.len()) {
-        return Err(CanvasError::IndexOutOfRange {
-            index,
-            len: dataset.len(),
-        });
-    }
-    if let Some(&(dx, dy)) = offsets.iter().find(|&&(dx, dy)| dx > max || dy > max) {
-        return Err(CanvasError::OffsetOutOfRange {
-            dx,
-            dy,
-            canvas,
-            max,
-        });
-    }
-
+    check_batch(dataset, indices, offsets, canvas)?;
     let area = canvas * canvas;
     out.clear();
     out.resize(indices.len() * area, 0.0);

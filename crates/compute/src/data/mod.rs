@@ -8,7 +8,9 @@ pub mod canvas;
 pub mod files;
 pub mod idx;
 
-pub use canvas::{CanvasError, CanvasPlacement, RandomShift, fill_batch, max_offset, offsets_for};
+pub use canvas::{
+    CanvasError, CanvasPlacement, RandomShift, check_batch, fill_batch, max_offset, offsets_for,
+};
 pub use files::{DatasetKind, load_split};
 pub use idx::{IdxError, IdxImages, parse_idx_images, parse_idx_labels};
 

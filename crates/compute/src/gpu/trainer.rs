@@ -11,7 +11,7 @@ use super::kernels::SoftmaxParams;
 use super::model::{GpuModel, METRIC_SLOTS};
 use super::ops;
 use super::{GpuBuffer, GpuContext};
-use crate::data::{CanvasError, Dataset, max_offset};
+use crate::data::{Dataset, check_batch};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
 use crate::train::{Infer, Progress, StepStats, Steps, Streams, TrainSpec, train_epoch};
@@ -38,23 +38,7 @@ impl HostBatch {
         offsets: &[(usize, usize)],
         canvas: usize,
     ) -> Result<()> {
-        let max = max_offset(canvas)?;
-        if let Some(&index) = indices.iter().find(|&&i| i >= data.len()) {
-            return Err(CanvasError::IndexOutOfRange {
-                index,
-                len: data.len(),
-            }
-            .into());
-        }
-        if let Some(&(dx, dy)) = offsets.iter().find(|&&(dx, dy)| dx > max || dy > max) {
-            return Err(CanvasError::OffsetOutOfRange {
-                dx,
-                dy,
-                canvas,
-                max,
-            }
-            .into());
-        }
+        check_batch(data, indices, offsets, canvas)?;
         self.images.clear();
         for &i in indices {
             self.images.extend_from_slice(data.image(i));
