@@ -343,48 +343,20 @@ impl GpuModel {
         let (forward_train, dropouts) = rec.take();
         walk::forward(&mut rec, g, &self.layout, n, false)?;
         let (forward_eval, _) = rec.take();
-        let logits = self.logits();
-        let mut loss = vec![
-            ops::softmax_ce_forward(
-                ctx,
-                &self.probs,
-                &self.metrics,
-                logits,
-                &self.labels,
-                n,
-                g.classes,
-                0,
-            )?,
-            ops::softmax_ce_backward(
-                ctx,
-                self.dact(g.output),
-                &self.probs,
-                &self.labels,
-                n,
-                g.classes,
-            )?,
-        ];
+        // Each head's loss: its probabilities and metrics, then its logits' gradient, weighted.
+        let head = |value: usize, probs: &GpuBuffer, metrics: &GpuBuffer, weight: f32| {
+            let (labels, classes) = (&self.labels, g.classes);
+            let logits = self.act(value);
+            let forward =
+                ops::softmax_ce_forward(ctx, probs, metrics, logits, labels, n, classes, 0);
+            let dlogits = self.dact(value);
+            let backward =
+                ops::softmax_ce_backward(ctx, dlogits, probs, labels, n, classes, weight);
+            Ok::<_, Error>([forward?, backward?])
+        };
+        let mut loss = Vec::from(head(g.output, &self.probs, &self.metrics, 1.0)?);
         for (a, probs) in g.aux.iter().zip(&self.aux_probs) {
-            let logits = self.act(a.value);
-            loss.push(ops::softmax_ce_forward(
-                ctx,
-                probs,
-                &self.aux_metrics,
-                logits,
-                &self.labels,
-                n,
-                g.classes,
-                0,
-            )?);
-            loss.push(ops::softmax_ce_backward_scaled(
-                ctx,
-                self.dact(a.value),
-                probs,
-                &self.labels,
-                n,
-                g.classes,
-                a.weight,
-            )?);
+            loss.extend(head(a.value, probs, &self.aux_metrics, a.weight)?);
         }
         walk::backward(&mut rec, g, &self.layout, n)?;
         let (backward, _) = rec.take();

@@ -638,7 +638,7 @@ async fn softmax_ce_matches_reference(ctx: &GpuContext) {
             ctx,
             &[
                 &ops::softmax_ce_forward(ctx, &gp, &gm, &glog, &glab, n, classes, 2).unwrap(),
-                &ops::softmax_ce_backward(ctx, &gdl, &gp, &glab, n, classes).unwrap(),
+                &ops::softmax_ce_backward(ctx, &gdl, &gp, &glab, n, classes, 1.0).unwrap(),
             ],
         );
         assert_close("softmax probs", &down(ctx, &gp).await, &probs);

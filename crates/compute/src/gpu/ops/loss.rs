@@ -30,20 +30,10 @@ pub fn softmax_ce_forward(
     launch(ctx, Kernel::SoftmaxCeForward, &binds, &p, [1, 1, 1])
 }
 
-/// dlogits = (probs − one_hot(labels)) / n. Overwrites dlogits.
+/// dlogits = scale · (probs − one_hot(labels)) / n. Overwrites dlogits. `scale` weighs an
+/// auxiliary head's loss (1 for the main head).
+#[allow(clippy::too_many_arguments)]
 pub fn softmax_ce_backward(
-    ctx: &GpuContext,
-    dlogits: &GpuBuffer,
-    probs: &GpuBuffer,
-    labels: &GpuBuffer,
-    n: usize,
-    classes: usize,
-) -> Result<Dispatch> {
-    softmax_ce_backward_scaled(ctx, dlogits, probs, labels, n, classes, 1.0)
-}
-
-/// dlogits = scale · (probs − one_hot(labels)) / n: an auxiliary head's weighted loss gradient.
-pub fn softmax_ce_backward_scaled(
     ctx: &GpuContext,
     dlogits: &GpuBuffer,
     probs: &GpuBuffer,
