@@ -1,28 +1,17 @@
-//! The convplay web app. The page (bin `convplay-app`) mounts [`app::App`]; the dedicated Web
-//! Worker (bin `convplay-worker`) answers with [`engine::Engine`]. Components live here, in the
-//! library, so browser tests can mount them one at a time.
+//! The convplay web app, in three parts:
+//!
+//! - [`page`]: what runs on the page's thread. The bin `convplay-app` mounts [`page::app::App`];
+//!   the components, their shared [`page::ctx::Ctx`], the [`page::state::PageState`] that takes
+//!   in the worker's messages, and the handle that starts the worker ([`page::handle`]).
+//! - [`worker`]: what runs inside the Web Worker (the bin `convplay-worker`): the
+//!   [`worker::engine::Engine`] that trains and answers, and the gradient workers it spreads a
+//!   step's shards over.
+//! - [`protocol`]: the messages the two sides exchange.
+//!
+//! Components live in the library, not the bins, so browser tests can mount them one at a time.
 
-pub mod app;
-pub mod charts;
-pub mod ctx;
-pub mod drawing;
-pub mod editor;
-pub mod engine;
-pub mod heatmaps;
-pub mod inspect;
-pub mod inspect_view;
-pub mod link;
-pub mod parallel;
-pub mod playground;
-pub mod pool;
+pub mod page;
 pub mod protocol;
-pub mod results;
-pub mod settings;
-pub mod shards;
-pub mod state;
-pub mod summary_table;
-pub mod training;
-pub mod weights_io;
 pub mod worker;
 
 pub use convplay_compute::experiment;

@@ -1,6 +1,6 @@
 //! The page's entry point: mounts the app, nothing else.
 
-use convplay_app::app::App;
+use convplay_app::page::app::App;
 use leptos::prelude::window;
 
 fn main() {

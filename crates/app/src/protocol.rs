@@ -54,7 +54,7 @@ pub enum ToWorker {
         bytes: Vec<u8>,
     },
     /// Train with this many workers: the worker itself and gradient workers it starts
-    /// (data-parallel, `crate::shards`). Takes effect at the next training step.
+    /// (data-parallel, `crate::worker::shards`). Takes effect at the next training step.
     Workers(usize),
     /// Train the next run on this device (answered with `Device`, or an error when WebGPU is
     /// not there).

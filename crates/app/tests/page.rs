@@ -3,16 +3,16 @@
 //! on, the settings form and share link, the results cells, the drawing canvas and the
 //! prediction bars, fed with hand-made worker messages.
 
-use convplay_app::app::App;
-use convplay_app::charts::{LineChart, Series};
-use convplay_app::ctx::Ctx;
 use convplay_app::experiment::Experiment;
-use convplay_app::playground::Playground;
+use convplay_app::page::app::App;
+use convplay_app::page::charts::{LineChart, Series};
+use convplay_app::page::ctx::Ctx;
+use convplay_app::page::handle::use_worker;
+use convplay_app::page::playground::Playground;
+use convplay_app::page::results::Results;
+use convplay_app::page::settings::Settings;
+use convplay_app::page::state::PageState;
 use convplay_app::protocol::FromWorker;
-use convplay_app::results::Results;
-use convplay_app::settings::Settings;
-use convplay_app::state::PageState;
-use convplay_app::worker::use_worker;
 use convplay_compute::data::CanvasPlacement;
 use convplay_compute::metrics::ConfusionMatrix;
 use convplay_compute::train::Evaluation;
@@ -474,7 +474,7 @@ async fn a_garbage_fragment_shows_the_error_and_the_defaults() {
 
 #[wasm_bindgen_test]
 async fn the_device_select_offers_webgpu_once_the_worker_found_it() {
-    use convplay_app::app::{BackendBadge, DeviceInput};
+    use convplay_app::page::app::{BackendBadge, DeviceInput};
     use convplay_app::protocol::{BackendInfo, Device, GpuStatus};
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || {
         view! { <BackendBadge /> <DeviceInput /> }

@@ -1,7 +1,7 @@
 //! `SummaryTable` mounted in a real browser with a hand-made summary: the DOM must show every
 //! layer and the totals, formatted.
 
-use convplay_app::summary_table::SummaryTable;
+use convplay_app::page::summary_table::SummaryTable;
 use convplay_compute::model::{Summary, SummaryRow};
 use leptos::{mount::mount_to, prelude::*};
 use wasm_bindgen::JsCast;

@@ -1,23 +1,23 @@
 //! The dedicated Web Worker. It decodes each command from the page, answers it with
-//! `convplay_app::engine::Engine`, fetches the datasets from its own origin with progress, and
+//! `convplay_app::worker::engine::Engine`, fetches the datasets from its own origin with progress, and
 //! trains in slices of about 30 ms between which it yields to its event loop, so Pause, Stop
 //! and Predict are handled within one training step. It says `Ready` once it listens; the page
 //! holds its commands until then, since a wasm worker misses messages sent while it loads.
 //! Then it opens WebGPU if the browser has it; a run on the GPU is awaited a unit at a time
 //! (a burst of steps, or an evaluation), and the worker answers the page meanwhile.
 //!
-//! Started under the name `shards::HELPER_NAME` (by a training worker, `convplay_app::pool`),
+//! Started under the name `shards::HELPER_NAME` (by a training worker, `convplay_app::worker::pool`),
 //! the same binary is a gradient worker instead: it computes the shards it is sent.
 
 use std::cell::{Cell, RefCell};
 
 use std::sync::Arc;
 
-use convplay_app::engine::{Data, Engine, PendingStep, Work, backend_info};
 use convplay_app::experiment::Experiment;
-use convplay_app::pool::Pool;
 use convplay_app::protocol::{self, DataStatus, FromWorker, GpuStatus, RunState, ToWorker};
-use convplay_app::shards::{self, FromHelper, HELPER_NAME, Helper};
+use convplay_app::worker::engine::{Data, Engine, PendingStep, Work, backend_info};
+use convplay_app::worker::pool::Pool;
+use convplay_app::worker::shards::{self, FromHelper, HELPER_NAME, Helper};
 use convplay_compute::data::{Dataset, DatasetKind};
 use convplay_compute::gpu::GpuContext;
 use js_sys::{Promise, Reflect, Uint8Array};

@@ -1,24 +1,24 @@
 //! The page: the experiment (two models side by side), training, results, shift heatmaps, the
 //! drawing playground, the look inside, and the layer editor, one section each. This file
-//! composes the sections; the state they share and the worker are in [`crate::ctx::Ctx`].
+//! composes the sections; the state they share and the worker are in [`crate::page::ctx::Ctx`].
 
 use leptos::prelude::*;
 
-use crate::ctx::Ctx;
+use crate::page::ctx::Ctx;
 
-use crate::editor::Editor;
 use crate::experiment::Experiment;
-use crate::heatmaps::Heatmaps;
-use crate::inspect_view::Inspect;
-use crate::link;
-use crate::playground::Playground;
+use crate::page::editor::Editor;
+use crate::page::handle::use_worker;
+use crate::page::heatmaps::Heatmaps;
+use crate::page::inspect_view::Inspect;
+use crate::page::link;
+use crate::page::playground::Playground;
+use crate::page::results::Results;
+use crate::page::settings::Settings;
+use crate::page::state::{PageState, Status};
+use crate::page::summary_table::SummaryTable;
+use crate::page::training::Training;
 use crate::protocol::{DataStatus, Device, FromWorker, GpuStatus, ToWorker};
-use crate::results::Results;
-use crate::settings::Settings;
-use crate::state::{PageState, Status};
-use crate::summary_table::SummaryTable;
-use crate::training::Training;
-use crate::worker::use_worker;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -67,7 +67,7 @@ pub fn App() -> impl IntoView {
             ctx.predict();
         }
     });
-    crate::parallel::follow(ctx);
+    crate::page::parallel::follow(ctx);
 
     view! {
         <header class="masthead">
@@ -175,7 +175,7 @@ pub fn BackendBadge() -> impl IntoView {
                     {move || {
                         play.with(|p| {
                             let cpu = p.running_on.unwrap_or(p.device) == Device::Cpu;
-                            p.workers.filter(|_| cpu).map(crate::parallel::label)
+                            p.workers.filter(|_| cpu).map(crate::page::parallel::label)
                         })
                     }}
                 </span>
@@ -301,7 +301,7 @@ fn ModelCards() -> impl IntoView {
                         view! {
                             <section class="model" data-model=i aria-labelledby=format!("model-{i}-title")>
                                 <h3 id=format!("model-{i}-title")>
-                                    <span class="swatch" style=format!("background:{}", crate::charts::model_colour(i))></span>
+                                    <span class="swatch" style=format!("background:{}", crate::page::charts::model_colour(i))></span>
                                     <code>{spec.name.clone()}</code>
                                     <span class="head">{head}</span>
                                 </h3>

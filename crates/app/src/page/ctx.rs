@@ -4,12 +4,12 @@
 
 use leptos::prelude::*;
 
-use crate::drawing::Drawing;
 use crate::experiment::Experiment;
+use crate::page::drawing::Drawing;
+use crate::page::handle::WorkerHandle;
+use crate::page::state::PageState;
+use crate::page::weights_io;
 use crate::protocol::{FromWorker, RunState, ToWorker};
-use crate::state::PageState;
-use crate::weights_io;
-use crate::worker::WorkerHandle;
 
 /// At most one prediction in flight; a drawing changed meanwhile is sent when it answers.
 #[derive(Default)]
@@ -37,7 +37,7 @@ impl Ctx {
         let workers = if workers > 1 {
             workers
         } else {
-            crate::parallel::default_count()
+            crate::page::parallel::default_count()
         };
         Ctx {
             exp,
@@ -124,7 +124,7 @@ impl Ctx {
                 self.inspect();
             }
             FromWorker::Run(RunState::Finished) => {
-                let (step, images) = crate::heatmaps::DEFAULT;
+                let (step, images) = crate::page::heatmaps::DEFAULT;
                 self.worker.send(ToWorker::ShiftMaps { step, images });
                 self.predict();
                 self.inspect();
@@ -138,7 +138,7 @@ impl Ctx {
                     e.models = e
                         .models
                         .iter()
-                        .map(|m| crate::settings::on_canvas(m, side))
+                        .map(|m| crate::page::settings::on_canvas(m, side))
                         .collect();
                 });
             }

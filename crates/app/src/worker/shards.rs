@@ -194,8 +194,8 @@ impl Helper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Data, Engine, Work};
     use crate::experiment::Experiment;
+    use crate::worker::engine::{Data, Engine, Work};
     use convplay_compute::data::DatasetKind;
     use convplay_compute::model::preset_for;
 

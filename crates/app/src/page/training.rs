@@ -2,10 +2,10 @@
 
 use leptos::prelude::*;
 
-use crate::charts::{LineChart, Series, model_colour};
-use crate::ctx::Ctx;
+use crate::page::charts::{LineChart, Series, model_colour};
+use crate::page::ctx::Ctx;
+use crate::page::state::{ModelRun, Status};
 use crate::protocol::ToWorker;
-use crate::state::{ModelRun, Status};
 
 /// The curves of one chart: per model, its running training figure and the epoch-end test
 /// figures on centred and shifted digits. `pick` chooses loss or accuracy.

@@ -4,8 +4,8 @@
 use convplay_compute::metrics::ShiftMap;
 use leptos::prelude::*;
 
-use crate::charts::{accuracy_colour, model_colour};
-use crate::ctx::Ctx;
+use crate::page::charts::{accuracy_colour, model_colour};
+use crate::page::ctx::Ctx;
 use crate::protocol::ToWorker;
 
 /// Grid step and test images per offset used after training.

@@ -22,8 +22,8 @@ use convplay_compute::train::{
 use convplay_compute::{cpu::simd, weights};
 
 use crate::experiment::{Begun, Experiment, Run, RunEvent};
-use crate::inspect;
 use crate::protocol::{BackendInfo, Device, FromWorker, GpuStatus, Image, RunState, StepReport};
+use crate::worker::inspect;
 
 mod models;
 mod run;

@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
-use crate::charts::model_colour;
-use crate::ctx::Ctx;
-use crate::drawing::{Drawing, SIDE};
+use crate::page::charts::model_colour;
+use crate::page::ctx::Ctx;
+use crate::page::drawing::{Drawing, SIDE};
 use crate::protocol::{Cam, Filters, Inspection};
 
 /// A canvas showing `rgba` (`side × side`), scaled up by CSS.
@@ -104,7 +104,8 @@ fn ModelInside(inspection: Inspection) -> impl IntoView {
     let drawing = ctx.drawing.get_untracked();
     let cam = match &inspection.cam {
         Ok(cam) => {
-            let names = crate::playground::class_names(ctx.exp.with_untracked(|e| e.data.dataset));
+            let names =
+                crate::page::playground::class_names(ctx.exp.with_untracked(|e| e.data.dataset));
             view! {
                 <figure class="cam">
                     <Pixels side=SIDE rgba=cam_overlay(&drawing, cam) label=format!("Class activation map for class {}", names[cam.class % 10]) />

@@ -4,10 +4,10 @@
 use convplay_compute::metrics::{ClassificationMetrics, ConfusionMatrix};
 use leptos::prelude::*;
 
-use crate::charts::model_colour;
-use crate::ctx::Ctx;
-use crate::playground::class_names;
-use crate::weights_io::WeightsButtons;
+use crate::page::charts::model_colour;
+use crate::page::ctx::Ctx;
+use crate::page::playground::class_names;
+use crate::page::weights_io::WeightsButtons;
 
 /// The four metrics in table order: `data-metric` value and column title.
 pub const METRICS: [(&str, &str); 4] = [

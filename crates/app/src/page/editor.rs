@@ -8,10 +8,10 @@ use convplay_compute::ops::Padding;
 use convplay_compute::ops::pad::PadMode;
 use leptos::prelude::*;
 
-use crate::charts::model_colour;
-use crate::ctx::Ctx;
 use crate::experiment::Experiment;
-use crate::summary_table::SummaryTable;
+use crate::page::charts::model_colour;
+use crate::page::ctx::Ctx;
+use crate::page::summary_table::SummaryTable;
 
 /// The layer types the editor offers: `(value, label)`.
 pub const KINDS: [(&str, &str); 9] = [

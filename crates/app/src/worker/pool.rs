@@ -1,5 +1,5 @@
 //! The training worker's gradient workers: nested dedicated workers that run the same wasm under
-//! the name [`HELPER_NAME`] (see [`crate::shards`]). [`Pool`] starts and stops them, hands out a
+//! the name [`HELPER_NAME`] (see [`crate::worker::shards`]). [`Pool`] starts and stops them, hands out a
 //! step's shards, and gathers the answers. Any failure (a worker that does not load, panics,
 //! answers with an error or not at all) stops every gradient worker: the step's missing shards
 //! are computed by the training worker itself, which trains alone from then on, and the page
@@ -16,9 +16,9 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, Event, MessageEvent, Worker, WorkerOptions};
 
-use crate::engine::{Engine, PendingStep};
 use crate::protocol::FromWorker;
-use crate::shards::{self, FromHelper, HELPER_NAME, ToHelper};
+use crate::worker::engine::{Engine, PendingStep};
+use crate::worker::shards::{self, FromHelper, HELPER_NAME, ToHelper};
 
 /// The worker script, beside the training worker's own.
 const WORKER_SCRIPT: &str = "./convplay-worker-loader.js";

@@ -7,8 +7,8 @@
 use convplay_compute::ModelSpec;
 use leptos::prelude::*;
 
-use crate::ctx::Ctx;
 use crate::experiment::Experiment;
+use crate::page::ctx::Ctx;
 use crate::protocol::ToWorker;
 
 /// The default never starts more workers than this, however many cores the browser offers.

@@ -8,9 +8,9 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData, KeyboardEvent, PointerEvent};
 
-use crate::charts::model_colour;
-use crate::ctx::Ctx;
-use crate::drawing::{Drawing, SIDE};
+use crate::page::charts::model_colour;
+use crate::page::ctx::Ctx;
+use crate::page::drawing::{Drawing, SIDE};
 use crate::protocol::ToWorker;
 use convplay_compute::data::DatasetKind;
 

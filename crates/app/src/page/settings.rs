@@ -8,7 +8,7 @@ use convplay_compute::optim::OptimizerSpec;
 use leptos::prelude::*;
 
 use crate::experiment::Experiment;
-use crate::link;
+use crate::page::link;
 
 /// The preset a model spec is, on its canvas: its name when the spec equals the preset. The
 /// page offers the single-channel presets (the zoo); `inception-lecture` is a 32×32 RGB model.
@@ -318,8 +318,8 @@ pub fn Settings() -> impl IntoView {
                 <legend>"Data and training"</legend>
                 <div class="fields">
                     {Field::ALL.into_iter().map(|field| view! { <SettingInput field /> }).collect_view()}
-                    <crate::app::DeviceInput />
-                    <crate::parallel::WorkersInput />
+                    <crate::page::app::DeviceInput />
+                    <crate::page::parallel::WorkersInput />
                 </div>
             </fieldset>
         </div>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
 
-use crate::ctx::Ctx;
+use crate::page::ctx::Ctx;
 use crate::protocol::ToWorker;
 
 /// Saves `bytes` as a file called `name` through a temporary object URL.
