@@ -55,7 +55,10 @@ fn mount_with_ctx<V: IntoView + 'static>(
     let mounted = mount_to(host.clone(), move || {
         let exp = RwSignal::new(exp);
         let play = RwSignal::new(PageState::default());
-        let worker = use_worker(move |m| play.update(|p| p.apply(m)));
+        // The page state takes in what the real worker says; its effects are not carried out.
+        let worker = use_worker(move |m| {
+            exp.with_untracked(|e| play.update(|p| drop(p.apply(m, e))));
+        });
         let ctx = Ctx::new(exp, play, worker);
         ctx.provide();
         *out.borrow_mut() = Some(ctx);
@@ -63,6 +66,12 @@ fn mount_with_ctx<V: IntoView + 'static>(
     });
     let ctx = slot.borrow().expect("mounted");
     (host, ctx, mounted)
+}
+
+/// The page state takes in `message` as from the worker (its effects are not carried out).
+fn hear(ctx: &Ctx, message: FromWorker) {
+    let exp = ctx.exp.get_untracked();
+    ctx.play.update(|p| drop(p.apply(message, &exp)));
 }
 
 fn find(host: &Element, selector: &str) -> Element {
@@ -265,14 +274,15 @@ async fn results_cells_fill_in_after_an_evaluation() {
     tick().await;
     let cell = r#"[data-model="1"][data-test="shifted"][data-metric="accuracy"]"#;
     assert_eq!(text(&host, cell), "");
-    ctx.play.update(|p| {
-        p.apply(FromWorker::Evaluated {
+    hear(
+        &ctx,
+        FromWorker::Evaluated {
             model: 1,
             epoch: 1,
             centered: evaluation(95, 100),
             shifted: evaluation(40, 100),
-        })
-    });
+        },
+    );
     tick().await;
     assert_eq!(text(&host, cell), "40.00");
     assert_eq!(
@@ -345,7 +355,7 @@ async fn a_stroke_inks_the_drawing_and_predictions_show_their_class() {
     let mut probs = vec![vec![0.01; 10]; 2];
     probs[0][7] = 0.91;
     probs[1][1] = 0.91;
-    ctx.play.update(|p| p.apply(FromWorker::Prediction(probs)));
+    hear(&ctx, FromWorker::Prediction(probs));
     tick().await;
     assert_eq!(
         find(&host, "#prediction-0")
@@ -479,7 +489,7 @@ async fn the_device_select_offers_webgpu_once_the_worker_found_it() {
     let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || {
         view! { <BackendBadge /> <DeviceInput /> }
     });
-    let say = |m: FromWorker| ctx.play.update(|p| p.apply(m));
+    let say = |m: FromWorker| hear(&ctx, m);
     say(FromWorker::Ready(BackendInfo {
         backend: "wasm-simd128".into(),
         isa: "simd128".into(),

@@ -1,15 +1,15 @@
 //! The context every component shares ([`Ctx`]): the experiment, the page state, the drawing and
-//! the worker handle, and how the page takes in the worker's messages. Components import it from
-//! here; `app.rs` only composes them.
+//! the worker handle. It takes in the worker's messages: the page state's reducer decides, and
+//! [`Ctx`] carries out the effects. Components import it from here; `app.rs` only composes them.
 
 use leptos::prelude::*;
 
 use crate::experiment::Experiment;
 use crate::page::drawing::Drawing;
 use crate::page::handle::WorkerHandle;
-use crate::page::state::PageState;
+use crate::page::state::{Effect, PageState};
 use crate::page::weights_io;
-use crate::protocol::{FromWorker, RunState, ToWorker};
+use crate::protocol::{FromWorker, ToWorker};
 
 /// At most one prediction in flight; a drawing changed meanwhile is sent when it answers.
 #[derive(Default)]
@@ -109,65 +109,27 @@ impl Ctx {
         self.worker.send(ToWorker::Start(exp));
     }
 
-    /// Takes in one message from the worker.
+    /// Takes in one message from the worker: the page state's reducer
+    /// ([`PageState::apply`]) changes the state, and what it asks beyond that is done here.
     pub(crate) fn receive(&self, message: FromWorker) {
-        match &message {
-            FromWorker::Ready(_) => {
-                let exp = self.exp.get_untracked();
-                self.worker.send(ToWorker::Load(exp.data.dataset));
-                self.worker.send(ToWorker::Prepare(exp));
-            }
-            FromWorker::Prediction(_) => self.predicted(),
-            FromWorker::Digit { image, .. } => {
-                let image = image.clone();
-                self.change_drawing(|d| *d = Drawing::centred(&image));
-                self.inspect();
-            }
-            FromWorker::Run(RunState::Finished) => {
-                let (step, images) = crate::page::heatmaps::DEFAULT;
-                self.worker.send(ToWorker::ShiftMaps { step, images });
-                self.predict();
-                self.inspect();
-            }
-            FromWorker::Imported { spec, .. }
-                if spec.input[1] != self.exp.with_untracked(|e| e.train.canvas) =>
-            {
-                let side = spec.input[1];
-                self.exp.update(|e| {
-                    e.train.canvas = side;
-                    e.models = e
-                        .models
-                        .iter()
-                        .map(|m| crate::page::settings::on_canvas(m, side))
-                        .collect();
-                });
-            }
-            _ => {}
+        let effects = self
+            .exp
+            .with_untracked(|exp| self.play.try_update(|p| p.apply(message, exp)))
+            .unwrap_or_default();
+        for effect in effects {
+            self.carry_out(effect);
         }
-        let imported = match &message {
-            FromWorker::Imported { index, spec } => Some((*index, spec.clone())),
-            _ => None,
-        };
-        let weights = match &message {
-            FromWorker::Weights { index, bytes } => Some((*index, bytes.clone())),
-            _ => None,
-        };
-        self.play.update(|p| p.apply(message));
-        if let Some((index, spec)) = imported {
-            self.exp.update(|e| {
-                if let Some(m) = e.models.get_mut(index) {
-                    *m = spec;
-                }
-            });
-            self.predict();
-        }
-        if let Some((index, bytes)) = weights {
-            let name = self.exp.with_untracked(|e| {
-                e.models
-                    .get(index)
-                    .map_or("model".into(), |m| m.name.clone())
-            });
-            weights_io::download(&format!("{name}.safetensors"), &bytes);
+    }
+
+    fn carry_out(&self, effect: Effect) {
+        match effect {
+            Effect::Send(command) => self.worker.send(command),
+            Effect::SetExperiment(exp) => self.exp.set(exp),
+            Effect::Draw(image) => self.drawing.set(Drawing::centred(&image)),
+            Effect::Predict => self.predict(),
+            Effect::Predicted => self.predicted(),
+            Effect::Inspect => self.inspect(),
+            Effect::Download { name, bytes } => weights_io::download(&name, &bytes),
         }
     }
 }

@@ -169,7 +169,7 @@ pub fn Playground() -> impl IntoView {
                 <p class="hint">
                     "The dashed square is where training digits sit (28×28, centred). Drag the digit elsewhere "
                     "and compare the two models."
-                    {move || ctx.play.with(|p| p.digit.as_ref().map(|(_, label)| *label)).map(|label| {
+                    {move || ctx.play.with(|p| p.digit_label).map(|label| {
                         let names = class_names(ctx.exp.with(|e| e.data.dataset));
                         format!(" Test digit label: {}.", names[label as usize % 10])
                     })}

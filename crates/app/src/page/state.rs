@@ -1,11 +1,16 @@
-//! The page's state: what the worker has told it so far. A plain struct, changed only by
-//! [`PageState::apply`] and a few resets; the app keeps it in one signal shared through context.
+//! The page's state: what the worker has told it so far, and the one reducer of the worker's
+//! messages. A plain struct, changed by [`PageState::apply`] and a few resets; the app keeps it
+//! in one signal shared through context. The reducer calls no browser API: what a message asks
+//! of the page beyond its state comes back as [`Effect`]s, which `Ctx::receive` carries out.
 
 use convplay_compute::metrics::ShiftMap;
+use convplay_compute::model::ModelSpec;
 use convplay_compute::train::Evaluation;
 
+use crate::experiment::Experiment;
+use crate::page::{heatmaps, settings};
 use crate::protocol::{
-    BackendInfo, DataStatus, Device, FromWorker, GpuStatus, Image, Inspection, RunState,
+    BackendInfo, DataStatus, Device, FromWorker, GpuStatus, Image, Inspection, RunState, ToWorker,
 };
 
 /// `#run-status`'s `data-state`.
@@ -57,6 +62,25 @@ pub struct ModelRun {
     pub position: Option<(usize, usize, usize)>,
 }
 
+/// What the page does about a worker message beyond changing its state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send this command to the worker.
+    Send(ToWorker),
+    /// The experiment becomes this one (a model replaced by imported weights).
+    SetExperiment(Experiment),
+    /// The drawing becomes this image, centred on the canvas.
+    Draw(Image),
+    /// Ask for the drawing's class probabilities (at most one request in flight).
+    Predict,
+    /// The prediction in flight was answered: send the drawing again if it changed meanwhile.
+    Predicted,
+    /// Ask for the drawing's feature maps and class activation map.
+    Inspect,
+    /// Save these bytes as a file of this name.
+    Download { name: String, bytes: Vec<u8> },
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PageState {
     backend: Option<BackendInfo>,
@@ -68,12 +92,8 @@ pub struct PageState {
     pub prediction: Option<Vec<Vec<f32>>>,
     pub inspection: Vec<Inspection>,
     pub shift_maps: Option<(usize, usize, Vec<ShiftMap>)>,
-    /// A test digit the worker sent, with its label, not yet taken by the drawing canvas.
-    pub digit: Option<(Image, u8)>,
-    /// The last weights file the worker exported, not yet downloaded.
-    pub weights: Option<(usize, Vec<u8>)>,
-    /// A model replaced by imported weights, not yet taken into the experiment.
-    pub imported: Option<(usize, convplay_compute::model::ModelSpec)>,
+    /// The label of the test digit the worker last sent for the drawing.
+    pub digit_label: Option<u8>,
     /// How many workers train, as the worker last said.
     pub workers: Option<usize>,
     /// WebGPU, once the worker has looked for it.
@@ -87,12 +107,30 @@ pub struct PageState {
 }
 
 impl PageState {
-    /// Takes in one message from the worker.
-    pub fn apply(&mut self, message: FromWorker) {
+    /// Takes in one message from the worker, for the experiment `exp` the page shows; returns
+    /// what the page must do beyond its state, in order.
+    #[must_use]
+    pub fn apply(&mut self, message: FromWorker, exp: &Experiment) -> Vec<Effect> {
         match message {
-            FromWorker::Ready(info) => self.backend = Some(info),
+            FromWorker::Ready(info) => {
+                self.backend = Some(info);
+                return vec![
+                    Effect::Send(ToWorker::Load(exp.data.dataset)),
+                    Effect::Send(ToWorker::Prepare(exp.clone())),
+                ];
+            }
             FromWorker::Data(status) => self.data = Some(status),
-            FromWorker::Run(state) => self.run = Some(state),
+            FromWorker::Run(state) => {
+                self.run = Some(state);
+                if state == RunState::Finished {
+                    let (step, images) = heatmaps::DEFAULT;
+                    return vec![
+                        Effect::Send(ToWorker::ShiftMaps { step, images }),
+                        Effect::Predict,
+                        Effect::Inspect,
+                    ];
+                }
+            }
             FromWorker::Step(report) => {
                 let model = self.model_mut(report.model);
                 let x = (report.epoch - 1) as f32
@@ -115,18 +153,33 @@ impl PageState {
                 centered,
                 shifted,
             }),
-            FromWorker::Prediction(p) => self.prediction = Some(p),
+            FromWorker::Prediction(p) => {
+                self.prediction = Some(p);
+                return vec![Effect::Predicted];
+            }
             FromWorker::Inspected(i) => self.inspection = i,
             FromWorker::ShiftMaps { done, total, maps } => {
                 self.shift_maps = Some((done, total, maps))
             }
-            FromWorker::Digit { image, label } => self.digit = Some((image, label)),
-            FromWorker::Weights { index, bytes } => self.weights = Some((index, bytes)),
+            FromWorker::Digit { image, label } => {
+                self.digit_label = Some(label);
+                return vec![Effect::Draw(image), Effect::Predict, Effect::Inspect];
+            }
+            FromWorker::Weights { index, bytes } => {
+                let name = exp.models.get(index).map_or("model", |m| m.name.as_str());
+                return vec![Effect::Download {
+                    name: format!("{name}.safetensors"),
+                    bytes,
+                }];
+            }
             FromWorker::Imported { index, spec } => {
                 if let Some(m) = self.models.get_mut(index) {
                     *m = ModelRun::default();
                 }
-                self.imported = Some((index, spec))
+                return vec![
+                    Effect::SetExperiment(with_imported(exp, index, spec)),
+                    Effect::Predict,
+                ];
             }
             FromWorker::Workers(n) => self.workers = Some(n),
             FromWorker::Gpu(status) => self.gpu = Some(status),
@@ -139,6 +192,7 @@ impl PageState {
             }
             FromWorker::Error(error) => self.errors.push(error),
         }
+        Vec::new()
     }
 
     fn model_mut(&mut self, index: usize) -> &mut ModelRun {
@@ -146,6 +200,11 @@ impl PageState {
             self.models.resize(index + 1, ModelRun::default());
         }
         &mut self.models[index]
+    }
+
+    /// Something failed on the page's side (a file that cannot be read, say).
+    pub fn error(&mut self, error: String) {
+        self.errors.push(error);
     }
 
     /// The worker could not be started or reached.
@@ -222,10 +281,36 @@ impl PageState {
     }
 }
 
+/// `exp` with model `index` replaced by `spec`. Weights trained on another canvas move every
+/// model to that canvas, since one experiment has one canvas.
+fn with_imported(exp: &Experiment, index: usize, spec: ModelSpec) -> Experiment {
+    let mut exp = exp.clone();
+    let side = spec.input[1];
+    if side != exp.train.canvas {
+        exp.train.canvas = side;
+        exp.models = exp
+            .models
+            .iter()
+            .map(|m| settings::on_canvas(m, side))
+            .collect();
+    }
+    if let Some(m) = exp.models.get_mut(index) {
+        *m = spec;
+    }
+    exp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::StepReport;
+    use convplay_compute::data::DatasetKind;
+    use convplay_compute::model::preset_for;
+
+    /// The reducer, for the default experiment.
+    fn hear(p: &mut PageState, message: FromWorker) -> Vec<Effect> {
+        p.apply(message, &Experiment::default())
+    }
 
     fn info() -> BackendInfo {
         BackendInfo {
@@ -252,19 +337,22 @@ mod tests {
     fn status_follows_worker_data_and_run() {
         let mut p = PageState::default();
         assert_eq!(p.status(), Status::Loading);
-        p.apply(FromWorker::Ready(info()));
+        hear(&mut p, FromWorker::Ready(info()));
         assert_eq!(p.status(), Status::Loading, "no data yet");
-        p.apply(FromWorker::Data(DataStatus::Ready { train: 10, test: 5 }));
+        hear(
+            &mut p,
+            FromWorker::Data(DataStatus::Ready { train: 10, test: 5 }),
+        );
         assert_eq!(p.status(), Status::Idle);
-        p.apply(FromWorker::Run(RunState::Training));
+        hear(&mut p, FromWorker::Run(RunState::Training));
         assert_eq!(p.status(), Status::Training);
-        p.apply(FromWorker::Run(RunState::Paused));
+        hear(&mut p, FromWorker::Run(RunState::Paused));
         assert_eq!(p.status(), Status::Paused);
-        p.apply(FromWorker::Run(RunState::Stopped));
+        hear(&mut p, FromWorker::Run(RunState::Stopped));
         assert_eq!(p.status(), Status::Idle);
-        p.apply(FromWorker::Run(RunState::Finished));
+        hear(&mut p, FromWorker::Run(RunState::Finished));
         assert_eq!(p.status(), Status::Done);
-        p.apply(FromWorker::Data(DataStatus::Failed("gone".into())));
+        hear(&mut p, FromWorker::Data(DataStatus::Failed("gone".into())));
         assert_eq!(p.status(), Status::Error);
     }
 
@@ -272,8 +360,8 @@ mod tests {
     #[test]
     fn steps_become_curve_points_in_epochs() {
         let mut p = PageState::default();
-        p.apply(step(1, 1, 2));
-        p.apply(step(1, 2, 1));
+        hear(&mut p, step(1, 1, 2));
+        hear(&mut p, step(1, 2, 1));
         assert_eq!(p.models.len(), 2);
         let xs: Vec<f32> = p.models[1].train.iter().map(|t| t.x).collect();
         assert_eq!(xs, [0.5, 1.25]);
@@ -297,25 +385,165 @@ mod tests {
     #[test]
     fn the_badge_names_the_runs_device_and_a_failed_gpu_falls_back() {
         let mut p = PageState::default();
-        p.apply(FromWorker::Ready(info()));
+        hear(&mut p, FromWorker::Ready(info()));
         assert_eq!(p.device_label(), "wasm SIMD");
         assert!(!p.gpu_ready());
-        p.apply(FromWorker::Gpu(GpuStatus::Ready {
-            adapter: "a GPU".into(),
-            software: false,
-        }));
-        p.apply(FromWorker::Device(Device::Gpu));
+        hear(
+            &mut p,
+            FromWorker::Gpu(GpuStatus::Ready {
+                adapter: "a GPU".into(),
+                software: false,
+            }),
+        );
+        hear(&mut p, FromWorker::Device(Device::Gpu));
         assert!(p.gpu_ready());
         assert_eq!(p.device_label(), "WebGPU");
         p.start_run(2);
         // Choosing the CPU for the next run does not relabel the one training.
-        p.apply(FromWorker::Device(Device::Cpu));
+        hear(&mut p, FromWorker::Device(Device::Cpu));
         assert_eq!(p.device_label(), "WebGPU");
-        p.apply(FromWorker::Gpu(GpuStatus::Unavailable(
-            "device lost".into(),
-        )));
-        p.apply(FromWorker::Device(Device::Cpu));
+        hear(
+            &mut p,
+            FromWorker::Gpu(GpuStatus::Unavailable("device lost".into())),
+        );
+        hear(&mut p, FromWorker::Device(Device::Cpu));
         assert!(!p.gpu_ready());
         assert_eq!(p.device_label(), "wasm SIMD");
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn a_ready_worker_is_asked_for_the_dataset_and_fresh_models() {
+        let mut exp = Experiment::default();
+        exp.data.dataset = DatasetKind::FashionMnist;
+        let mut p = PageState::default();
+        let effects = p.apply(FromWorker::Ready(info()), &exp);
+        assert_eq!(
+            effects,
+            [
+                Effect::Send(ToWorker::Load(DatasetKind::FashionMnist)),
+                Effect::Send(ToWorker::Prepare(exp)),
+            ]
+        );
+        assert_eq!(p.backend(), Some(&info()));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn a_finished_run_asks_for_shift_maps_predictions_and_feature_maps() {
+        let mut p = PageState::default();
+        assert_eq!(hear(&mut p, FromWorker::Run(RunState::Training)), []);
+        assert_eq!(hear(&mut p, FromWorker::Run(RunState::Stopped)), []);
+        let (step, images) = heatmaps::DEFAULT;
+        assert_eq!(
+            hear(&mut p, FromWorker::Run(RunState::Finished)),
+            [
+                Effect::Send(ToWorker::ShiftMaps { step, images }),
+                Effect::Predict,
+                Effect::Inspect,
+            ]
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn imported_weights_replace_the_model_and_bring_their_canvas() {
+        let exp = Experiment::default();
+        assert_ne!(exp.train.canvas, 28, "the test imports onto another canvas");
+        let mut p = PageState::default();
+        hear(&mut p, step(1, 1, 2));
+        let spec = preset_for("cnn-gap", 28).unwrap();
+        let effects = p.apply(
+            FromWorker::Imported {
+                index: 1,
+                spec: spec.clone(),
+            },
+            &exp,
+        );
+        let [Effect::SetExperiment(next), Effect::Predict] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(next.train.canvas, 28);
+        assert_eq!(next.models[1], spec);
+        assert_eq!(
+            next.models[0].input,
+            [1, 28, 28],
+            "every model moves to the canvas"
+        );
+        assert_eq!(next.models[0].name, exp.models[0].name);
+        assert!(p.models[1].train.is_empty(), "the old curve is gone");
+
+        // On the same canvas only the imported model changes.
+        let same = preset_for("cnn-gap", exp.train.canvas).unwrap();
+        let effects = p.apply(
+            FromWorker::Imported {
+                index: 0,
+                spec: same.clone(),
+            },
+            &exp,
+        );
+        let mut want = exp.clone();
+        want.models[0] = same;
+        assert_eq!(effects, [Effect::SetExperiment(want), Effect::Predict]);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn a_test_digit_becomes_the_drawing_and_is_looked_into() {
+        let mut p = PageState::default();
+        let image = Image {
+            side: 2,
+            pixels: vec![0.0, 1.0, 0.5, 0.0],
+        };
+        let effects = hear(
+            &mut p,
+            FromWorker::Digit {
+                image: image.clone(),
+                label: 7,
+            },
+        );
+        assert_eq!(
+            effects,
+            [Effect::Draw(image), Effect::Predict, Effect::Inspect]
+        );
+        assert_eq!(p.digit_label, Some(7));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn predictions_are_kept_and_free_the_next_request() {
+        let mut p = PageState::default();
+        let probs = vec![vec![1.0; 10]];
+        assert_eq!(
+            hear(&mut p, FromWorker::Prediction(probs.clone())),
+            [Effect::Predicted]
+        );
+        assert_eq!(p.prediction, Some(probs));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn exported_weights_download_under_the_models_name() {
+        let exp = Experiment::default();
+        let mut p = PageState::default();
+        let weights = |index| FromWorker::Weights {
+            index,
+            bytes: vec![1, 2, 3],
+        };
+        assert_eq!(
+            p.apply(weights(1), &exp),
+            [Effect::Download {
+                name: format!("{}.safetensors", exp.models[1].name),
+                bytes: vec![1, 2, 3],
+            }]
+        );
+        assert_eq!(
+            p.apply(weights(9), &exp),
+            [Effect::Download {
+                name: "model.safetensors".into(),
+                bytes: vec![1, 2, 3],
+            }]
+        );
+        assert_eq!(p, PageState::default(), "the bytes are not kept");
     }
 }

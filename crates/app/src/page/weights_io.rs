@@ -46,12 +46,9 @@ pub fn WeightsButtons(index: usize) -> impl IntoView {
                     let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
                     worker.send(ToWorker::ImportWeights { index, bytes });
                 }
-                Err(_) => ctx.play.update(|p| {
-                    p.apply(crate::protocol::FromWorker::Error(format!(
-                        "cannot read {}",
-                        file.name()
-                    )))
-                }),
+                Err(_) => ctx
+                    .play
+                    .update(|p| p.error(format!("cannot read {}", file.name()))),
             }
         });
         input.set_value("");
