@@ -33,7 +33,7 @@ mod tests;
 mod weights_io;
 
 pub use run::{GpuDone, GpuJob, PendingStep, Work};
-use run::{GpuSlot, GpuWork, Seen};
+use run::{GpuWork, RunSlot, Seen};
 use shift::ShiftJob;
 
 /// The worker's backend: wasm with or without the simd128 instructions, as this binary was
@@ -63,10 +63,8 @@ const LOG_EVERY: usize = 2;
 #[derive(Default)]
 pub struct Engine {
     data: Option<Rc<Data>>,
-    run: Option<Run>,
-    /// The current run when it trains on the GPU (then `run` is `None` and `models` holds the
-    /// weights last read back).
-    gpu_run: Option<GpuSlot>,
+    /// The current run, on the CPU or the GPU.
+    run: Option<RunSlot>,
     /// The WebGPU device, once the worker has opened one.
     gpu: Option<Arc<GpuContext>>,
     /// Where the next run trains.
@@ -77,7 +75,8 @@ pub struct Engine {
     burst: usize,
     /// Counts runs started, so a late step of an old run is recognised.
     runs: u64,
-    /// The models when no run holds them: fresh from `prepare`, or imported.
+    /// The models when no CPU run holds them: fresh from `prepare`, imported, or the weights a
+    /// GPU run last read back.
     models: Vec<Model>,
     /// Whether `models` (or the run's) are worth keeping over fresh ones.
     trained: bool,
@@ -150,14 +149,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts training fresh models for `exp` on the loaded data.
+    /// Starts training fresh models for `exp` on the loaded data, on the device chosen for it.
+    /// The run's backend is chosen here and nowhere else; [`Engine::begin`] hands out its work.
     pub fn start(&mut self, exp: &Experiment) -> Result<(), String> {
         let data = self
             .data
             .as_ref()
             .filter(|d| d.kind == exp.data.dataset)
             .ok_or_else(|| format!("the {} data is not loaded yet", exp.data.dataset))?;
-        match (self.device, &self.gpu) {
+        let run = match (self.device, &self.gpu) {
             (Device::Gpu, Some(_)) => {
                 exp.validate().map_err(|e| e.to_string())?;
                 // The GPU run's initial weights, for predictions until its first unit is done.
@@ -167,18 +167,17 @@ impl Engine {
                     .map(|spec| initial_model(spec.clone(), &exp.train))
                     .collect::<Result<_, _>>()
                     .map_err(|e| e.to_string())?;
-                self.run = None;
-                self.gpu_run = Some(GpuSlot::Waiting(GpuWork::Build(Box::new(exp.clone()))));
                 self.burst = 1;
+                RunSlot::Gpu(GpuWork::Build(Box::new(exp.clone())))
             }
             _ => {
                 let mut run = Run::new(exp, &data.train).map_err(|e| e.to_string())?;
                 run.log_every = LOG_EVERY;
-                self.run = Some(run);
-                self.gpu_run = None;
                 self.models.clear();
+                RunSlot::Cpu(run)
             }
-        }
+        };
+        self.run = Some(run);
         self.runs += 1;
         self.trained = true;
         self.state = Some(RunState::Training);

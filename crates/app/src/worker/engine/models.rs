@@ -3,18 +3,18 @@
 use super::*;
 
 impl Engine {
-    /// The current models: the run's, or the prepared or imported ones.
+    /// The current models: the CPU run's, or the prepared, imported or read-back ones.
     pub(super) fn models(&self) -> Vec<&Model> {
-        match self.run.as_ref() {
-            Some(run) => run.models(),
-            None => self.models.iter().collect(),
+        match &self.run {
+            Some(RunSlot::Cpu(run)) => run.models(),
+            _ => self.models.iter().collect(),
         }
     }
 
     pub(super) fn model_mut(&mut self, i: usize) -> Option<&mut Model> {
-        match self.run.as_mut() {
-            Some(run) => run.model_mut(i),
-            None => self.models.get_mut(i),
+        match &mut self.run {
+            Some(RunSlot::Cpu(run)) => run.model_mut(i),
+            _ => self.models.get_mut(i),
         }
     }
 

@@ -1,5 +1,7 @@
-//! The training run's work: a CPU step handed out as shards and finished, a GPU unit of work
-//! taken out to be awaited and handed back, and the events turned into messages for the page.
+//! The training run's work. The engine holds one run ([`RunSlot`]); what differs by backend is
+//! only how a unit of its work is handed out and taken back: a CPU step as shards (computed
+//! here or by gradient workers), a GPU unit as a job the worker awaits. Both end in the run's
+//! events, turned into messages for the page the same way.
 
 use super::*;
 
@@ -31,18 +33,21 @@ const GPU_UNIT: f64 = 0.25;
 /// Most training steps in one burst.
 const MAX_BURST: usize = 16;
 
+/// The current run, on the backend [`Engine::start`] chose for it.
+pub(super) enum RunSlot {
+    /// On the CPU: stepped here, its steps' shards spread over gradient workers.
+    Cpu(Run),
+    /// On the GPU, between units of work.
+    Gpu(GpuWork),
+    /// On the GPU, with a unit of its work out ([`GpuJob`]) until [`Engine::finish_gpu`].
+    GpuBusy,
+}
+
 /// A GPU run between units of work.
 pub(super) enum GpuWork {
     /// Its experiment, until the first unit builds it on the device.
     Build(Box<Experiment>),
     Train(Box<GpuRun>),
-}
-
-/// Where a GPU run is.
-pub(super) enum GpuSlot {
-    Waiting(GpuWork),
-    /// A unit of its work is in flight ([`GpuJob`]).
-    Busy,
 }
 
 /// A unit of a GPU run's work, taken out of the engine so the worker can await it while it
@@ -58,11 +63,11 @@ pub struct GpuJob {
 
 /// A finished [`GpuJob`], for [`Engine::finish_gpu`].
 pub struct GpuDone {
-    run: u64,
-    started: f64,
-    images_before: usize,
-    gpu: Option<Box<GpuRun>>,
-    result: Result<Vec<RunEvent>, Error>,
+    pub(super) run: u64,
+    pub(super) started: f64,
+    pub(super) images_before: usize,
+    pub(super) gpu: Option<Box<GpuRun>>,
+    pub(super) result: Result<Vec<RunEvent>, Error>,
 }
 
 impl GpuJob {
@@ -129,7 +134,7 @@ impl Engine {
         match self.begin(now, 1) {
             Work::Done(messages) => messages,
             Work::Gpu(job) => {
-                self.gpu_run = Some(GpuSlot::Waiting(job.work));
+                self.run = Some(RunSlot::Gpu(job.work));
                 vec![FromWorker::Error(
                     "a GPU run's work is asynchronous: Engine::begin, GpuJob::run, Engine::finish_gpu".into(),
                 )]
@@ -160,13 +165,27 @@ impl Engine {
         if !training {
             return Work::Done(Vec::new());
         }
-        if self.gpu_run.is_some() {
-            return self.begin_gpu(now);
+        match self.run.take() {
+            Some(RunSlot::Cpu(run)) => self.begin_cpu(run, now, workers),
+            Some(RunSlot::Gpu(work)) => self.begin_gpu(work, now),
+            // No run, or a GPU unit already out: nothing to hand out until it is back.
+            other => {
+                self.run = other;
+                Work::Done(Vec::new())
+            }
         }
-        let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
+    }
+
+    /// The next step of the CPU run, split for `workers` workers (or the run's events when
+    /// its next unit is an evaluation).
+    fn begin_cpu(&mut self, mut run: Run, now: &dyn Fn() -> f64, workers: usize) -> Work {
+        let Some(data) = self.data.clone() else {
+            self.run = Some(RunSlot::Cpu(run));
             return Work::Done(Vec::new());
         };
-        match run.begin_step(&data.train, &data.test, workers) {
+        let begun = run.begin_step(&data.train, &data.test, workers);
+        self.run = Some(RunSlot::Cpu(run));
+        match begun {
             Ok(Begun::Done(events)) => Work::Done(self.report(events)),
             Ok(Begun::Train { model, shards }) => Work::Step(PendingStep {
                 model,
@@ -179,29 +198,19 @@ impl Engine {
     }
 
     /// The next unit of the GPU run, taken out of the engine until [`Engine::finish_gpu`].
-    pub(super) fn begin_gpu(&mut self, now: &dyn Fn() -> f64) -> Work {
+    fn begin_gpu(&mut self, work: GpuWork, now: &dyn Fn() -> f64) -> Work {
         let (Some(ctx), Some(data)) = (self.gpu.clone(), self.data.clone()) else {
-            self.gpu_run = None;
             return Work::Done(self.fail("the GPU or the data is gone"));
         };
-        match self.gpu_run.take() {
-            Some(GpuSlot::Waiting(work)) => {
-                self.gpu_run = Some(GpuSlot::Busy);
-                Work::Gpu(GpuJob {
-                    ctx,
-                    data,
-                    work,
-                    burst: self.burst.max(1),
-                    run: self.runs,
-                    started: now(),
-                })
-            }
-            // A unit is already out: nothing more to hand out until it is back.
-            other => {
-                self.gpu_run = other;
-                Work::Done(Vec::new())
-            }
-        }
+        self.run = Some(RunSlot::GpuBusy);
+        Work::Gpu(GpuJob {
+            ctx,
+            data,
+            work,
+            burst: self.burst.max(1),
+            run: self.runs,
+            started: now(),
+        })
     }
 
     /// Ends a unit of GPU work: the run goes back in, the weights it read back become the
@@ -209,7 +218,7 @@ impl Engine {
     /// meanwhile is dropped. A failed device stops the run and sends the next ones to the CPU;
     /// the models keep the last weights read back.
     pub fn finish_gpu(&mut self, done: GpuDone, now: &dyn Fn() -> f64) -> Vec<FromWorker> {
-        if done.run != self.runs || !matches!(self.gpu_run, Some(GpuSlot::Busy)) {
+        if done.run != self.runs || !matches!(self.run, Some(RunSlot::GpuBusy)) {
             return Vec::new();
         }
         let GpuDone {
@@ -231,11 +240,11 @@ impl Engine {
         }
         match result {
             Ok(events) => {
-                self.gpu_run = gpu.map(|g| GpuSlot::Waiting(GpuWork::Train(g)));
+                self.run = gpu.map(|g| RunSlot::Gpu(GpuWork::Train(g)));
                 self.report(events)
             }
             Err(e) => {
-                self.gpu_run = None;
+                self.run = None;
                 let mut out = self.fail(&e.to_string());
                 if let Error::Gpu(what) = e {
                     self.gpu = None;
@@ -254,7 +263,7 @@ impl Engine {
         step: &PendingStep,
         shard: &Shard,
     ) -> Result<ShardGradients, String> {
-        let (Some(run), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
+        let (Some(RunSlot::Cpu(run)), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
             return Err("the run is gone".into());
         };
         run.shard_gradients(&data.train, step.model, shard)
@@ -267,11 +276,12 @@ impl Engine {
         shard.gather(&data.train).map_err(|e| e.to_string())
     }
 
-    /// The weights of model `model` of the run, which gradient workers compute with.
+    /// The weights of model `model` of the CPU run, which gradient workers compute with.
     pub fn params(&self, model: usize) -> Option<&[f32]> {
-        self.run
-            .as_ref()
-            .and_then(|r| r.models().get(model).map(|m| m.params.as_slice()))
+        match &self.run {
+            Some(RunSlot::Cpu(run)) => run.models().get(model).map(|m| m.params.as_slice()),
+            _ => None,
+        }
     }
 
     /// Ends `step` with the gradients of all its shards, in shard order. A step of a run that
@@ -285,7 +295,7 @@ impl Engine {
         if !self.is_current(&step) {
             return Vec::new();
         }
-        let Some(run) = self.run.as_mut() else {
+        let Some(RunSlot::Cpu(run)) = self.run.as_mut() else {
             return Vec::new();
         };
         match run.finish_step(step.model, grads) {
@@ -300,7 +310,7 @@ impl Engine {
 
     /// Whether `step` belongs to the current run.
     pub fn is_current(&self, step: &PendingStep) -> bool {
-        step.run == self.runs && self.run.is_some()
+        step.run == self.runs && matches!(self.run, Some(RunSlot::Cpu(_)))
     }
 
     /// Stops the run with `error`, which a shard of `step` met; nothing if the run is gone.

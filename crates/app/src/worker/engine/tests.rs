@@ -253,6 +253,88 @@ fn the_gpu_cannot_be_chosen_before_the_worker_found_one() {
     );
 }
 
+/// A GPU run whose unit is out, as `Engine::begin` leaves it (no device needed).
+fn engine_awaiting_a_gpu_unit() -> Engine {
+    let mut engine = engine();
+    engine.prepare(&experiment()).unwrap();
+    engine.trained = true;
+    engine.runs = 3;
+    engine.device = Device::Gpu;
+    engine.state = Some(RunState::Training);
+    engine.run = Some(RunSlot::GpuBusy);
+    engine
+}
+
+fn gpu_done(run: u64, result: Result<Vec<RunEvent>, Error>) -> GpuDone {
+    GpuDone {
+        run,
+        started: 0.0,
+        images_before: 0,
+        gpu: None,
+        result,
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
+fn a_lost_gpu_stops_the_run_and_sends_the_next_one_to_the_cpu() {
+    let mut engine = engine_awaiting_a_gpu_unit();
+    let before = engine.predict(&image());
+    // A unit of a run replaced meanwhile changes nothing.
+    let late = gpu_done(2, Err(Error::Gpu("device lost".into())));
+    assert_eq!(engine.finish_gpu(late, &clock), []);
+    assert!(matches!(engine.run, Some(RunSlot::GpuBusy)));
+    assert_eq!(engine.device(), Device::Gpu);
+
+    let lost = gpu_done(3, Err(Error::Gpu("device lost".into())));
+    assert_eq!(
+        engine.finish_gpu(lost, &clock),
+        [
+            FromWorker::Error("training stopped: device lost".into()),
+            FromWorker::Run(RunState::Stopped),
+            FromWorker::Gpu(GpuStatus::Unavailable("device lost".into())),
+            FromWorker::Device(Device::Cpu),
+        ]
+    );
+    assert!(engine.run.is_none());
+    assert_eq!(engine.state(), Some(RunState::Stopped));
+    assert_eq!(engine.device(), Device::Cpu);
+    assert_eq!(
+        engine.predict(&image()),
+        before,
+        "the last weights are kept"
+    );
+    assert!(
+        engine.set_device(Device::Gpu).is_err(),
+        "the device is gone"
+    );
+    engine.start(&experiment()).unwrap();
+    assert!(matches!(engine.run, Some(RunSlot::Cpu(_))));
+    assert!(matches!(engine.begin(&clock, 2), Work::Step(s) if s.shards.len() == 2));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
+fn another_gpu_failure_stops_the_run_but_keeps_the_device() {
+    let mut engine = engine_awaiting_a_gpu_unit();
+    let failed = gpu_done(
+        3,
+        Err(Error::Diverged {
+            step: 4,
+            loss: f32::NAN,
+        }),
+    );
+    let out = engine.finish_gpu(failed, &clock);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[1], FromWorker::Run(RunState::Stopped));
+    assert!(engine.run.is_none());
+    assert_eq!(engine.device(), Device::Gpu);
+    // While a unit is out nothing more is handed out.
+    let mut engine = engine_awaiting_a_gpu_unit();
+    assert!(matches!(engine.begin(&clock, 1), Work::Done(m) if m.is_empty()));
+    assert!(matches!(engine.run, Some(RunSlot::GpuBusy)));
+}
+
 /// Every message of a GPU run, driven as the worker drives it.
 #[cfg(target_arch = "wasm32")]
 async fn drain_gpu(engine: &mut Engine) -> Vec<FromWorker> {

@@ -23,7 +23,6 @@ impl Engine {
         let spec = model.spec.clone();
         models[index] = model;
         self.run = None;
-        self.gpu_run = None;
         self.runs += 1;
         self.shift = None;
         if matches!(self.state, Some(RunState::Training | RunState::Paused)) {
