@@ -16,6 +16,7 @@ use std::sync::Arc;
 use convplay_app::experiment::Experiment;
 use convplay_app::protocol::{self, DataStatus, FromWorker, GpuStatus, RunState, ToWorker};
 use convplay_app::worker::engine::{Data, Engine, PendingStep, Work, backend_info};
+use convplay_app::worker::error::WorkerError;
 use convplay_app::worker::pool::Pool;
 use convplay_app::worker::shards::{self, FromHelper, HELPER_NAME, Helper};
 use convplay_compute::data::{Dataset, DatasetKind};
@@ -121,8 +122,9 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
     ENGINE.with(|e| f(&mut e.borrow_mut()))
 }
 
-fn answer(result: Result<FromWorker, String>) {
-    post(&result.unwrap_or_else(FromWorker::Error));
+/// Posts the engine's answer, or what went wrong: the engine's errors become messages here.
+fn answer(result: Result<FromWorker, WorkerError>) {
+    post(&result.unwrap_or_else(|e| FromWorker::Error(e.to_string())));
 }
 
 fn handle(command: ToWorker) {
@@ -130,7 +132,7 @@ fn handle(command: ToWorker) {
         ToWorker::Load(kind) => load(kind),
         ToWorker::Prepare(exp) => {
             if let Err(e) = with_engine(|e| e.prepare(&exp)) {
-                post(&FromWorker::Error(e));
+                post(&FromWorker::Error(e.to_string()));
             }
         }
         ToWorker::Start(exp) => {
@@ -195,7 +197,7 @@ fn start_pending() {
             POOL.with(|p| p.setup(exp.models.clone()));
             post(&FromWorker::Run(RunState::Training))
         }
-        Err(e) => post(&FromWorker::Error(e)),
+        Err(e) => post(&FromWorker::Error(e.to_string())),
     }
     ensure_loop();
 }
@@ -245,7 +247,7 @@ async fn train_step(step: PendingStep) -> Vec<FromWorker> {
     for &i in &local {
         match with_engine(|e| e.shard_gradients(&step, &step.shards[i])) {
             Ok(g) => grads.push(g),
-            Err(e) => return with_engine(|engine| engine.fail_step(step, &e)),
+            Err(e) => return with_engine(|engine| engine.fail_step(step, e)),
         }
     }
     // A gradient worker takes about as long as this one did; far longer means it is stuck.
@@ -260,7 +262,7 @@ async fn train_step(step: PendingStep) -> Vec<FromWorker> {
         if grads.iter().all(|g| g.stats.index != shard.index) {
             match with_engine(|e| e.shard_gradients(&step, shard)) {
                 Ok(g) => grads.push(g),
-                Err(e) => return with_engine(|engine| engine.fail_step(step, &e)),
+                Err(e) => return with_engine(|engine| engine.fail_step(step, e)),
             }
         }
     }

@@ -221,7 +221,8 @@ impl Pool {
                 }
                 inner.next_id += 1;
                 let id = inner.next_id;
-                let sent = engine.gather(shard).and_then(|(own, images)| {
+                let gathered = engine.gather(shard).map_err(|e| e.to_string());
+                let sent = gathered.and_then(|(own, images)| {
                     let (message, transfer) =
                         shards::encode_job(id, step.model, own, &images, params)?;
                     inner.slots[ready[owner - 1]]

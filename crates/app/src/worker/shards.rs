@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::protocol;
+use crate::worker::error::WorkerError;
 
 /// The name gradient workers are started with; the worker bin reads it to know its role.
 pub const HELPER_NAME: &str = "convplay-gradients";
@@ -129,12 +130,11 @@ pub struct Helper {
 }
 
 impl Helper {
-    pub fn setup(&mut self, specs: &[ModelSpec]) -> Result<(), String> {
+    pub fn setup(&mut self, specs: &[ModelSpec]) -> Result<(), WorkerError> {
         self.models = specs
             .iter()
             .map(|spec| Model::new(spec.clone(), 0))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<_, _>>()?;
         Ok(())
     }
 
@@ -143,24 +143,24 @@ impl Helper {
     pub fn compute(
         &mut self,
         model: usize,
-        load: impl FnOnce(&mut [f32]) -> Result<(), String>,
+        load: impl FnOnce(&mut [f32]) -> Result<(), WorkerError>,
         shard: &Shard,
         images: &Dataset,
-    ) -> Result<(ShardStats, &[f32]), String> {
+    ) -> Result<(ShardStats, &[f32]), WorkerError> {
         let m = self
             .models
             .get_mut(model)
-            .ok_or_else(|| format!("a gradient worker has no model {model}"))?;
+            .ok_or(WorkerError::NoModel(model))?;
         load(&mut m.params)?;
-        let stats =
-            shard_gradients(m, &mut self.scratch, images, shard).map_err(|e| e.to_string())?;
+        let stats = shard_gradients(m, &mut self.scratch, images, shard)?;
         Ok((stats, &m.grads))
     }
 
-    /// Answers one message: `Done` with the gradients to transfer, or why it failed.
+    /// Answers one message: `Done` with the gradients to transfer, or why it failed (in words:
+    /// this is where the gradient worker's `Failed` message is made).
     pub fn answer(&mut self, incoming: Incoming) -> Result<Option<(Array, Array)>, String> {
         match incoming.header {
-            ToHelper::Setup(specs) => self.setup(&specs).map(|()| None),
+            ToHelper::Setup(specs) => self.setup(&specs).map(|()| None).map_err(|e| e.to_string()),
             ToHelper::Shard {
                 id,
                 model,
@@ -175,16 +175,18 @@ impl Helper {
                 let images = Dataset::new(pixels, labels).map_err(|e| e.to_string())?;
                 let load = |params: &mut [f32]| {
                     if weights.length() as usize != params.len() {
-                        return Err(format!(
-                            "model {model} has {} weights, the coordinator sent {}",
-                            params.len(),
-                            weights.length()
-                        ));
+                        return Err(WorkerError::WeightCount {
+                            model,
+                            expected: params.len(),
+                            sent: weights.length() as usize,
+                        });
                     }
                     weights.copy_to(params);
                     Ok(())
                 };
-                let (stats, grads) = self.compute(model, load, &shard, &images)?;
+                let (stats, grads) = self
+                    .compute(model, load, &shard, &images)
+                    .map_err(|e| e.to_string())?;
                 encode_done(id, stats, grads).map(Some)
             }
         }

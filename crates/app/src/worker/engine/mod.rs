@@ -6,6 +6,7 @@
 //! One file per job: [`run`] (the training run on the CPU or the GPU), [`shift`] (the
 //! accuracy-by-shift maps), [`models`] (predictions, feature maps, random digits) and
 //! [`weights_io`] (export and import); this file holds the engine's state and its settings.
+//! Failures are [`WorkerError`]s; the worker bin turns them into `FromWorker::Error` messages.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use convplay_compute::{cpu::simd, weights};
 
 use crate::experiment::{Begun, Experiment, Run, RunEvent};
 use crate::protocol::{BackendInfo, Device, FromWorker, GpuStatus, Image, RunState, StepReport};
+use crate::worker::error::WorkerError;
 use crate::worker::inspect;
 
 mod models;
@@ -119,11 +121,9 @@ impl Engine {
     }
 
     /// Where runs train from the next `Start`.
-    pub fn set_device(&mut self, device: Device) -> Result<FromWorker, String> {
+    pub fn set_device(&mut self, device: Device) -> Result<FromWorker, WorkerError> {
         if device == Device::Gpu && self.gpu.is_none() {
-            return Err(
-                "WebGPU is not available in this browser: training stays on the CPU".into(),
-            );
+            return Err(WorkerError::NoWebGpu);
         }
         self.device = device;
         self.device_chosen = true;
@@ -135,43 +135,41 @@ impl Engine {
     }
 
     /// Fresh models for `exp`, for predictions before any training; kept trained models win.
-    pub fn prepare(&mut self, exp: &Experiment) -> Result<(), String> {
+    pub fn prepare(&mut self, exp: &Experiment) -> Result<(), WorkerError> {
         if self.trained || self.run.is_some() {
             return Ok(());
         }
-        exp.validate().map_err(|e| e.to_string())?;
+        exp.validate()?;
         self.models = exp
             .models
             .iter()
             .map(|spec| Model::new(spec.clone(), exp.train.seed))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<_, _>>()?;
         Ok(())
     }
 
     /// Starts training fresh models for `exp` on the loaded data, on the device chosen for it.
     /// The run's backend is chosen here and nowhere else; [`Engine::begin`] hands out its work.
-    pub fn start(&mut self, exp: &Experiment) -> Result<(), String> {
+    pub fn start(&mut self, exp: &Experiment) -> Result<(), WorkerError> {
         let data = self
             .data
             .as_ref()
             .filter(|d| d.kind == exp.data.dataset)
-            .ok_or_else(|| format!("the {} data is not loaded yet", exp.data.dataset))?;
+            .ok_or(WorkerError::DataNotLoaded(exp.data.dataset))?;
         let run = match (self.device, &self.gpu) {
             (Device::Gpu, Some(_)) => {
-                exp.validate().map_err(|e| e.to_string())?;
+                exp.validate()?;
                 // The GPU run's initial weights, for predictions until its first unit is done.
                 self.models = exp
                     .models
                     .iter()
                     .map(|spec| initial_model(spec.clone(), &exp.train))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| e.to_string())?;
+                    .collect::<Result<_, _>>()?;
                 self.burst = 1;
                 RunSlot::Gpu(GpuWork::Build(Box::new(exp.clone())))
             }
             _ => {
-                let mut run = Run::new(exp, &data.train).map_err(|e| e.to_string())?;
+                let mut run = Run::new(exp, &data.train)?;
                 run.log_every = LOG_EVERY;
                 self.models.clear();
                 RunSlot::Cpu(run)

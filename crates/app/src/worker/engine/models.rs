@@ -50,12 +50,8 @@ impl Engine {
     }
 
     /// A random test image (seeded per worker, so it differs from visit to visit).
-    pub fn random_digit(&mut self, seed: u64) -> Result<FromWorker, String> {
-        let test = &self
-            .data
-            .as_ref()
-            .ok_or("the test data is not loaded yet")?
-            .test;
+    pub fn random_digit(&mut self, seed: u64) -> Result<FromWorker, WorkerError> {
+        let test = &self.data.as_ref().ok_or(WorkerError::NoData)?.test;
         let rng = self.rng.get_or_insert_with(|| Rng::new(seed));
         let i = (rng.next_u64() % test.len() as u64) as usize;
         Ok(FromWorker::Digit {

@@ -147,7 +147,7 @@ impl Engine {
                     .collect();
                 match grads {
                     Ok(grads) => self.finish(step, grads, now),
-                    Err(e) => self.fail(&e),
+                    Err(e) => self.fail(e),
                 }
             }
         }
@@ -193,14 +193,14 @@ impl Engine {
                 run: self.runs,
                 started: now(),
             }),
-            Err(e) => Work::Done(self.fail(&e.to_string())),
+            Err(e) => Work::Done(self.fail(e)),
         }
     }
 
     /// The next unit of the GPU run, taken out of the engine until [`Engine::finish_gpu`].
     fn begin_gpu(&mut self, work: GpuWork, now: &dyn Fn() -> f64) -> Work {
         let (Some(ctx), Some(data)) = (self.gpu.clone(), self.data.clone()) else {
-            return Work::Done(self.fail("the GPU or the data is gone"));
+            return Work::Done(self.fail(WorkerError::GpuGone));
         };
         self.run = Some(RunSlot::GpuBusy);
         Work::Gpu(GpuJob {
@@ -245,7 +245,7 @@ impl Engine {
             }
             Err(e) => {
                 self.run = None;
-                let mut out = self.fail(&e.to_string());
+                let mut out = self.fail(e.clone());
                 if let Error::Gpu(what) = e {
                     self.gpu = None;
                     self.device = Device::Cpu;
@@ -262,18 +262,17 @@ impl Engine {
         &mut self,
         step: &PendingStep,
         shard: &Shard,
-    ) -> Result<ShardGradients, String> {
+    ) -> Result<ShardGradients, WorkerError> {
         let (Some(RunSlot::Cpu(run)), Some(data)) = (self.run.as_mut(), self.data.as_ref()) else {
-            return Err("the run is gone".into());
+            return Err(WorkerError::RunGone);
         };
-        run.shard_gradients(&data.train, step.model, shard)
-            .map_err(|e| e.to_string())
+        Ok(run.shard_gradients(&data.train, step.model, shard)?)
     }
 
     /// `shard`'s training images on their own, for a gradient worker, which holds no data.
-    pub fn gather(&self, shard: &Shard) -> Result<(Shard, Dataset), String> {
-        let data = self.data.as_ref().ok_or("the data is not loaded")?;
-        shard.gather(&data.train).map_err(|e| e.to_string())
+    pub fn gather(&self, shard: &Shard) -> Result<(Shard, Dataset), WorkerError> {
+        let data = self.data.as_ref().ok_or(WorkerError::NoData)?;
+        Ok(shard.gather(&data.train)?)
     }
 
     /// The weights of model `model` of the CPU run, which gradient workers compute with.
@@ -304,7 +303,7 @@ impl Engine {
                 self.seconds += now() - step.started;
                 self.report(events)
             }
-            Err(e) => self.fail(&e.to_string()),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -314,7 +313,7 @@ impl Engine {
     }
 
     /// Stops the run with `error`, which a shard of `step` met; nothing if the run is gone.
-    pub fn fail_step(&mut self, step: PendingStep, error: &str) -> Vec<FromWorker> {
+    pub fn fail_step(&mut self, step: PendingStep, error: WorkerError) -> Vec<FromWorker> {
         if self.is_current(&step) {
             self.fail(error)
         } else {
@@ -322,8 +321,9 @@ impl Engine {
         }
     }
 
-    /// Stops the run with `error`.
-    pub(super) fn fail(&mut self, error: &str) -> Vec<FromWorker> {
+    /// Stops the run with `error`: here it becomes the page's message.
+    pub(super) fn fail(&mut self, error: impl Into<WorkerError>) -> Vec<FromWorker> {
+        let error = error.into();
         self.state = Some(RunState::Stopped);
         vec![
             FromWorker::Error(format!("training stopped: {error}")),

@@ -29,14 +29,14 @@ impl ShiftJob {
 
 impl Engine {
     /// Starts computing every model's accuracy-by-shift map over the first `images` test images.
-    pub fn start_shift_maps(&mut self, step: usize, images: usize) -> Result<FromWorker, String> {
-        let test = &self
-            .data
-            .as_ref()
-            .ok_or("the test data is not loaded yet")?
-            .test;
+    pub fn start_shift_maps(
+        &mut self,
+        step: usize,
+        images: usize,
+    ) -> Result<FromWorker, WorkerError> {
+        let test = &self.data.as_ref().ok_or(WorkerError::NoData)?.test;
         if self.models().is_empty() {
-            return Err("there is no model to map yet".into());
+            return Err(WorkerError::NothingToMap);
         }
         let images = test.subset(images.max(1));
         let maps: Vec<ShiftMap> = self

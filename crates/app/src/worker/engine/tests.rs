@@ -138,7 +138,8 @@ fn start_needs_the_experiments_dataset() {
     let mut exp = experiment();
     exp.data.dataset = DatasetKind::FashionMnist;
     let err = engine().start(&exp).unwrap_err();
-    assert!(err.contains("fashion-mnist"), "{err}");
+    assert_eq!(err, WorkerError::DataNotLoaded(DatasetKind::FashionMnist));
+    assert!(err.to_string().contains("fashion-mnist"), "{err}");
     assert!(Engine::default().start(&experiment()).is_err());
 }
 
@@ -217,14 +218,11 @@ fn exported_weights_import_back_and_bad_files_are_errors() {
         panic!()
     };
     assert_eq!(after[0], before[1], "model 0 is now model 1's weights");
-    assert!(
-        engine
-            .import(0, b"not a weights file")
-            .unwrap_err()
-            .contains("safetensors")
-    );
-    assert!(engine.import(5, &bytes).is_err());
-    assert!(engine.export(7).is_err());
+    let bad = engine.import(0, b"not a weights file").unwrap_err();
+    assert!(bad.to_string().contains("safetensors"), "{bad}");
+    assert_eq!(engine.import(5, &bytes), Err(WorkerError::NoModel(5)));
+    let missing = engine.export(7).unwrap_err();
+    assert_eq!(missing.to_string(), "there is no model 8");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -245,7 +243,8 @@ fn the_gpu_cannot_be_chosen_before_the_worker_found_one() {
     let mut engine = engine();
     assert_eq!(engine.device(), Device::Cpu);
     let err = engine.set_device(Device::Gpu).unwrap_err();
-    assert!(err.contains("WebGPU"), "{err}");
+    assert_eq!(err, WorkerError::NoWebGpu);
+    assert!(err.to_string().contains("WebGPU"), "{err}");
     assert_eq!(engine.device(), Device::Cpu);
     assert_eq!(
         engine.set_device(Device::Cpu),

@@ -3,22 +3,22 @@
 use super::*;
 
 impl Engine {
-    pub fn export(&self, index: usize) -> Result<FromWorker, String> {
+    pub fn export(&self, index: usize) -> Result<FromWorker, WorkerError> {
         let model = self
             .models()
             .get(index)
             .copied()
-            .ok_or_else(|| format!("there is no model {}", index + 1))?;
-        let bytes = weights::save(model).map_err(|e| e.to_string())?;
+            .ok_or(WorkerError::NoModel(index))?;
+        let bytes = weights::save(model)?;
         Ok(FromWorker::Weights { index, bytes })
     }
 
     /// Replaces model `index` by the one in a `.safetensors` file; stops a run in progress.
-    pub fn import(&mut self, index: usize, bytes: &[u8]) -> Result<FromWorker, String> {
-        let model = weights::load(bytes).map_err(|e| e.to_string())?;
+    pub fn import(&mut self, index: usize, bytes: &[u8]) -> Result<FromWorker, WorkerError> {
+        let model = weights::load(bytes)?;
         let mut models: Vec<Model> = self.models().into_iter().cloned().collect();
         if index >= models.len() {
-            return Err(format!("there is no model {}", index + 1));
+            return Err(WorkerError::NoModel(index));
         }
         let spec = model.spec.clone();
         models[index] = model;
