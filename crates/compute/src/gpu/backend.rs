@@ -6,7 +6,7 @@
 use super::GpuContext;
 use super::buffer::GpuBuffer;
 use super::model::GpuModel;
-use super::ops::{self, Dispatch};
+use super::ops::{self, AvgPool, Dispatch, Pass, Planar};
 use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
 use crate::error::{Error, Result};
 use crate::ops::batchnorm::BatchNormGeom;
@@ -62,6 +62,18 @@ impl<'a> Recorder<'a> {
     fn one(&mut self, d: Result<Dispatch>) -> Result<()> {
         self.dispatches.push(d?);
         Ok(())
+    }
+
+    /// Records a pass of a plane-to-plane op ([`ops::planar`]) from `src` into `dst`.
+    fn planar<G: Planar>(
+        &mut self,
+        pass: Pass,
+        dst: Tensor,
+        src: Tensor,
+        g: &G,
+        n: usize,
+    ) -> Result<()> {
+        self.one(ops::planar(self.ctx, pass, self.t(dst), self.t(src), g, n))
     }
 
     /// Records a launcher's dispatches.
@@ -323,19 +335,19 @@ impl Backend for Recorder<'_> {
     }
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        self.one(ops::planar_forward(self.ctx, self.t(out), self.t(x), g, n))
+        self.planar(Pass::Forward, out, x, g, n)
     }
 
     fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        self.one(ops::planar_backward(self.ctx, self.t(dx), self.t(dy), g, n))
+        self.planar(Pass::Backward, dx, dy, g, n)
     }
 
     fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        self.one(ops::planar_forward(self.ctx, self.t(out), self.t(x), g, n))
+        self.planar(Pass::Forward, out, x, g, n)
     }
 
     fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        self.one(ops::planar_backward(self.ctx, self.t(dx), self.t(dy), g, n))
+        self.planar(Pass::Backward, dx, dy, g, n)
     }
 
     fn max_pool_forward(
@@ -377,13 +389,11 @@ impl Backend for Recorder<'_> {
     }
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        let g = &ops::AvgPool(g);
-        self.one(ops::planar_forward(self.ctx, self.t(out), self.t(x), g, n))
+        self.planar(Pass::Forward, out, x, &AvgPool(g), n)
     }
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        let g = &ops::AvgPool(g);
-        self.one(ops::planar_backward(self.ctx, self.t(dx), self.t(dy), g, n))
+        self.planar(Pass::Backward, dx, dy, &AvgPool(g), n)
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, len: usize, plane: usize) -> Result<()> {

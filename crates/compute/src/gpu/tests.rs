@@ -446,7 +446,7 @@ async fn pools_match_reference(ctx: &GpuContext) {
         pool::avg_pool_forward(&mut out, &x, &g, n).unwrap();
         run(
             ctx,
-            &[&ops::planar_forward(ctx, &gout, &gx, &ops::AvgPool(&g), n).unwrap()],
+            &[&ops::planar(ctx, ops::Pass::Forward, &gout, &gx, &ops::AvgPool(&g), n).unwrap()],
         );
         assert_close(
             &format!("{case} avg forward"),
@@ -459,7 +459,7 @@ async fn pools_match_reference(ctx: &GpuContext) {
         let gdx = up(ctx, &dx0);
         run(
             ctx,
-            &[&ops::planar_backward(ctx, &gdx, &gdout, &ops::AvgPool(&g), n).unwrap()],
+            &[&ops::planar(ctx, ops::Pass::Backward, &gdx, &gdout, &ops::AvgPool(&g), n).unwrap()],
         );
         assert_close(&format!("{case} avg backward"), &down(ctx, &gdx).await, &dx);
     }

@@ -37,7 +37,7 @@ async fn pad_matches_reference(ctx: &GpuContext) {
             let gy = GpuBuffer::zeros(ctx, "y", y.len());
             run(
                 ctx,
-                &[&ops::planar_forward(ctx, &gy, &up(ctx, &x), &g, n).unwrap()],
+                &[&ops::planar(ctx, ops::Pass::Forward, &gy, &up(ctx, &x), &g, n).unwrap()],
             );
             assert_close(&format!("{case} forward"), &down(ctx, &gy).await, &y);
 
@@ -46,7 +46,7 @@ async fn pad_matches_reference(ctx: &GpuContext) {
             let gdx = up(ctx, &dx0);
             run(
                 ctx,
-                &[&ops::planar_backward(ctx, &gdx, &up(ctx, &dy), &g, n).unwrap()],
+                &[&ops::planar(ctx, ops::Pass::Backward, &gdx, &up(ctx, &dy), &g, n).unwrap()],
             );
             assert_close(&format!("{case} backward"), &down(ctx, &gdx).await, &dx);
         }
@@ -82,7 +82,7 @@ async fn blur_matches_reference(ctx: &GpuContext) {
         let gout = GpuBuffer::zeros(ctx, "out", out.len());
         run(
             ctx,
-            &[&ops::planar_forward(ctx, &gout, &up(ctx, &x), &g, n).unwrap()],
+            &[&ops::planar(ctx, ops::Pass::Forward, &gout, &up(ctx, &x), &g, n).unwrap()],
         );
         assert_close(&format!("{case} forward"), &down(ctx, &gout).await, &out);
 
@@ -91,7 +91,7 @@ async fn blur_matches_reference(ctx: &GpuContext) {
         let gdx = up(ctx, &dx0);
         run(
             ctx,
-            &[&ops::planar_backward(ctx, &gdx, &up(ctx, &dout), &g, n).unwrap()],
+            &[&ops::planar(ctx, ops::Pass::Backward, &gdx, &up(ctx, &dout), &g, n).unwrap()],
         );
         assert_close(&format!("{case} backward"), &down(ctx, &gdx).await, &dx);
     }

@@ -164,7 +164,7 @@ fn strip_grid(ctx: &GpuContext, threads: usize, z: usize) -> Result<[u32; 3]> {
 }
 
 /// The geometry of a pass on `common/plane_io.wgsl` (pad, blur, average pooling): its two
-/// kernels and their params. Launched by [`planar_forward`] and [`planar_backward`].
+/// kernels and their params. Launched by [`planar`].
 pub trait Planar {
     /// The forward kernel and the backward one that gathers its gradient.
     const KERNELS: (Kernel, Kernel);
@@ -174,31 +174,31 @@ pub trait Planar {
     fn lens(&self) -> (usize, usize);
 }
 
-/// out = the forward of `g` applied to x. Overwrites out.
-pub fn planar_forward<G: Planar>(
-    ctx: &GpuContext,
-    out: &GpuBuffer,
-    x: &GpuBuffer,
-    g: &G,
-    n: usize,
-) -> Result<Dispatch> {
-    let (len_in, len_out) = g.lens();
-    let binds = [("src", x, n * len_in), ("dst", out, n * len_out)];
-    let p = g.params(n)?;
-    launch(ctx, G::KERNELS.0, &binds, &p, grid(ctx, n * len_out, WG)?)
+/// Which pass of a [`Planar`] op [`planar`] launches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// dst (out) = the forward applied to src (x); overwrites dst.
+    Forward,
+    /// dst (dx) += the adjoint of the forward applied to src (dout): a thread per input cell
+    /// gathers the output gradients it fed.
+    Backward,
 }
 
-/// dx += the adjoint of [`planar_forward`] applied to dout: a thread per input cell gathers the
-/// output gradients it fed.
-pub fn planar_backward<G: Planar>(
+/// The `pass` of `g` over `n` images, from `src` into `dst`.
+pub fn planar<G: Planar>(
     ctx: &GpuContext,
-    dx: &GpuBuffer,
-    dout: &GpuBuffer,
+    pass: Pass,
+    dst: &GpuBuffer,
+    src: &GpuBuffer,
     g: &G,
     n: usize,
 ) -> Result<Dispatch> {
     let (len_in, len_out) = g.lens();
-    let binds = [("src", dout, n * len_out), ("dst", dx, n * len_in)];
+    let (kernel, src_len, dst_len) = match pass {
+        Pass::Forward => (G::KERNELS.0, n * len_in, n * len_out),
+        Pass::Backward => (G::KERNELS.1, n * len_out, n * len_in),
+    };
+    let binds = [("src", src, src_len), ("dst", dst, dst_len)];
     let p = g.params(n)?;
-    launch(ctx, G::KERNELS.1, &binds, &p, grid(ctx, n * len_in, WG)?)
+    launch(ctx, kernel, &binds, &p, grid(ctx, dst_len, WG)?)
 }

@@ -1,5 +1,5 @@
 //! Spatial launchers over each plane: explicit padding and the BlurPool blur (`shaders/spatial/`),
-//! both run by [`planar_forward`] and [`planar_backward`].
+//! both run by [`planar`].
 
 use super::*;
 
