@@ -14,7 +14,7 @@ use super::{GpuBuffer, GpuContext};
 use crate::data::{Dataset, check_batch};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
-use crate::train::{Infer, Progress, StepStats, Steps, Streams, TrainSpec, train_epoch};
+use crate::train::{Infer, Placed, Progress, StepStats, Steps, Streams, TrainSpec, train_epoch};
 
 /// Runs a future to completion natively (the CLI and tests); in the browser, `await` instead.
 #[cfg(not(target_arch = "wasm32"))]
@@ -364,14 +364,9 @@ impl Infer for GpuInfer {
         self.capacity
     }
 
-    fn queue(
-        &mut self,
-        data: &Dataset,
-        indices: &[usize],
-        offsets: &[(usize, usize)],
-    ) -> Result<()> {
+    fn queue(&mut self, b: Placed<'_>) -> Result<()> {
         let ctx = self.ctx.clone();
-        let (n, classes, canvas) = (indices.len(), self.classes(), self.canvas());
+        let (n, classes, canvas) = (b.indices.len(), self.classes(), self.canvas());
         if n > self.batch || self.queued + n > self.max_queued() {
             return Err(Error::Gpu(format!(
                 "{n} more images to evaluate with {} queued: at most {} per batch and {} queued",
@@ -380,7 +375,7 @@ impl Infer for GpuInfer {
                 self.max_queued()
             )));
         }
-        self.host.fill(data, indices, offsets, canvas)?;
+        self.host.fill(b.data, b.indices, b.offsets, canvas)?;
         self.gpu.plan(&ctx, n)?;
         self.host.upload(&ctx, &self.gpu);
         let plan = self.gpu.plan(&ctx, n)?;

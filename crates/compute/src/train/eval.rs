@@ -18,6 +18,14 @@ pub struct Evaluation {
     pub confusion: ConfusionMatrix,
 }
 
+/// Images `indices` of `data`, each placed at its offset on the canvas.
+#[derive(Clone, Copy)]
+pub struct Placed<'a> {
+    pub data: &'a Dataset,
+    pub indices: &'a [usize],
+    pub offsets: &'a [(usize, usize)],
+}
+
 /// Evaluation-mode logits of batches of placed digits, on some backend: the CPU computes each
 /// batch as it is queued; the GPU records and submits it and reads every queued batch's logits
 /// back in one wait. [`Evaluator`], [`evaluate`] and [`shift_map`] are written once over it.
@@ -29,14 +37,8 @@ pub trait Infer {
     fn canvas(&self) -> usize;
     /// Images that may be queued before [`Infer::take_logits`] must be called.
     fn max_queued(&self) -> usize;
-    /// Queues the forward (dropout off, running statistics) of images `indices` of `data`,
-    /// placed at `offsets`.
-    fn queue(
-        &mut self,
-        data: &Dataset,
-        indices: &[usize],
-        offsets: &[(usize, usize)],
-    ) -> Result<()>;
+    /// Queues the forward (dropout off, running statistics) of `batch`.
+    fn queue(&mut self, batch: Placed<'_>) -> Result<()>;
     /// The logits `[images, classes]` of every batch queued since the last call, in order,
     /// into `out` (replacing what it held).
     async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()>;
@@ -55,13 +57,8 @@ impl<T: Infer> Infer for &mut T {
         (**self).max_queued()
     }
 
-    fn queue(
-        &mut self,
-        data: &Dataset,
-        indices: &[usize],
-        offsets: &[(usize, usize)],
-    ) -> Result<()> {
-        (**self).queue(data, indices, offsets)
+    fn queue(&mut self, batch: Placed<'_>) -> Result<()> {
+        (**self).queue(batch)
     }
 
     async fn take_logits(&mut self, out: &mut Vec<f32>) -> Result<()> {
@@ -89,17 +86,12 @@ impl Infer for CpuInfer<'_> {
         usize::MAX
     }
 
-    fn queue(
-        &mut self,
-        data: &Dataset,
-        indices: &[usize],
-        offsets: &[(usize, usize)],
-    ) -> Result<()> {
+    fn queue(&mut self, b: Placed<'_>) -> Result<()> {
         let canvas = self.canvas();
         let s = &mut *self.scratch;
-        fill_batch(data, indices, offsets, canvas, &mut s.x, &mut s.y)?;
+        fill_batch(b.data, b.indices, b.offsets, canvas, &mut s.x, &mut s.y)?;
         self.model
-            .forward(&mut s.ws, &s.x, indices.len(), Mode::Eval)?;
+            .forward(&mut s.ws, &s.x, b.indices.len(), Mode::Eval)?;
         s.pending.extend_from_slice(s.ws.logits());
         Ok(())
     }
@@ -176,7 +168,11 @@ impl Evaluator {
             }
             let chunk: Vec<usize> = (end..stop).collect();
             let offsets = offsets_for(&self.placement, canvas, &chunk)?;
-            inf.queue(data, &chunk, &offsets)?;
+            inf.queue(Placed {
+                data,
+                indices: &chunk,
+                offsets: &offsets,
+            })?;
             end = stop;
         }
         if end > first {

@@ -24,7 +24,7 @@ pub mod steps;
 mod tests;
 pub mod trainer;
 
-pub use eval::{CpuInfer, Evaluation, Evaluator, Infer, evaluate, shift_map};
+pub use eval::{CpuInfer, Evaluation, Evaluator, Infer, Placed, evaluate, shift_map};
 pub use shards::{Shard, ShardGradients, ShardScratch, ShardStats, shard_gradients};
 pub use spec::{MAX_SHARDS, TrainSpec};
 pub use steps::{Steps, train_epoch};
