@@ -28,8 +28,10 @@ pub(crate) fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResu
     Ok(t[t.len() / 2])
 }
 
-/// Random digit-like data: `n` images of noise strokes, labels cycling 0..9.
-pub(crate) fn synthetic(n: usize) -> CliResult<Dataset> {
+/// Four batches of `batch` random digit-like images (noise strokes, labels cycling 0..9): the
+/// data and each batch's indices. A benchmark warms up on three and then cycles through them.
+pub(crate) fn synthetic_batches(batch: usize) -> CliResult<(Dataset, Vec<Vec<usize>>)> {
+    let n = batch * 4;
     let mut rng = Rng::new(1);
     let images = (0..n * 784)
         .map(|_| {
@@ -40,7 +42,11 @@ pub(crate) fn synthetic(n: usize) -> CliResult<Dataset> {
             }
         })
         .collect();
-    Dataset::new(images, (0..n).map(|i| (i % 10) as u8).collect()).map_err(err)
+    let data = Dataset::new(images, (0..n).map(|i| (i % 10) as u8).collect()).map_err(err)?;
+    let batches = (0..4)
+        .map(|b| (b * batch..(b + 1) * batch).collect())
+        .collect();
+    Ok((data, batches))
 }
 
 pub fn run(
@@ -75,10 +81,7 @@ pub fn run(
         },
     )
     .map_err(err)?;
-    let data = synthetic(batch * 4)?;
-    let batches: Vec<Vec<usize>> = (0..4)
-        .map(|b| (b * batch..(b + 1) * batch).collect())
-        .collect();
+    let (data, batches) = synthetic_batches(batch)?;
     for b in batches.iter().take(3) {
         t.train_step(&data, b).map_err(err)?;
     }

@@ -13,7 +13,7 @@ use convplay_compute::rng::Rng;
 use convplay_compute::train::{TrainSpec, evaluate};
 use serde_json::json;
 
-use crate::bench::{print_conv_layers, synthetic, time};
+use crate::bench::{print_conv_layers, synthetic_batches, time};
 use crate::common::{CliResult, err, print_json};
 
 pub fn run(
@@ -31,10 +31,7 @@ pub fn run(
         ..TrainSpec::default()
     };
     let mut t = gpu::block_on(GpuTrainer::new(ctx.clone(), spec, train_spec)).map_err(err)?;
-    let data = synthetic(batch * 4)?;
-    let batches: Vec<Vec<usize>> = (0..4)
-        .map(|b| (b * batch..(b + 1) * batch).collect())
-        .collect();
+    let (data, batches) = synthetic_batches(batch)?;
     for b in batches.iter().take(3) {
         t.train_step(&data, b).map_err(err)?;
     }
