@@ -232,3 +232,19 @@ pub fn encode<T: Serialize>(message: &T) -> Result<JsValue, String> {
 pub fn decode<T: DeserializeOwned>(data: JsValue) -> Result<T, String> {
     serde_wasm_bindgen::from_value(data).map_err(|e| format!("cannot decode message: {e}"))
 }
+
+/// The script that starts a convplay worker, the page's and each gradient worker:
+/// `web/convplay-worker-loader.js`, which Trunk copies beside the page; it loads the
+/// `convplay-worker` bin's wasm-bindgen glue and instantiates its wasm.
+pub const WORKER_SCRIPT: &str = "./convplay-worker-loader.js";
+
+/// What a worker's `error` event says: a script that fails to load fires a plain `Event`; an
+/// uncaught exception inside the worker fires an `ErrorEvent` with its message.
+pub fn worker_error(event: &web_sys::Event) -> String {
+    use wasm_bindgen::JsCast;
+    event
+        .dyn_ref::<web_sys::ErrorEvent>()
+        .map(web_sys::ErrorEvent::message)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("could not load {WORKER_SCRIPT}"))
+}

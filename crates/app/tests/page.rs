@@ -8,6 +8,7 @@ use convplay_app::page::app::App;
 use convplay_app::page::charts::{LineChart, Series};
 use convplay_app::page::ctx::Ctx;
 use convplay_app::page::handle::use_worker;
+use convplay_app::page::link::SECTIONS;
 use convplay_app::page::playground::Playground;
 use convplay_app::page::results::Results;
 use convplay_app::page::settings::Settings;
@@ -96,6 +97,22 @@ fn choose(host: &Element, selector: &str, value: &str) {
         .unwrap();
 }
 
+/// The ids of the settings form's inputs.
+const SETTINGS: [&str; 12] = [
+    "epochs",
+    "train-limit",
+    "test-limit",
+    "batch",
+    "lr",
+    "seed",
+    "dataset",
+    "optimizer",
+    "canvas",
+    "train-shift",
+    "model-0-preset",
+    "model-1-preset",
+];
+
 fn text(host: &Element, selector: &str) -> String {
     find(host, selector).text_content().unwrap_or_default()
 }
@@ -111,7 +128,7 @@ async fn the_page_has_every_element_of_the_dom_contract() {
     let host = host();
     let _mounted = mount_to(host.clone(), App);
     tick().await;
-    for id in [
+    let controls = [
         "backend-badge",
         "run-status",
         "train",
@@ -121,51 +138,21 @@ async fn the_page_has_every_element_of_the_dom_contract() {
         "copy-link",
         "random-digit",
         "clear-drawing",
-        "epochs",
-        "train-limit",
-        "test-limit",
-        "batch",
-        "lr",
-        "seed",
-        "dataset",
-        "optimizer",
-        "canvas",
-        "train-shift",
-        "model-0-preset",
-        "model-1-preset",
         "share-link",
         "run-command",
         "draw-canvas",
         "prediction-0",
         "prediction-1",
-        "experiment",
-        "training",
-        "results",
-        "heatmaps",
-        "playground",
-        "inspect",
-        "editor",
-    ] {
+    ];
+    // The controls, the settings and the sections a link may jump to.
+    for id in controls.into_iter().chain(SETTINGS).chain(SECTIONS) {
         assert!(
             host.query_selector(&format!("#{id}")).unwrap().is_some(),
             "#{id} is missing"
         );
     }
     // Every settings input has a label.
-    for id in [
-        "epochs",
-        "train-limit",
-        "test-limit",
-        "batch",
-        "lr",
-        "seed",
-        "dataset",
-        "optimizer",
-        "canvas",
-        "train-shift",
-        "model-0-preset",
-        "model-1-preset",
-    ] {
+    for id in SETTINGS {
         assert!(
             host.query_selector(&format!("label[for={id}]"))
                 .unwrap()

@@ -6,13 +6,9 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
-use web_sys::{ErrorEvent, Event, MessageEvent, Worker};
+use web_sys::{Event, MessageEvent, Worker};
 
-use crate::protocol::{self, FromWorker, ToWorker};
-
-/// web/convplay-worker-loader.js, which Trunk copies beside the page: it loads the
-/// `convplay-worker` bin's wasm-bindgen glue and instantiates its wasm.
-const WORKER_SCRIPT: &str = "./convplay-worker-loader.js";
+use crate::protocol::{self, FromWorker, ToWorker, WORKER_SCRIPT};
 
 /// A handle on the running worker. It is `Copy`, so event handlers can capture it.
 #[derive(Clone, Copy)]
@@ -63,13 +59,7 @@ pub fn use_worker(on_message: impl Fn(FromWorker) + 'static) -> WorkerHandle {
             });
             let on_failure = deliver;
             let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-                // A script that fails to load fires a plain `Event`; an uncaught exception inside
-                // the worker fires an `ErrorEvent` that says what it was.
-                let what = event
-                    .dyn_ref::<ErrorEvent>()
-                    .map(ErrorEvent::message)
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| format!("could not load {WORKER_SCRIPT}"));
+                let what = protocol::worker_error(&event);
                 on_failure(FromWorker::Error(format!("worker: {what}")));
             });
             worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

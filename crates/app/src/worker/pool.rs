@@ -14,14 +14,11 @@ use convplay_compute::train::ShardGradients;
 use js_sys::Promise;
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ErrorEvent, Event, MessageEvent, Worker, WorkerOptions};
+use web_sys::{Event, MessageEvent, Worker, WorkerOptions};
 
-use crate::protocol::FromWorker;
+use crate::protocol::{self, FromWorker, WORKER_SCRIPT};
 use crate::worker::engine::{Engine, PendingStep};
 use crate::worker::shards::{self, FromHelper, HELPER_NAME, ToHelper};
-
-/// The worker script, beside the training worker's own.
-const WORKER_SCRIPT: &str = "./convplay-worker-loader.js";
 
 /// The gradient workers, shared by the training worker's event handlers.
 #[derive(Clone)]
@@ -136,11 +133,7 @@ impl Pool {
         });
         let pool = self.clone();
         let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-            let what = event
-                .dyn_ref::<ErrorEvent>()
-                .map(ErrorEvent::message)
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| format!("could not load {WORKER_SCRIPT}"));
+            let what = protocol::worker_error(&event);
             pool.fail(format!("gradient worker {}: {what}", index + 1));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
