@@ -6,7 +6,7 @@ use crate::ops::Padding;
 use crate::ops::testing::{check_gradient_with, random, weighted_sum};
 
 /// Asserts the preset's summary rows are exactly `expected` (name, output shape, params).
-fn assert_table(name: &str, expected: &[(&str, Vec<usize>, usize)]) {
+pub(super) fn assert_table(name: &str, expected: &[(&str, Vec<usize>, usize)]) {
     let got: Vec<(String, Vec<usize>, usize)> = preset(name)
         .unwrap()
         .summary()
@@ -22,21 +22,28 @@ fn assert_table(name: &str, expected: &[(&str, Vec<usize>, usize)]) {
     assert_eq!(got, expected);
 }
 
-#[test]
-fn cnn_flatten_matches_the_lecture_table_layer_by_layer() {
-    let expected: Vec<(&str, Vec<usize>, usize)> = vec![
+/// The rows both lecture models share: three convolutions, each but the last pooled.
+fn trunk() -> Vec<(&'static str, Vec<usize>, usize)> {
+    vec![
         ("conv1", vec![32, 62, 62], 320),
         ("pool1", vec![32, 31, 31], 0),
         ("conv2", vec![64, 29, 29], 18_496),
         ("pool2", vec![64, 14, 14], 0),
         ("conv3", vec![128, 12, 12], 73_856),
+    ]
+}
+
+#[test]
+fn cnn_flatten_matches_the_lecture_table_layer_by_layer() {
+    let mut expected = trunk();
+    expected.extend([
         ("pool3", vec![128, 6, 6], 0),
         ("flatten", vec![4608], 0),
         ("dropout1", vec![4608], 0),
         ("classifier", vec![64], 294_976),
         ("dropout2", vec![64], 0),
         ("output", vec![10], 650),
-    ];
+    ]);
     assert_table("cnn-flatten", &expected);
     assert_eq!(
         preset("cnn-flatten")
@@ -50,18 +57,14 @@ fn cnn_flatten_matches_the_lecture_table_layer_by_layer() {
 
 #[test]
 fn cnn_gap_matches_the_lecture_table_layer_by_layer() {
-    let expected: Vec<(&str, Vec<usize>, usize)> = vec![
-        ("conv1", vec![32, 62, 62], 320),
-        ("pool1", vec![32, 31, 31], 0),
-        ("conv2", vec![64, 29, 29], 18_496),
-        ("pool2", vec![64, 14, 14], 0),
-        ("conv3", vec![128, 12, 12], 73_856),
+    let mut expected = trunk();
+    expected.extend([
         ("gpooling", vec![128], 0),
         ("dropout1", vec![128], 0),
         ("classifier", vec![64], 8_256),
         ("dropout2", vec![64], 0),
         ("output", vec![10], 650),
-    ];
+    ]);
     assert_table("cnn-gap", &expected);
     let s = preset("cnn-gap").unwrap().summary().unwrap();
     assert_eq!(s.total_params, 101_578);

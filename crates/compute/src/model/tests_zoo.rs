@@ -3,6 +3,7 @@
 //! checks through the new blocks (BlurPool, reflect / circular padding, dense block, auxiliary
 //! head).
 
+use super::tests::assert_table;
 use super::transform::{antialias, with_padding};
 use super::*;
 use crate::ops::pad::PadMode;
@@ -68,12 +69,6 @@ fn every_preset_has_its_hand_computed_parameter_count() {
 
 #[test]
 fn inception_lecture_matches_the_lecture_table_exactly() {
-    let s = preset("inception-lecture").unwrap().summary().unwrap();
-    let got: Vec<(String, Vec<usize>, usize)> = s
-        .rows
-        .iter()
-        .map(|r| (r.name.clone(), r.output_shape.clone(), r.params))
-        .collect();
     let want: Vec<(&str, Vec<usize>, usize)> = vec![
         ("conv", vec![32, 32, 32], 896),
         ("max_pool", vec![32, 16, 16], 0),
@@ -89,11 +84,8 @@ fn inception_lecture_matches_the_lecture_table_exactly() {
         ("dropout", vec![128], 0),
         ("dense", vec![10], 1_290),
     ];
-    let want: Vec<(String, Vec<usize>, usize)> = want
-        .into_iter()
-        .map(|(n, s, p)| (n.to_string(), s, p))
-        .collect();
-    assert_eq!(got, want);
+    assert_table("inception-lecture", &want);
+    let s = preset("inception-lecture").unwrap().summary().unwrap();
     assert_eq!(s.total_params, 78_218);
     assert_eq!(s.input, [3, 32, 32]);
     // The summary also counts multiply-adds: conv_3_2 is 16·16·32 outputs × 64·5·5.

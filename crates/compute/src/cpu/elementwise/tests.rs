@@ -56,6 +56,16 @@ fn all_kernels() -> Vec<Kernels> {
     ks
 }
 
+/// Runs `case` for every kernel set and every length, drawing from one stream seeded `seed`.
+fn each_case(seed: u64, mut case: impl FnMut(&Kernels, usize, &mut Rng)) {
+    let mut rng = Rng::new(seed);
+    for k in all_kernels() {
+        for n in lengths() {
+            case(&k, n, &mut rng);
+        }
+    }
+}
+
 fn same_bits(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
@@ -181,47 +191,38 @@ fn free_functions_match_scalar() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn relu_forward_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(1);
-    for k in all_kernels() {
-        for n in lengths() {
-            let x = rng.vec(n);
-            let (mut got, mut want) = (rng.vec(n), rng.vec(n));
-            k.relu_forward(&mut got, &x);
-            scalar::relu_forward(&mut want, &x);
-            assert_bitwise(&got, &want, "relu_forward", &k, n);
-        }
-    }
+    each_case(1, |k, n, rng| {
+        let x = rng.vec(n);
+        let (mut got, mut want) = (rng.vec(n), rng.vec(n));
+        k.relu_forward(&mut got, &x);
+        scalar::relu_forward(&mut want, &x);
+        assert_bitwise(&got, &want, "relu_forward", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn relu_forward_inplace_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(2);
-    for k in all_kernels() {
-        for n in lengths() {
-            let mut got = rng.vec(n);
-            let mut want = got.clone();
-            k.relu_forward_inplace(&mut got);
-            scalar::relu_forward_inplace(&mut want);
-            assert_bitwise(&got, &want, "relu_forward_inplace", &k, n);
-        }
-    }
+    each_case(2, |k, n, rng| {
+        let mut got = rng.vec(n);
+        let mut want = got.clone();
+        k.relu_forward_inplace(&mut got);
+        scalar::relu_forward_inplace(&mut want);
+        assert_bitwise(&got, &want, "relu_forward_inplace", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn relu_backward_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(3);
-    for k in all_kernels() {
-        for n in lengths() {
-            let (dy, y) = (rng.vec(n), rng.vec(n));
-            let mut got = rng.vec(n);
-            let mut want = got.clone();
-            k.relu_backward(&mut got, &dy, &y);
-            scalar::relu_backward(&mut want, &dy, &y);
-            assert_bitwise(&got, &want, "relu_backward", &k, n);
-        }
-    }
+    each_case(3, |k, n, rng| {
+        let (dy, y) = (rng.vec(n), rng.vec(n));
+        let mut got = rng.vec(n);
+        let mut want = got.clone();
+        k.relu_backward(&mut got, &dy, &y);
+        scalar::relu_backward(&mut want, &dy, &y);
+        assert_bitwise(&got, &want, "relu_backward", k, n);
+    });
 }
 
 #[test]
@@ -269,113 +270,92 @@ fn relu_handles_nan_inf_and_signed_zero_like_scalar() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn add_assign_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(4);
-    for k in all_kernels() {
-        for n in lengths() {
-            let x = rng.vec(n);
-            let mut got = rng.vec(n);
-            let mut want = got.clone();
-            k.add_assign(&mut got, &x);
-            scalar::add_assign(&mut want, &x);
-            assert_bitwise(&got, &want, "add_assign", &k, n);
-        }
-    }
+    each_case(4, |k, n, rng| {
+        let x = rng.vec(n);
+        let mut got = rng.vec(n);
+        let mut want = got.clone();
+        k.add_assign(&mut got, &x);
+        scalar::add_assign(&mut want, &x);
+        assert_bitwise(&got, &want, "add_assign", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn axpy_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(5);
-    for k in all_kernels() {
-        for n in lengths() {
-            let a = rng.uniform(-3.0, 3.0);
-            let x = rng.vec(n);
-            let mut got = rng.vec(n);
-            let mut want = got.clone();
-            k.axpy(&mut got, a, &x);
-            scalar::axpy(&mut want, a, &x);
-            assert_bitwise(&got, &want, "axpy", &k, n);
-        }
-    }
+    each_case(5, |k, n, rng| {
+        let a = rng.uniform(-3.0, 3.0);
+        let x = rng.vec(n);
+        let mut got = rng.vec(n);
+        let mut want = got.clone();
+        k.axpy(&mut got, a, &x);
+        scalar::axpy(&mut want, a, &x);
+        assert_bitwise(&got, &want, "axpy", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn scale_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(6);
-    for k in all_kernels() {
-        for n in lengths() {
-            let a = rng.uniform(-3.0, 3.0);
-            let mut got = rng.vec(n);
-            let mut want = got.clone();
-            k.scale(&mut got, a);
-            scalar::scale(&mut want, a);
-            assert_bitwise(&got, &want, "scale", &k, n);
-        }
-    }
+    each_case(6, |k, n, rng| {
+        let a = rng.uniform(-3.0, 3.0);
+        let mut got = rng.vec(n);
+        let mut want = got.clone();
+        k.scale(&mut got, a);
+        scalar::scale(&mut want, a);
+        assert_bitwise(&got, &want, "scale", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn mul_assign_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(7);
-    for k in all_kernels() {
-        for n in lengths() {
-            // Dropout-like mask: 0 or 1/(1-p).
-            let mask: Vec<f32> = (0..n)
-                .map(|_| if rng.next_u64() & 1 == 0 { 0.0 } else { 2.0 })
-                .collect();
-            let x = rng.vec(n);
-            for m in [&mask, &x] {
-                let mut got = rng.vec(n);
-                let mut want = got.clone();
-                k.mul_assign(&mut got, m);
-                scalar::mul_assign(&mut want, m);
-                assert_bitwise(&got, &want, "mul_assign", &k, n);
-            }
+    each_case(7, |k, n, rng| {
+        // Dropout-like mask: 0 or 1/(1-p).
+        let mask: Vec<f32> = (0..n)
+            .map(|_| if rng.next_u64() & 1 == 0 { 0.0 } else { 2.0 })
+            .collect();
+        let x = rng.vec(n);
+        for m in [&mask, &x] {
+            let mut got = rng.vec(n);
+            let mut want = got.clone();
+            k.mul_assign(&mut got, m);
+            scalar::mul_assign(&mut want, m);
+            assert_bitwise(&got, &want, "mul_assign", k, n);
         }
-    }
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn sum_matches_scalar_within_tolerance_all_lengths() {
-    let mut rng = Rng::new(8);
-    for k in all_kernels() {
-        for n in lengths() {
-            let x = rng.vec(n);
-            let terms = terms_sum(&x);
-            assert_close(k.sum(&x), scalar::sum(&x), &terms, "sum", &k, n);
-        }
-    }
+    each_case(8, |k, n, rng| {
+        let x = rng.vec(n);
+        let terms = terms_sum(&x);
+        assert_close(k.sum(&x), scalar::sum(&x), &terms, "sum", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn dot_matches_scalar_within_tolerance_all_lengths() {
-    let mut rng = Rng::new(9);
-    for k in all_kernels() {
-        for n in lengths() {
-            let (a, b) = (rng.vec(n), rng.vec(n));
-            let terms = terms_dot(&a, &b);
-            assert_close(k.dot(&a, &b), scalar::dot(&a, &b), &terms, "dot", &k, n);
-        }
-    }
+    each_case(9, |k, n, rng| {
+        let (a, b) = (rng.vec(n), rng.vec(n));
+        let terms = terms_dot(&a, &b);
+        assert_close(k.dot(&a, &b), scalar::dot(&a, &b), &terms, "dot", k, n);
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn sum_sq_dev_matches_scalar_within_tolerance_all_lengths() {
-    let mut rng = Rng::new(10);
-    for k in all_kernels() {
-        for n in lengths() {
-            let x = rng.vec(n);
-            let mean = rng.uniform(-1.0, 1.0);
-            let terms = terms_sq_dev(&x, mean);
-            let want = scalar::sum_sq_dev(&x, mean);
-            assert_close(k.sum_sq_dev(&x, mean), want, &terms, "sum_sq_dev", &k, n);
-        }
-    }
+    each_case(10, |k, n, rng| {
+        let x = rng.vec(n);
+        let mean = rng.uniform(-1.0, 1.0);
+        let terms = terms_sq_dev(&x, mean);
+        let want = scalar::sum_sq_dev(&x, mean);
+        assert_close(k.sum_sq_dev(&x, mean), want, &terms, "sum_sq_dev", k, n);
+    });
 }
 
 /// With small dyadic inputs (k/16, |k| <= 32) every product and partial
@@ -406,18 +386,15 @@ fn reductions_are_exact_on_dyadic_inputs_all_lengths() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn max_abs_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(12);
-    for k in all_kernels() {
-        for n in lengths() {
-            let mut x = rng.vec(n);
-            if n > 3 {
-                x[n / 2] = f32::NAN; // ignored by both
-            }
-            let (got, want) = (k.max_abs(&x), scalar::max_abs(&x));
-            assert_bitwise(&[got], &[want], "max_abs", &k, n);
-            assert!(!want.is_nan());
+    each_case(12, |k, n, rng| {
+        let mut x = rng.vec(n);
+        if n > 3 {
+            x[n / 2] = f32::NAN; // ignored by both
         }
-    }
+        let (got, want) = (k.max_abs(&x), scalar::max_abs(&x));
+        assert_bitwise(&[got], &[want], "max_abs", k, n);
+        assert!(!want.is_nan());
+    });
 }
 
 #[test]
@@ -460,93 +437,87 @@ fn affine_channels_matches_scalar_bitwise_all_lengths() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn sgd_update_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(15);
-    for k in all_kernels() {
-        for n in lengths() {
-            for (momentum, weight_decay, nesterov) in [
-                (0.0, 0.0, false),
-                (0.0, 5e-4, false),
-                (0.9, 0.0, false),
-                (0.9, 1e-4, false),
-                (0.9, 1e-4, true),
-            ] {
-                let lr = 0.05;
-                let grad = rng.vec(n);
-                let mut p = (rng.vec(n), vec![]);
-                p.1 = p.0.clone();
-                let mut v = (rng.vec(n), vec![]);
-                v.1 = v.0.clone();
-                for _ in 0..2 {
-                    k.sgd_update(
-                        &mut p.0,
-                        &grad,
-                        &mut v.0,
-                        lr,
-                        momentum,
-                        weight_decay,
-                        nesterov,
-                    );
-                    scalar::sgd_update(
-                        &mut p.1,
-                        &grad,
-                        &mut v.1,
-                        lr,
-                        momentum,
-                        weight_decay,
-                        nesterov,
-                    );
-                }
-                assert_bitwise(&p.0, &p.1, "sgd_update param", &k, n);
-                assert_bitwise(&v.0, &v.1, "sgd_update velocity", &k, n);
+    each_case(15, |k, n, rng| {
+        for (momentum, weight_decay, nesterov) in [
+            (0.0, 0.0, false),
+            (0.0, 5e-4, false),
+            (0.9, 0.0, false),
+            (0.9, 1e-4, false),
+            (0.9, 1e-4, true),
+        ] {
+            let lr = 0.05;
+            let grad = rng.vec(n);
+            let mut p = (rng.vec(n), vec![]);
+            p.1 = p.0.clone();
+            let mut v = (rng.vec(n), vec![]);
+            v.1 = v.0.clone();
+            for _ in 0..2 {
+                k.sgd_update(
+                    &mut p.0,
+                    &grad,
+                    &mut v.0,
+                    lr,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                );
+                scalar::sgd_update(
+                    &mut p.1,
+                    &grad,
+                    &mut v.1,
+                    lr,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                );
             }
+            assert_bitwise(&p.0, &p.1, "sgd_update param", k, n);
+            assert_bitwise(&v.0, &v.1, "sgd_update velocity", k, n);
         }
-    }
+    });
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn adam_update_matches_scalar_bitwise_all_lengths() {
-    let mut rng = Rng::new(16);
-    for k in all_kernels() {
-        for n in lengths() {
-            for (step, weight_decay) in [(1, 0.0), (2, 1e-2), (1000, 0.0)] {
-                let grad = rng.vec(n);
-                let p0 = rng.vec(n);
-                let m0 = rng.vec(n);
-                let v0 = rng.vec_nonneg(n);
-                let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
-                let (mut pr, mut mr, mut vr) = (p0, m0, v0);
-                let hp = (1e-3, 0.9, 0.999, 1e-8);
-                k.adam_update(
-                    &mut p,
-                    &grad,
-                    &mut m,
-                    &mut v,
-                    hp.0,
-                    hp.1,
-                    hp.2,
-                    hp.3,
-                    step,
-                    weight_decay,
-                );
-                scalar::adam_update(
-                    &mut pr,
-                    &grad,
-                    &mut mr,
-                    &mut vr,
-                    hp.0,
-                    hp.1,
-                    hp.2,
-                    hp.3,
-                    step,
-                    weight_decay,
-                );
-                assert_bitwise(&p, &pr, "adam_update param", &k, n);
-                assert_bitwise(&m, &mr, "adam_update m", &k, n);
-                assert_bitwise(&v, &vr, "adam_update v", &k, n);
-            }
+    each_case(16, |k, n, rng| {
+        for (step, weight_decay) in [(1, 0.0), (2, 1e-2), (1000, 0.0)] {
+            let grad = rng.vec(n);
+            let p0 = rng.vec(n);
+            let m0 = rng.vec(n);
+            let v0 = rng.vec_nonneg(n);
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            let (mut pr, mut mr, mut vr) = (p0, m0, v0);
+            let hp = (1e-3, 0.9, 0.999, 1e-8);
+            k.adam_update(
+                &mut p,
+                &grad,
+                &mut m,
+                &mut v,
+                hp.0,
+                hp.1,
+                hp.2,
+                hp.3,
+                step,
+                weight_decay,
+            );
+            scalar::adam_update(
+                &mut pr,
+                &grad,
+                &mut mr,
+                &mut vr,
+                hp.0,
+                hp.1,
+                hp.2,
+                hp.3,
+                step,
+                weight_decay,
+            );
+            assert_bitwise(&p, &pr, "adam_update param", k, n);
+            assert_bitwise(&m, &mr, "adam_update m", k, n);
+            assert_bitwise(&v, &vr, "adam_update v", k, n);
         }
-    }
+    });
 }
 
 #[test]
