@@ -465,32 +465,19 @@ impl Builder {
                 stride,
                 padding,
                 ..
-            } => {
-                let g = self.pool_geom(x, name, *size, *stride, *padding)?;
-                let out = self.node(
-                    NodeOp::MaxPool(g),
-                    vec![x],
-                    [c, g.h_out, g.w_out],
-                    false,
-                    name,
-                )?;
-                self.row(name, kind, out, 0, 0);
-                Ok(out)
             }
-            LayerSpec::AvgPool {
+            | LayerSpec::AvgPool {
                 size,
                 stride,
                 padding,
                 ..
             } => {
                 let g = self.pool_geom(x, name, *size, *stride, *padding)?;
-                let out = self.node(
-                    NodeOp::AvgPool(g),
-                    vec![x],
-                    [c, g.h_out, g.w_out],
-                    false,
-                    name,
-                )?;
+                let op = match layer {
+                    LayerSpec::MaxPool { .. } => NodeOp::MaxPool(g),
+                    _ => NodeOp::AvgPool(g),
+                };
+                let out = self.node(op, vec![x], [c, g.h_out, g.w_out], false, name)?;
                 self.row(name, kind, out, 0, 0);
                 Ok(out)
             }

@@ -28,85 +28,30 @@ fn blur(name: &str, stride: usize) -> LayerSpec {
 fn antialias_layers(layers: &[LayerSpec]) -> Vec<LayerSpec> {
     let mut out = Vec::new();
     for layer in layers {
-        match layer.clone() {
-            LayerSpec::MaxPool {
-                name,
-                size,
-                stride,
-                padding,
-            } if stride.unwrap_or(size) > 1 => {
-                out.push(LayerSpec::MaxPool {
-                    name: name.clone(),
-                    size,
-                    stride: Some(1),
-                    padding,
-                });
-                out.push(blur(&name, stride.unwrap_or(size)));
+        let mut layer = layer.clone();
+        // The stride a strided pooling or convolution gives up to the blur that follows it.
+        let blur_stride = match &mut layer {
+            LayerSpec::MaxPool { size, stride, .. } | LayerSpec::AvgPool { size, stride, .. }
+                if stride.unwrap_or(*size) > 1 =>
+            {
+                stride.replace(1).or(Some(*size))
             }
-            LayerSpec::AvgPool {
-                name,
-                size,
-                stride,
-                padding,
-            } if stride.unwrap_or(size) > 1 => {
-                out.push(LayerSpec::AvgPool {
-                    name: name.clone(),
-                    size,
-                    stride: Some(1),
-                    padding,
-                });
-                out.push(blur(&name, stride.unwrap_or(size)));
+            LayerSpec::Conv2d { stride, .. } if *stride > 1 => Some(std::mem::replace(stride, 1)),
+            LayerSpec::Residual { body: layers, .. } | LayerSpec::AuxHead { layers, .. } => {
+                *layers = antialias_layers(layers);
+                None
             }
-            LayerSpec::Conv2d {
-                name,
-                filters,
-                kernel,
-                stride,
-                padding,
-                padding_mode,
-                groups,
-                activation,
-                bias,
-                init,
-            } if stride > 1 => {
-                out.push(LayerSpec::Conv2d {
-                    name: name.clone(),
-                    filters,
-                    kernel,
-                    stride: 1,
-                    padding,
-                    padding_mode,
-                    groups,
-                    activation,
-                    bias,
-                    init,
-                });
-                out.push(blur(&name, stride));
+            LayerSpec::Branches { branches, .. } => {
+                for b in branches.iter_mut() {
+                    *b = antialias_layers(b);
+                }
+                None
             }
-            LayerSpec::Residual {
-                name,
-                body,
-                projection,
-            } => out.push(LayerSpec::Residual {
-                name,
-                body: antialias_layers(&body),
-                projection,
-            }),
-            LayerSpec::Branches { name, branches } => out.push(LayerSpec::Branches {
-                name,
-                branches: branches.iter().map(|b| antialias_layers(b)).collect(),
-            }),
-            LayerSpec::AuxHead {
-                name,
-                weight,
-                layers,
-            } => out.push(LayerSpec::AuxHead {
-                name,
-                weight,
-                layers: antialias_layers(&layers),
-            }),
-            other => out.push(other),
-        }
+            _ => None,
+        };
+        let blurred = blur_stride.map(|s| blur(layer.name(), s));
+        out.push(layer);
+        out.extend(blurred);
     }
     out
 }
