@@ -305,67 +305,30 @@ fn model_with_gap_and_dropout_trains_in_train_mode_and_is_deterministic_in_eval(
 fn unfuse(layers: &[LayerSpec]) -> Vec<LayerSpec> {
     let mut out = Vec::new();
     for l in layers {
-        match l.clone() {
-            LayerSpec::Conv2d {
-                name,
-                filters,
-                kernel,
-                stride,
-                padding,
-                padding_mode,
-                groups,
-                activation: Activation::Relu,
-                bias,
-                init,
-            } => {
-                out.push(LayerSpec::Conv2d {
-                    name: name.clone(),
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                    padding_mode,
-                    groups,
-                    activation: Activation::Linear,
-                    bias,
-                    init,
-                });
-                out.push(LayerSpec::Relu {
-                    name: format!("{name}_relu"),
-                });
+        let mut l = l.clone();
+        let relu = match &mut l {
+            LayerSpec::Conv2d { activation, .. } | LayerSpec::Dense { activation, .. }
+                if *activation == Activation::Relu =>
+            {
+                *activation = Activation::Linear;
+                true
             }
-            LayerSpec::Dense {
-                name,
-                units,
-                activation: Activation::Relu,
-                bias,
-                init,
-            } => {
-                out.push(LayerSpec::Dense {
-                    name: name.clone(),
-                    units,
-                    activation: Activation::Linear,
-                    bias,
-                    init,
-                });
-                out.push(LayerSpec::Relu {
-                    name: format!("{name}_relu"),
-                });
+            LayerSpec::Residual { body, .. } => {
+                *body = unfuse(body);
+                false
             }
-            LayerSpec::Residual {
-                name,
-                body,
-                projection,
-            } => out.push(LayerSpec::Residual {
-                name,
-                body: unfuse(&body),
-                projection,
-            }),
-            LayerSpec::Branches { name, branches } => out.push(LayerSpec::Branches {
-                name,
-                branches: branches.iter().map(|b| unfuse(b)).collect(),
-            }),
-            other => out.push(other),
+            LayerSpec::Branches { branches, .. } => {
+                for b in branches.iter_mut() {
+                    *b = unfuse(b);
+                }
+                false
+            }
+            _ => false,
+        };
+        let name = format!("{}_relu", l.name());
+        out.push(l);
+        if relu {
+            out.push(LayerSpec::Relu { name });
         }
     }
     out
