@@ -50,6 +50,28 @@ impl ParamInfo {
     }
 }
 
+/// A batch norm's learned scale and shift (parameters) and running statistics (`mean` and `var`
+/// index [`Graph::buffers`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormParams {
+    pub gamma: ParamId,
+    pub beta: ParamId,
+    pub mean: usize,
+    pub var: usize,
+}
+
+impl BatchNormParams {
+    /// Where they sit in the flat parameter and statistics buffers of `g`.
+    pub fn at(&self, g: &Graph) -> crate::backend::BatchNormAt {
+        crate::backend::BatchNormAt {
+            gamma: g.params[self.gamma].offset,
+            beta: g.params[self.beta].offset,
+            mean: g.buffers[self.mean].offset,
+            var: g.buffers[self.var].offset,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeOp {
     /// `relu`: the layer's ReLU runs in place on the output (and masks the gradient in
@@ -76,13 +98,9 @@ pub enum NodeOp {
     Dropout {
         rate: f32,
     },
-    /// `mean` and `var` index [`Graph::buffers`].
     BatchNorm {
         geom: BatchNormGeom,
-        gamma: ParamId,
-        beta: ParamId,
-        mean: usize,
-        var: usize,
+        params: BatchNormParams,
     },
     Add,
     Concat,
@@ -593,10 +611,12 @@ impl Builder {
                 let out = self.node(
                     NodeOp::BatchNorm {
                         geom,
-                        gamma,
-                        beta,
-                        mean,
-                        var,
+                        params: BatchNormParams {
+                            gamma,
+                            beta,
+                            mean,
+                            var,
+                        },
                     },
                     vec![x],
                     [c, h, w],

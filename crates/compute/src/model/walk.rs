@@ -7,7 +7,7 @@
 //! in [`forward`], one in [`backward`], and one line in [`Layout::state`] if it keeps state.
 
 use super::graph::{Graph, NodeOp, ParamId};
-use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
+use crate::backend::{Backend, Param, Part, Tensor};
 use crate::error::Result;
 
 /// What a node keeps from forward for backward.
@@ -100,15 +100,6 @@ fn param(g: &Graph, id: ParamId) -> Param {
     }
 }
 
-fn bn_at(g: &Graph, gamma: ParamId, beta: ParamId, mean: usize, var: usize) -> BatchNormAt {
-    BatchNormAt {
-        gamma: g.params[gamma].offset,
-        beta: g.params[beta].offset,
-        mean: g.buffers[mean].offset,
-        var: g.buffers[var].offset,
-    }
-}
-
 fn parts(g: &Graph, l: &Layout, inputs: &[usize], grad: bool) -> Vec<Part> {
     inputs
         .iter()
@@ -154,15 +145,8 @@ pub fn forward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize, train: bo
             NodeOp::Dropout { rate } => {
                 b.dropout_forward(out, k, x, len, n, train.then_some(*rate))?
             }
-            NodeOp::BatchNorm {
-                geom,
-                gamma,
-                beta,
-                mean,
-                var,
-            } => {
-                let at = bn_at(g, *gamma, *beta, *mean, *var);
-                b.batchnorm_forward(out, k, x, at, geom, n, train)?
+            NodeOp::BatchNorm { geom, params } => {
+                b.batchnorm_forward(out, k, x, params.at(g), geom, n, train)?
             }
             NodeOp::Add => b.add_forward(out, x, l.act(node.inputs[1]), len)?,
             NodeOp::Concat => {
@@ -219,15 +203,8 @@ pub fn backward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize) -> Resul
                 }
             }
             // γ and β need their gradients even when x is the input image.
-            NodeOp::BatchNorm {
-                geom,
-                gamma,
-                beta,
-                mean,
-                var,
-            } => {
-                let at = bn_at(g, *gamma, *beta, *mean, *var);
-                b.batchnorm_backward(dx, k, dy, x, at, geom, n)?
+            NodeOp::BatchNorm { geom, params } => {
+                b.batchnorm_backward(dx, k, dy, x, params.at(g), geom, n)?
             }
             NodeOp::Add => {
                 for &v in &node.inputs {
