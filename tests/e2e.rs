@@ -71,18 +71,6 @@ fn state(b: &Browser) -> R<Value> {
     )
 }
 
-/// Opens `url` as a fresh document (not a same-page fragment change) and waits for the worker.
-fn open(b: &Browser, url: &str) -> R<()> {
-    b.goto("about:blank")?;
-    b.goto(url)?;
-    b.wait_for(
-        "the page to be idle (worker ready, data loaded)",
-        "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
-        Duration::from_secs(120),
-    )?;
-    Ok(())
-}
-
 fn errors(b: &Browser) -> R<Vec<String>> {
     Ok(b.console()?
         .into_iter()
@@ -111,7 +99,7 @@ fn the_playground_end_to_end() -> R<()> {
     let base = server.url();
 
     // 1. Loads, with the backend named and no console error.
-    open(&b, &base)?;
+    b.open(&base)?;
     let badge = text(&b, "#backend-badge")?;
     assert!(
         badge.contains("WebGPU") || badge.contains("wasm SIMD"),
@@ -288,7 +276,7 @@ fn the_playground_end_to_end() -> R<()> {
 
     // 6. The share link, opened in a fresh page, restores the same experiment.
     let before: Vec<String> = SETTINGS.iter().map(|s| value(&b, s)).collect::<R<_>>()?;
-    open(&b, &link)?;
+    b.open(&link)?;
     let after: Vec<String> = SETTINGS.iter().map(|s| value(&b, s)).collect::<R<_>>()?;
     assert_eq!(before, after, "settings {SETTINGS:?}");
     let restored = value(&b, "#share-link")?;
@@ -310,7 +298,7 @@ fn the_playground_end_to_end() -> R<()> {
     );
 
     // 7. A garbage fragment: the error is shown, with the defaults.
-    open(&b, &format!("{base}#e=1.%%%not-a-link"))?;
+    b.open(&format!("{base}#e=1.%%%not-a-link"))?;
     let msg = b.wait_for(
         "the link error",
         "const e = document.querySelector('#link-error'); return e && e.offsetParent !== null && e.textContent.trim();",

@@ -258,6 +258,19 @@ impl Browser {
             .map(|_| ())
     }
 
+    /// Opens the playground at `url` as a fresh document (not a same-page fragment change) and
+    /// waits until it is idle: the worker ready and the data loaded.
+    pub fn open(&self, url: &str) -> R<()> {
+        self.goto("about:blank")?;
+        self.goto(url)?;
+        self.wait_for(
+            "the page to be idle (worker ready, data loaded)",
+            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
+            Duration::from_secs(120),
+        )?;
+        Ok(())
+    }
+
     /// Runs `script` (a function body; `arguments[i]` are `args`) and returns its value.
     pub fn js(&self, script: &str, args: Vec<Value>) -> R<Value> {
         self.cmd(

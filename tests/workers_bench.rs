@@ -55,13 +55,7 @@ fn cnn_gap_images_per_second_by_worker_count() -> R<()> {
     let b = Browser::start()?;
     let url = format!("{}#{}", server.url(), exp.to_fragment());
     for workers in counts {
-        b.goto("about:blank")?;
-        b.goto(&url)?;
-        b.wait_for(
-            "the page to be idle",
-            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
-            Duration::from_secs(120),
-        )?;
+        b.open(&url)?;
         b.js(
             "const e = document.querySelector('#workers'); e.value = arguments[0];
              e.dispatchEvent(new Event('change', {bubbles: true}));",
@@ -98,13 +92,7 @@ fn page_mount_long_tasks() -> R<()> {
     let server = StaticServer::start(dist())?;
     let b = Browser::start()?;
     for run in 1..=3 {
-        b.goto("about:blank")?;
-        b.goto(&server.url())?;
-        b.wait_for(
-            "the page to be idle",
-            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
-            Duration::from_secs(120),
-        )?;
+        b.open(&server.url())?;
         // Long tasks are buffered from the page's start (up to 200 of them).
         b.js(
             "window.__longTasks = null;
