@@ -18,6 +18,7 @@ pub mod context;
 pub mod kernels;
 pub mod model;
 pub mod ops;
+pub mod params;
 pub mod run;
 pub mod trainer;
 
