@@ -156,6 +156,13 @@ fn impossible_specs_name_the_layer_and_the_problem() {
     )
     .unwrap();
     assert!(compile(&zero).is_err());
+    // An input whose size overflows usize is refused, not a panic (found by the parser properties).
+    let huge = ModelSpec::from_json(&format!(
+        r#"{{"name":"t","input":[{},2,1],"layers":[{{"type":"flatten","name":"f"}}]}}"#,
+        usize::MAX
+    ))
+    .unwrap();
+    assert!(compile(&huge).unwrap_err().to_string().contains("16M"));
 }
 
 #[test]

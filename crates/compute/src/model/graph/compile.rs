@@ -580,7 +580,8 @@ pub fn compile(spec: &ModelSpec) -> Result<Graph> {
             format!("input shape {c}×{h}×{w} must be positive"),
         ));
     }
-    if c * h * w > 16 * 1024 * 1024 {
+    let input = c.checked_mul(h).and_then(|v| v.checked_mul(w));
+    if input.is_none_or(|v| v > 16 * 1024 * 1024) {
         return Err(invalid("input", "input is larger than 16M values"));
     }
     if spec.layers.is_empty() {
