@@ -18,21 +18,23 @@ fn bn_params(g: &BatchNormGeom, n: usize, at: BatchNormAt, train: bool) -> Resul
     })
 }
 
-/// The bindings of the per-channel buffers, each with the elements it must hold: the batch
-/// statistics `[c, 2]` (mean, 1/σ), and γ and β in `params` and the running mean and variance in
-/// `running` at `at`'s offsets.
+/// The batch statistics `[c, 2]` (mean, 1/σ) and γ and β in `params` at `at`'s offsets, as
+/// bindings with the elements each must hold: what every batch-norm pass reads.
 fn bn_state<'a>(
     g: &BatchNormGeom,
     at: BatchNormAt,
     stats: &'a GpuBuffer,
-    running: &'a GpuBuffer,
     params: &'a GpuBuffer,
-) -> [Bind<'a>; 3] {
+) -> [Bind<'a>; 2] {
     [
         ("stats", stats, 2 * g.c),
-        ("running", running, at.mean.max(at.var) + g.c),
         ("params", params, at.gamma.max(at.beta) + g.c),
     ]
+}
+
+/// The running mean and variance in `running` at `at`'s offsets, which the forwards read.
+fn bn_running<'a>(g: &BatchNormGeom, at: BatchNormAt, running: &'a GpuBuffer) -> Bind<'a> {
+    ("running", running, at.mean.max(at.var) + g.c)
 }
 
 /// Training forward: batch statistics into `stats` (`[c, 2]`: mean, 1/σ), running statistics
@@ -50,7 +52,8 @@ pub fn batchnorm_forward_train(
     n: usize,
 ) -> Result<[Dispatch; 2]> {
     let len = n * g.c * g.plane;
-    let [stats, running, params] = bn_state(g, at, stats, running, params);
+    let [stats, params] = bn_state(g, at, stats, params);
+    let running = bn_running(g, at, running);
     let p = bn_params(g, n, at, true)?;
     let forward = [("y", y, len), ("x", x, len), params, stats, running];
     Ok([
@@ -85,9 +88,10 @@ pub fn batchnorm_forward_eval(
     n: usize,
 ) -> Result<Dispatch> {
     let len = n * g.c * g.plane;
-    let [stats, running, params] = bn_state(g, at, stats, running, params);
+    let [stats, params] = bn_state(g, at, stats, params);
     // Bound but unread: the statistics of the last training forward.
     let stats = (stats.0, stats.1, 0);
+    let running = bn_running(g, at, running);
     let p = bn_params(g, n, at, false)?;
     let binds = [("y", y, len), ("x", x, len), params, stats, running];
     launch(
@@ -116,13 +120,8 @@ pub fn batchnorm_backward(
     n: usize,
 ) -> Result<[Dispatch; 2]> {
     let len = n * g.c * g.plane;
-    // The running statistics play no part in backward.
-    let at = BatchNormAt {
-        mean: 0,
-        var: 0,
-        ..at
-    };
-    let [stats, _, params] = bn_state(g, at, stats, params, params);
+    // The running statistics play no part in backward: `running` is not bound.
+    let [stats, params] = bn_state(g, at, stats, params);
     let [dy, x, sums] = [("dy", dy, len), ("x", x, len), ("sums", sums, 2 * g.c)];
     let reduce = [dy, x, stats, sums, ("grads", grads, params.2)];
     let p = bn_params(g, n, at, true)?;
