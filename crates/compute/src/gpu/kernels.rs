@@ -48,6 +48,12 @@ macro_rules! kernels {
         impl Kernel {
             pub const ALL: [Kernel; [$(stringify!($name)),+].len()] = [$(Kernel::$name),+];
 
+            /// The kernel's place in [`Kernel::ALL`] (its declaration order), for tables indexed
+            /// by kernel.
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             /// The kernel's name, as in this table.
             pub fn name(self) -> &'static str {
                 match self {
@@ -441,8 +447,7 @@ impl Kernels {
     }
 
     pub(crate) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
-        let i = Kernel::ALL.iter().position(|&x| x == k).unwrap_or(0);
-        self.pipelines[i].get_or_init(|| self.build(k))
+        self.pipelines[k.index()].get_or_init(|| self.build(k))
     }
 
     fn build(&self, k: Kernel) -> wgpu::ComputePipeline {
@@ -474,6 +479,13 @@ impl Kernels {
 mod tests {
     use super::{Gemm, Kernel};
     use wgpu::naga;
+
+    #[test]
+    fn index_is_the_place_in_all() {
+        for (i, k) in Kernel::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i, "{k:?}");
+        }
+    }
 
     /// Every kernel's module with each GEMM body parses and validates as wgpu checks it before
     /// compiling: a missing include or a name declared by two of a kernel's files fails here, on

@@ -51,8 +51,7 @@ pub(super) fn bindings(kernel: Kernel) -> Result<&'static [&'static str]> {
             .map(|k| parse_bindings(k.own_source()))
             .collect()
     });
-    let i = Kernel::ALL.iter().position(|&k| k == kernel).unwrap_or(0);
-    all[i]
+    all[kernel.index()]
         .as_deref()
         .map_err(|e| Error::Gpu(format!("{kernel:?}: {e}")))
 }
