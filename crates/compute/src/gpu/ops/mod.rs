@@ -5,8 +5,9 @@
 //!
 //! One file per op family, as in [`crate::ops`]: [`conv`] (direct kernels, weight-gradient
 //! reduction, bias), [`winograd`], [`dense`], [`pointwise`] (ReLU, add, dropout, concat),
-//! [`spatial`] (pad, blur), [`pool`], [`norm`], [`loss`], [`optim`], [`data`]. This file holds what they share:
-//! [`Dispatch`], the grid helpers and the size checks.
+//! [`spatial`] (pad, blur), [`pool`], [`norm`], [`loss`], [`optim`], [`data`]; [`bind`] binds
+//! buffers by name ([`bind::launch`]). This file holds what they share: [`Dispatch`], the grid
+//! helpers, the size checks and the [`Planar`] launcher.
 //!
 //! Parameters live in one flat buffer: weight and bias arguments are that buffer plus element
 //! offsets, exactly as `graph.params` lays them out.
