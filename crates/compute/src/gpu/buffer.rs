@@ -5,32 +5,83 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::GpuContext;
 use crate::error::{Error, Result};
 
-/// A storage buffer of `len` 32-bit elements (f32 or u32).
+/// A storage buffer of `len` 32-bit elements (f32 or u32). Clones share the device buffer.
 #[derive(Debug, Clone)]
 pub struct GpuBuffer {
     pub buf: wgpu::Buffer,
     pub len: usize,
+    /// Counts the buffer in its context's [`Held`] until the last clone is dropped.
+    _held: Arc<HeldBuffer>,
+}
+
+/// The storage buffers alive on a device ([`GpuContext::held`]): what a long run's memory is
+/// watched by. Readback staging and per-dispatch parameter buffers live within one call and are
+/// not counted.
+#[derive(Debug, Default)]
+pub struct Held {
+    buffers: AtomicUsize,
+    bytes: AtomicU64,
+}
+
+impl Held {
+    /// `(buffers, bytes)` alive now.
+    pub fn now(&self) -> (usize, u64) {
+        (
+            self.buffers.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct HeldBuffer {
+    held: Arc<Held>,
+    bytes: u64,
+}
+
+impl HeldBuffer {
+    fn new(held: &Arc<Held>, bytes: u64) -> Self {
+        held.buffers.fetch_add(1, Ordering::Relaxed);
+        held.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Self {
+            held: held.clone(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for HeldBuffer {
+    fn drop(&mut self) {
+        self.held.buffers.fetch_sub(1, Ordering::Relaxed);
+        self.held.bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl GpuBuffer {
     /// A zeroed buffer of `len` elements (at least one element is allocated: WebGPU has no empty
     /// bindings).
     pub fn zeros(ctx: &GpuContext, label: &str, len: usize) -> Self {
+        let size = (len.max(1) * 4) as u64;
         let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (len.max(1) * 4) as u64,
+            size,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Self { buf, len }
+        Self {
+            buf,
+            len,
+            _held: Arc::new(HeldBuffer::new(&ctx.held, size)),
+        }
     }
 
     pub fn from_f32(ctx: &GpuContext, label: &str, data: &[f32]) -> Self {

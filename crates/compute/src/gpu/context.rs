@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::buffer::Held;
 use super::kernels::{Gemm, Kernel, Kernels};
 use crate::error::{Error, Result};
 
@@ -22,6 +23,8 @@ pub struct GpuContext {
     pub software: bool,
     pub(crate) kernels: Kernels,
     fault: Fault,
+    /// The storage buffers alive on the device.
+    pub(crate) held: Arc<Held>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -128,6 +131,7 @@ impl GpuContext {
             software,
             kernels,
             fault,
+            held: Arc::default(),
         }
     }
 
@@ -142,7 +146,16 @@ impl GpuContext {
             software: self.software,
             kernels: Kernels::new(&self.device, gemm),
             fault: self.fault.clone(),
+            held: self.held.clone(),
         }
+    }
+
+    /// `(buffers, bytes)` of the storage buffers alive on the device ([`GpuBuffer`]s, clones
+    /// counted once): flat over a long run, or something leaks.
+    ///
+    /// [`GpuBuffer`]: super::GpuBuffer
+    pub fn held(&self) -> (usize, u64) {
+        self.held.now()
     }
 
     /// The matrix-multiply body this context's implicit-GEMM kernels use.

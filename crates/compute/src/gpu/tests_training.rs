@@ -329,3 +329,59 @@ gpu_test!(
     an_experiment_runs_on_gpu_as_on_cpu,
     experiment_runs_on_gpu_as_on_cpu
 );
+
+/// A device lost in the middle of a run (wgpu's `Device::destroy`, what a driver reset or a
+/// browser reclaiming the GPU does) ends the run with [`crate::error::Error::Gpu`], never a
+/// panic; the weights last read back stay the model's, so the page can still save them; and
+/// every storage buffer is released with the run. On its own device: destroying the shared one
+/// would fail every other test.
+async fn a_lost_device_ends_the_run_and_keeps_the_last_weights(_shared: &Arc<GpuContext>) {
+    // One thread in the browser: the context is shared by reference counting, never sent.
+    #[allow(clippy::arc_with_non_send_sync)]
+    let ctx = Arc::new(GpuContext::new().await.expect("a second device"));
+    assert_eq!(ctx.held(), (0, 0), "a new device holds nothing");
+    let exp = crate::experiment::tests::small();
+    let (train, test) = (digits(40), digits(50));
+    let mut run = GpuRun::on_gpu(ctx.clone(), &exp, &train).await.unwrap();
+    let (buffers, bytes) = ctx.held();
+    assert!(
+        buffers > 0 && bytes >= run.gpu_bytes(),
+        "{buffers} buffers, {bytes} B"
+    );
+    run.step(&train, &test, 2).await.unwrap();
+    let good: Vec<Vec<f32>> = run.models().iter().map(|m| m.params.clone()).collect();
+    let fresh = GpuRun::on_gpu(ctx.clone(), &exp, &train).await.unwrap();
+    assert_ne!(
+        good[0],
+        fresh.models()[0].params,
+        "the first unit trained (and read back) model 0"
+    );
+    drop(fresh);
+    assert_eq!(
+        ctx.held(),
+        (buffers, bytes),
+        "a dropped run releases its buffers"
+    );
+
+    ctx.device.destroy();
+    let mut failed = None;
+    for _ in 0..4 {
+        if let Err(e) = run.step(&train, &test, 2).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    match failed {
+        Some(crate::error::Error::Gpu(what)) => assert!(!what.is_empty()),
+        other => panic!("a lost device must end the run with a GPU error: {other:?}"),
+    }
+    let kept: Vec<Vec<f32>> = run.models().iter().map(|m| m.params.clone()).collect();
+    assert_eq!(kept, good, "the weights last read back are kept");
+    assert!(crate::weights::save(run.models()[0]).is_ok());
+    drop(run);
+    assert_eq!(ctx.held(), (0, 0), "the run's buffers are all released");
+}
+gpu_test!(
+    a_lost_device_ends_a_run_with_an_error_and_keeps_the_last_weights,
+    a_lost_device_ends_the_run_and_keeps_the_last_weights
+);
