@@ -195,8 +195,20 @@ pub enum FromWorker {
     Gpu(GpuStatus),
     /// The device the next run trains on (and the current one, unless it started before).
     Device(Device),
+    /// What the worker holds, about once a second while it works and once when it stops.
+    Memory(WorkerMemory),
     /// Something went wrong: a command that could not be carried out, a panic.
     Error(String),
+}
+
+/// The memory a worker holds: its wasm linear memory (which only grows) and the storage
+/// buffers alive on its WebGPU device. A long run's figures stay flat after warm-up, or
+/// something leaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerMemory {
+    pub wasm_bytes: u64,
+    pub gpu_buffers: u64,
+    pub gpu_bytes: u64,
 }
 
 /// Where the worker's arithmetic runs.

@@ -29,6 +29,9 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultRea
 /// Work done between two yields to the event loop, in seconds.
 const SLICE: f64 = 0.03;
 
+/// Seconds between two `Memory` reports while the worker works.
+const MEMORY_EVERY: f64 = 1.0;
+
 thread_local! {
     static ENGINE: RefCell<Engine> = RefCell::new(Engine::default());
     static LOOP_RUNNING: Cell<bool> = const { Cell::new(false) };
@@ -162,7 +165,10 @@ fn handle(command: ToWorker) {
         }
         ToWorker::ExportWeights { index } => answer(with_engine(|e| e.export(index))),
         ToWorker::ImportWeights { index, bytes } => {
-            answer(with_engine(|e| e.import(index, &bytes)))
+            match with_engine(|e| e.import(index, &bytes)) {
+                Ok(messages) => messages.iter().for_each(post),
+                Err(e) => post(&FromWorker::Error(e.to_string())),
+            }
         }
         ToWorker::Device(device) => answer(with_engine(|e| e.set_device(device))),
         ToWorker::Workers(n) => {
@@ -209,7 +215,12 @@ fn ensure_loop() {
     }
     LOOP_RUNNING.set(true);
     spawn_local(async {
+        let mut reported = now();
         loop {
+            if now() - reported >= MEMORY_EVERY {
+                reported = now();
+                report_memory();
+            }
             let start = now();
             while with_engine(|e| e.busy()) && now() - start < SLICE {
                 apply_workers();
@@ -232,8 +243,18 @@ fn ensure_loop() {
             yield_now().await;
         }
         apply_workers();
+        report_memory();
         LOOP_RUNNING.set(false);
     });
+}
+
+/// Tells the page what the worker holds: its wasm memory and its WebGPU buffers.
+fn report_memory() {
+    #[cfg(target_arch = "wasm32")]
+    let wasm_bytes = core::arch::wasm32::memory_size::<0>() as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    let wasm_bytes = 0;
+    post(&FromWorker::Memory(with_engine(|e| e.memory(wasm_bytes))));
 }
 
 /// One training step: its shards sent to the gradient workers that are ready, the rest computed

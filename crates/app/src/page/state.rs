@@ -11,6 +11,7 @@ use crate::experiment::Experiment;
 use crate::page::{heatmaps, settings};
 use crate::protocol::{
     BackendInfo, DataStatus, Device, FromWorker, GpuStatus, Image, Inspection, RunState, ToWorker,
+    WorkerMemory,
 };
 
 /// `#run-status`'s `data-state`.
@@ -53,13 +54,45 @@ pub struct EvalPoint {
     pub shifted: Evaluation,
 }
 
+/// Most points a training curve keeps: a long run's curve is thinned evenly (every other
+/// point dropped, then only every second report kept, and so on), so the page's memory and the
+/// time to draw a chart stay bounded however long a tab trains.
+pub const MAX_CURVE_POINTS: usize = 1000;
+
 /// Everything the page shows about one model's training.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelRun {
+    /// At most `2 × MAX_CURVE_POINTS` points, one per `stride` reports.
     pub train: Vec<TrainPoint>,
     pub evals: Vec<EvalPoint>,
     /// `(epoch, step, steps per epoch)` of the last report.
     pub position: Option<(usize, usize, usize)>,
+    /// Reports received, and how many reports each kept point stands for (a power of two).
+    reports: usize,
+    stride: usize,
+}
+
+impl ModelRun {
+    /// Adds the point of a step report, thinning the curve when it is full. The kept points
+    /// are the reports at multiples of `stride`; a full curve keeps every other one, which are
+    /// the multiples of twice the stride (the report arriving now among them).
+    fn push(&mut self, point: TrainPoint) {
+        let stride = self.stride.max(1);
+        let report = self.reports;
+        self.reports += 1;
+        if !report.is_multiple_of(stride) {
+            return;
+        }
+        if self.train.len() >= 2 * MAX_CURVE_POINTS {
+            let mut kept = 0;
+            self.train.retain(|_| {
+                kept += 1;
+                kept % 2 == 1
+            });
+            self.stride = stride * 2;
+        }
+        self.train.push(point);
+    }
 }
 
 /// What the page does about a worker message beyond changing its state.
@@ -102,6 +135,8 @@ pub struct PageState {
     pub device: Device,
     /// Where the current (or last) run trains.
     pub running_on: Option<Device>,
+    /// What the worker holds, as it last said.
+    pub memory: Option<WorkerMemory>,
     worker_failed: bool,
     errors: Vec<String>,
 }
@@ -135,7 +170,7 @@ impl PageState {
                 let model = self.model_mut(report.model);
                 let x = (report.epoch - 1) as f32
                     + report.step as f32 / report.steps_per_epoch.max(1) as f32;
-                model.train.push(TrainPoint {
+                model.push(TrainPoint {
                     x,
                     loss: report.loss,
                     accuracy: report.accuracy,
@@ -182,6 +217,7 @@ impl PageState {
                 ];
             }
             FromWorker::Workers(n) => self.workers = Some(n),
+            FromWorker::Memory(m) => self.memory = Some(m),
             FromWorker::Gpu(status) => self.gpu = Some(status),
             FromWorker::Device(device) => {
                 self.device = device;
@@ -317,6 +353,40 @@ mod tests {
             backend: "wasm-simd128".into(),
             isa: "simd128".into(),
         }
+    }
+
+    /// 10,000 step reports leave at most 2,000 evenly spaced points of the curve: the first,
+    /// then every `stride`-th, the last kept one recent.
+    #[test]
+    fn a_long_run_keeps_a_bounded_evenly_thinned_curve() {
+        let mut p = PageState::default();
+        let n = 10_000;
+        for s in 1..=n {
+            let _ = hear(&mut p, step(0, 1, s));
+        }
+        let run = &p.models[0];
+        let xs: Vec<usize> = run
+            .train
+            .iter()
+            .map(|t| (t.x * 4.0).round() as usize)
+            .collect();
+        assert!(
+            xs.len() <= 2 * MAX_CURVE_POINTS && xs.len() >= MAX_CURVE_POINTS,
+            "{}",
+            xs.len()
+        );
+        let stride = xs[1] - xs[0];
+        assert!(stride.is_power_of_two() && stride > 1, "stride {stride}");
+        assert!(
+            xs.windows(2).all(|w| w[1] - w[0] == stride),
+            "evenly spaced"
+        );
+        assert_eq!(xs[0], 1, "the first report stays");
+        assert!(
+            n - xs[xs.len() - 1] < stride,
+            "the newest kept point is recent"
+        );
+        assert_eq!(run.position, Some((1, n, 4)));
     }
 
     fn step(model: usize, epoch: usize, step: usize) -> FromWorker {

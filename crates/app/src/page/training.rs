@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use crate::page::charts::{LineChart, Series, model_colour};
 use crate::page::ctx::Ctx;
 use crate::page::state::{ModelRun, Status};
-use crate::protocol::ToWorker;
+use crate::protocol::{ToWorker, WorkerMemory};
 
 /// The curves of one chart: per model, its running training figure and the epoch-end test
 /// figures on centred and shifted digits. `pick` chooses loss or accuracy.
@@ -56,6 +56,20 @@ pub fn curves(names: &[String], runs: &[ModelRun], accuracy: bool) -> Vec<Series
     out
 }
 
+/// `worker 41.2 MB · GPU 12.0 MB in 48 buffers` (the GPU part only while it holds any).
+pub fn memory_text(m: &WorkerMemory) -> String {
+    let mb = |b: u64| b as f64 / 1e6;
+    let mut text = format!("worker {:.1} MB", mb(m.wasm_bytes));
+    if m.gpu_buffers > 0 {
+        text += &format!(
+            " · GPU {:.1} MB in {} buffers",
+            mb(m.gpu_bytes),
+            m.gpu_buffers
+        );
+    }
+    text
+}
+
 #[component]
 pub fn Training() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
@@ -87,6 +101,18 @@ pub fn Training() -> impl IntoView {
             <span class="throughput" id="images-per-second">
                 {move || ctx.play.with(|p| p.images_per_second()).map(|r| format!("{r:.0} images/s"))}
             </span>
+            {move || ctx.play.with(|p| p.memory).map(|m| view! {
+                <span
+                    class="memory"
+                    id="worker-memory"
+                    title="What the training worker holds: its wasm memory, and the buffers on its WebGPU device"
+                    data-wasm-bytes=m.wasm_bytes.to_string()
+                    data-gpu-buffers=m.gpu_buffers.to_string()
+                    data-gpu-bytes=m.gpu_bytes.to_string()
+                >
+                    {memory_text(&m)}
+                </span>
+            })}
         </div>
         <div class="progress-list">
             {move || {

@@ -23,7 +23,9 @@ use convplay_compute::train::{
 use convplay_compute::{cpu::simd, weights};
 
 use crate::experiment::{Begun, Experiment, Run, RunEvent};
-use crate::protocol::{BackendInfo, Device, FromWorker, GpuStatus, Image, RunState, StepReport};
+use crate::protocol::{
+    BackendInfo, Device, FromWorker, GpuStatus, Image, RunState, StepReport, WorkerMemory,
+};
 use crate::worker::error::WorkerError;
 use crate::worker::inspect;
 
@@ -201,6 +203,17 @@ impl Engine {
         };
         self.state = Some(next);
         Some(FromWorker::Run(next))
+    }
+
+    /// What the worker holds: `wasm_bytes` of linear memory (the worker bin measures it) and
+    /// the storage buffers alive on the WebGPU device, if one is open.
+    pub fn memory(&self, wasm_bytes: u64) -> WorkerMemory {
+        let (buffers, bytes) = self.gpu.as_ref().map_or((0, 0), |g| g.held());
+        WorkerMemory {
+            wasm_bytes,
+            gpu_buffers: buffers as u64,
+            gpu_bytes: bytes,
+        }
     }
 
     /// Whether [`Engine::work`] has anything to do.
