@@ -15,7 +15,8 @@ pub const SHOWN_CHANNELS: usize = 16;
 /// `image` bilinearly resampled to `side × side` (a copy when the sides agree).
 pub fn resample(image: &Image, side: usize) -> Result<Vec<f32>> {
     let from = image.side;
-    if from == 0 || image.pixels.len() != from * from {
+    // A side whose square overflows (a message from anywhere) cannot match the pixels.
+    if from == 0 || from.checked_mul(from) != Some(image.pixels.len()) {
         return Err(Error::ShapeMismatch {
             op: "resample",
             expected: format!("{from}×{from} pixels"),
@@ -234,6 +235,12 @@ mod tests {
             pixels: vec![0.0; 4],
         };
         assert!(resample(&bad, 2).is_err());
+        // A side whose square wraps to the pixel count (0 here) is refused, not resampled.
+        let wraps = Image {
+            side: 1 << (usize::BITS / 2),
+            pixels: Vec::new(),
+        };
+        assert!(resample(&wraps, 2).is_err());
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -20,6 +20,10 @@ use crate::protocol::{self, FromWorker, WORKER_SCRIPT};
 use crate::worker::engine::{Engine, PendingStep};
 use crate::worker::shards::{self, FromHelper, HELPER_NAME, ToHelper};
 
+/// Most workers a run trains with, whatever a message asks for: each is a browser thread with
+/// its own copy of the models.
+pub const MAX_WORKERS: usize = 16;
+
 /// The gradient workers, shared by the training worker's event handlers.
 #[derive(Clone)]
 pub struct Pool {
@@ -76,9 +80,10 @@ impl Pool {
         1 + self.inner.borrow().slots.iter().filter(|s| s.ready).count()
     }
 
-    /// Trains with `workers` workers from now on: starts or stops gradient workers.
+    /// Trains with `workers` workers (at most [`MAX_WORKERS`]) from now on: starts or stops
+    /// gradient workers.
     pub fn resize(&self, workers: usize) {
-        let helpers = workers.saturating_sub(1);
+        let helpers = workers.clamp(1, MAX_WORKERS) - 1;
         let mut inner = self.inner.borrow_mut();
         inner.retired.clear();
         while inner.slots.len() > helpers {

@@ -207,7 +207,7 @@ fn exported_weights_import_back_and_bad_files_are_errors() {
     };
     let before = engine.predict(&image());
     let imported = engine.import(0, &bytes).unwrap();
-    let FromWorker::Imported { index: 0, spec } = imported else {
+    let [FromWorker::Imported { index: 0, spec }] = imported.as_slice() else {
         panic!("{imported:?}")
     };
     assert_eq!(spec.name, "cnn-gap");
@@ -454,4 +454,120 @@ async fn a_run_on_webgpu_reports_as_the_cpu_run_and_predicts_while_it_trains() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(worst < 1e-2, "GPU and CPU weights differ by {worst}");
+}
+
+/// A weights upload while a CPU run trains, with a step's shards out (as when gradient workers
+/// compute them): a file that is not a model is an error and the run trains on to the end; a
+/// model replaces model 0, stops the run (the page hears `Run(Stopped)`), the step that comes
+/// back late is dropped, and model 1 keeps the weights it trained to.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
+fn a_weights_upload_while_training_stops_the_run_and_loses_no_model() {
+    let mut engine = engine();
+    let exp = experiment();
+    engine.prepare(&exp).unwrap();
+    let FromWorker::Weights { bytes, .. } = engine.export(1).unwrap() else {
+        panic!()
+    };
+    engine.start(&exp).unwrap();
+    engine.work(&clock);
+    let step = next_step(&mut engine);
+
+    let bad = engine
+        .import(0, b"\x10\0\0\0\0\0\0\0{\"a\":1}")
+        .unwrap_err();
+    assert!(!bad.to_string().is_empty());
+    assert_eq!(
+        engine.state(),
+        Some(RunState::Training),
+        "a bad file changes nothing"
+    );
+    let grads: Vec<_> = step
+        .shards
+        .iter()
+        .map(|s| engine.shard_gradients(&step, s).unwrap())
+        .collect();
+    let landed = engine.finish(step, grads, &clock);
+    assert!(
+        !landed.iter().any(|m| matches!(m, FromWorker::Error(_))),
+        "the step lands: {landed:?}"
+    );
+    assert_eq!(engine.state(), Some(RunState::Training));
+
+    let late = next_step(&mut engine);
+    let trained = engine.export(1).unwrap();
+    let answer = engine.import(0, &bytes).unwrap();
+    assert!(
+        matches!(
+            answer.as_slice(),
+            [
+                FromWorker::Imported { index: 0, .. },
+                FromWorker::Run(RunState::Stopped)
+            ]
+        ),
+        "{answer:?}"
+    );
+    assert!(!engine.busy());
+    assert!(!engine.is_current(&late));
+    assert!(
+        engine.finish(late, Vec::new(), &clock).is_empty(),
+        "the late step is dropped"
+    );
+    assert_eq!(
+        engine.export(1).unwrap(),
+        trained,
+        "model 1 keeps its trained weights"
+    );
+    let FromWorker::Weights { bytes: now0, .. } = engine.export(0).unwrap() else {
+        panic!()
+    };
+    assert_eq!(now0, bytes, "model 0 is the upload");
+}
+
+/// The run's next training step, split for two workers (evaluations on the way are done).
+fn next_step(engine: &mut Engine) -> PendingStep {
+    for _ in 0..100 {
+        match engine.begin(&clock, 2) {
+            Work::Step(step) => return step,
+            Work::Done(_) => {}
+            Work::Gpu(_) => panic!("a CPU run"),
+        }
+    }
+    panic!("no training step")
+}
+
+/// The same upload while a GPU unit is out: the unit that comes back is dropped, the models
+/// are the weights last read back, with model 0 replaced.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
+fn a_weights_upload_while_a_gpu_unit_is_out_drops_the_unit() {
+    let mut engine = engine_awaiting_a_gpu_unit();
+    let FromWorker::Weights { bytes, .. } = engine.export(1).unwrap() else {
+        panic!()
+    };
+    let kept = engine.export(1).unwrap();
+    let answer = engine.import(0, &bytes).unwrap();
+    assert_eq!(answer.len(), 2, "{answer:?}");
+    assert!(
+        engine
+            .finish_gpu(gpu_done(3, Ok(Vec::new())), &clock)
+            .is_empty()
+    );
+    assert_eq!(engine.export(1).unwrap(), kept);
+    assert_eq!(engine.state(), Some(RunState::Stopped));
+}
+
+/// What the worker says it holds: the wasm memory it measured, and no GPU buffers without a
+/// device.
+#[test]
+fn memory_reports_the_wasm_bytes_and_no_gpu_without_a_device() {
+    let engine = engine();
+    assert_eq!(
+        engine.memory(42 << 20),
+        WorkerMemory {
+            wasm_bytes: 42 << 20,
+            gpu_buffers: 0,
+            gpu_bytes: 0
+        }
+    );
 }
