@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result};
-use crate::model::{Model, ModelSpec};
+use crate::model::{Graph, Model, ModelSpec, compile};
 
 /// Metadata key holding the model spec JSON.
 pub const SPEC_KEY: &str = "convplay.spec";
@@ -99,52 +99,35 @@ pub fn read_spec(bytes: &[u8]) -> Result<ModelSpec> {
     ModelSpec::from_json(json)
 }
 
-/// Copies the tensors of `bytes` into `model`. Every tensor the model has must be present with
-/// its exact shape and dtype F32; extra tensors are an error too. Nothing is changed on error.
-pub fn load_into(model: &mut Model, bytes: &[u8]) -> Result<()> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::Weights(format!("not a safetensors file: {e}")))?;
-    let mut params = model.params.clone();
-    let mut buffers = model.buffers.clone();
-    let mut seen = 0;
-    for (infos, dst) in [
-        (&model.graph.params, &mut params),
-        (&model.graph.buffers, &mut buffers),
-    ] {
-        for info in infos {
-            let t = st.tensor(&info.name).map_err(|_| {
-                Error::WeightsMismatch(format!(
-                    "tensor {} is missing (model {})",
-                    info.name, model.spec.name
-                ))
-            })?;
-            if t.dtype() != Dtype::F32 {
-                return Err(Error::WeightsMismatch(format!(
-                    "tensor {} is {:?}, expected F32",
-                    info.name,
-                    t.dtype()
-                )));
-            }
-            if t.shape() != info.shape.as_slice() {
-                return Err(Error::WeightsMismatch(format!(
-                    "tensor {} has shape {:?}, the model needs {:?}",
-                    info.name,
-                    t.shape(),
-                    info.shape
-                )));
-            }
-            for (d, chunk) in dst[info.range()].iter_mut().zip(t.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            }
-            seen += 1;
+/// Checks that `st` holds exactly the tensors of `graph` (model `model`), each with its shape
+/// and dtype F32; extra tensors are an error too. Allocates nothing the size of the weights, so
+/// a file is judged before any model is built for it.
+fn check_tensors(graph: &Graph, model: &str, st: &SafeTensors) -> Result<()> {
+    for info in graph.params.iter().chain(&graph.buffers) {
+        let t = st.tensor(&info.name).map_err(|_| {
+            Error::WeightsMismatch(format!("tensor {} is missing (model {model})", info.name))
+        })?;
+        if t.dtype() != Dtype::F32 {
+            return Err(Error::WeightsMismatch(format!(
+                "tensor {} is {:?}, expected F32",
+                info.name,
+                t.dtype()
+            )));
+        }
+        if t.shape() != info.shape.as_slice() {
+            return Err(Error::WeightsMismatch(format!(
+                "tensor {} has shape {:?}, the model needs {:?}",
+                info.name,
+                t.shape(),
+                info.shape
+            )));
         }
     }
-    if st.len() != seen {
-        let known: Vec<&str> = model
-            .graph
+    if st.len() != graph.params.len() + graph.buffers.len() {
+        let known: Vec<&str> = graph
             .params
             .iter()
-            .chain(&model.graph.buffers)
+            .chain(&graph.buffers)
             .map(|p| p.name.as_str())
             .collect();
         let extra: Vec<String> = st
@@ -158,16 +141,51 @@ pub fn load_into(model: &mut Model, bytes: &[u8]) -> Result<()> {
             extra.join(", ")
         )));
     }
-    model.params = params;
-    model.buffers = buffers;
     Ok(())
 }
 
-/// Rebuilds the model a weights file describes, with its weights.
+/// Copies the tensors of a file [`check_tensors`] accepted for `model`'s graph into `model`.
+fn copy_tensors(model: &mut Model, st: &SafeTensors) {
+    for (infos, dst) in [
+        (&model.graph.params, &mut model.params),
+        (&model.graph.buffers, &mut model.buffers),
+    ] {
+        for info in infos {
+            let t = st
+                .tensor(&info.name)
+                .expect("checked: every tensor is present");
+            for (d, chunk) in dst[info.range()].iter_mut().zip(t.data().chunks_exact(4)) {
+                *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+        }
+    }
+}
+
+fn deserialize(bytes: &[u8]) -> Result<SafeTensors<'_>> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::Weights(format!("not a safetensors file: {e}")))
+}
+
+/// Copies the tensors of `bytes` into `model`. Every tensor the model has must be present with
+/// its exact shape and dtype F32; extra tensors are an error too. Nothing is changed on error.
+pub fn load_into(model: &mut Model, bytes: &[u8]) -> Result<()> {
+    let st = deserialize(bytes)?;
+    check_tensors(&model.graph, &model.spec.name, &st)?;
+    copy_tensors(model, &st);
+    Ok(())
+}
+
+/// Rebuilds the model a weights file describes, with its weights. The file's tensors are checked
+/// against the compiled spec before the model is built, so the model's memory is never more
+/// than the file's tensors hold (a small file whose spec announces a huge model is refused, not
+/// allocated).
 pub fn load(bytes: &[u8]) -> Result<Model> {
     let spec = read_spec(bytes)?;
+    let graph = compile(&spec)?;
+    let st = deserialize(bytes)?;
+    check_tensors(&graph, &spec.name, &st)?;
     let mut model = Model::new(spec, 0)?;
-    load_into(&mut model, bytes)?;
+    copy_tensors(&mut model, &st);
     Ok(model)
 }
 
