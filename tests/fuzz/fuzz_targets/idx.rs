@@ -1,0 +1,6 @@
+#![no_main]
+//! libFuzzer target: [`convplay_fuzz::idx`]; run with `bash scripts/fuzz.sh SECONDS`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    convplay_fuzz::idx(data);
+});
