@@ -89,6 +89,7 @@ impl OptimizerSpec {
                 ok(lr, 0.0, 10.0)
                     && ok(beta1, 0.0, 1.0)
                     && ok(beta2, 0.0, 1.0)
+                    && eps.is_finite()
                     && eps > 0.0
                     && ok(weight_decay, 0.0, 1.0)
             }
@@ -108,7 +109,7 @@ impl OptimizerSpec {
             Ok(())
         } else {
             Err(Error::InvalidTrainSpec(format!(
-                "optimizer {self:?}: need 0 < lr < 10, betas and momentum in [0, 1), eps > 0, weight decay in [0, 1), Nesterov only with momentum"
+                "optimizer {self:?}: need 0 < lr < 10, betas and momentum in [0, 1), finite eps > 0, weight decay in [0, 1), Nesterov only with momentum"
             )))
         }
     }
@@ -239,6 +240,17 @@ mod tests {
     fn invalid_optimizer_settings_are_rejected() {
         assert!(OptimizerSpec::adam(0.0).validate().is_err());
         assert!(OptimizerSpec::adam(f32::NAN).validate().is_err());
+        // An infinite eps (JSON "eps": 1e39 reads as f32 infinity) was accepted, and the link of
+        // such an experiment did not read back: JSON writes infinity as null (the round trip the
+        // share_link_json fuzz target checks).
+        let inf_eps = OptimizerSpec::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: f32::INFINITY,
+            weight_decay: 0.0,
+        };
+        assert!(inf_eps.validate().unwrap_err().to_string().contains("eps"));
         assert!(
             OptimizerSpec::Sgd {
                 lr: 0.1,
