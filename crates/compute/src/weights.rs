@@ -35,6 +35,11 @@ pub fn save(model: &Model) -> Result<Vec<u8>> {
             )
         })
         .collect();
+    // safetensors indexes tensors by name, and panics writing two of one name.
+    let mut names = std::collections::HashSet::new();
+    if let Some((name, _, _)) = owned.iter().find(|(name, _, _)| !names.insert(name)) {
+        return Err(Error::Weights(format!("two tensors are named {name}")));
+    }
     let views = owned
         .iter()
         .map(|(name, shape, bytes)| {
@@ -245,6 +250,18 @@ mod tests {
         assert!(matches!(err, Error::WeightsMismatch(_)), "{err}");
         assert!(err.to_string().contains("classifier.weight"), "{err}");
         assert_eq!(flat.params, before);
+    }
+
+    #[test]
+    fn a_model_with_two_tensors_of_one_name_is_an_error_not_a_panic() {
+        // compile now refuses the spec that did it (a layer named like a residual's projection);
+        // save still refuses such a model rather than let safetensors panic.
+        let mut model = Model::new(preset_for("cnn-gap", 28).unwrap(), 1).unwrap();
+        let first = model.graph.params[0].name.clone();
+        model.graph.params[2].name = first.clone();
+        let err = save(&model).unwrap_err();
+        assert!(matches!(err, Error::Weights(_)), "{err}");
+        assert!(err.to_string().contains(&first), "{err}");
     }
 
     #[test]

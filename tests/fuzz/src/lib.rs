@@ -36,6 +36,10 @@ pub const TARGETS: [Target; 5] = [
 /// spec is compiled, only models up to this size are also allocated.
 pub const MAX_BUILT_PARAMS: usize = 1 << 22;
 
+/// Largest model the layer-spec target also saves as a weights file and loads back (every preset
+/// on 28×28 but alexnet-mini and vgg-mini is below).
+pub const MAX_SAVED_PARAMS: usize = 1 << 17;
+
 /// IDX files: the input as an images file and as a labels file, and as an images file followed
 /// by a labels file (split where the images header says its payload ends) for
 /// [`Dataset::from_idx`]. Accepted: an images file, a labels file or a whole data set reads.
@@ -138,8 +142,9 @@ pub fn weights(data: &[u8]) -> bool {
     loaded.is_ok()
 }
 
-/// Layer-spec JSON: parse, compile, summary, and build the model when it is small enough; a spec
-/// that compiles writes and reads back the same. Accepted: the spec compiles.
+/// Layer-spec JSON: parse, compile, summary, and build the model when it is small enough, and save
+/// and load it when smaller still; a spec that compiles writes and reads back the same.
+/// Accepted: the spec compiles.
 pub fn layer_spec(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
         return false;
@@ -162,6 +167,15 @@ pub fn layer_spec(data: &[u8]) -> bool {
     if graph.param_len + graph.buffer_len <= MAX_BUILT_PARAMS {
         let model = Model::new(spec, 0).expect("a spec that compiles builds");
         assert_eq!(model.params.len(), graph.param_len);
+        if graph.param_len + graph.buffer_len <= MAX_SAVED_PARAMS {
+            let file = weights::save(&model).expect("a model that builds saves");
+            let back = weights::load(&file).expect("a saved model loads");
+            assert!(back.spec == model.spec, "a saved model loads the same spec");
+            assert!(
+                back.params == model.params,
+                "a saved model loads the same weights"
+            );
+        }
     }
     true
 }

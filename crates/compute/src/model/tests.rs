@@ -165,6 +165,46 @@ fn impossible_specs_name_the_layer_and_the_problem() {
     assert!(compile(&huge).unwrap_err().to_string().contains("16M"));
 }
 
+/// A spec whose parameter count passes `usize`: 2^24 input channels, concatenated four times
+/// (2^26), then 80 branches each a 65536-filter 255×255 convolution of that (same padding on
+/// 1×1): 2^58 parameters a branch. Kept as a fuzz regression too.
+fn param_overflow_spec() -> String {
+    let relu = (0..4).map(|i| format!(r#"[{{"type":"relu","name":"r{i}"}}]"#));
+    let conv = (0..80).map(|i| {
+        format!(
+            r#"[{{"type":"conv2d","name":"c{i}","filters":65536,"kernel":255,"padding":"same"}}]"#
+        )
+    });
+    format!(
+        r#"{{"name":"overflow","input":[16777216,1,1],"layers":[{{"type":"branches","name":"wide","branches":[{}]}},{{"type":"branches","name":"convs","branches":[{}]}},{{"type":"flatten","name":"f"}},{{"type":"dense","name":"o","units":2}}]}}"#,
+        relu.collect::<Vec<_>>().join(","),
+        conv.collect::<Vec<_>>().join(",")
+    )
+}
+
+#[test]
+fn parameter_counts_past_usize_are_refused_not_an_overflow() {
+    // Adding up the parameters overflowed (a panic in debug builds, a wrapped count in release).
+    let spec = ModelSpec::from_json(&param_overflow_spec()).unwrap();
+    let err = compile(&spec).unwrap_err();
+    assert!(err.to_string().contains("parameters is more than"), "{err}");
+    assert!(spec.summary().is_err());
+}
+
+#[test]
+fn a_layer_named_like_a_residual_projection_clashes() {
+    // The projection's parameters are `<residual>.projection.weight`: a conv layer called
+    // `r.projection` had the same names, and saving the model panicked inside safetensors.
+    let err = layers(
+        r#"[{"type":"conv2d","name":"r.projection","filters":4,"kernel":3,"padding":"same"},
+            {"type":"residual","name":"r","body":[{"type":"conv2d","name":"c","filters":8,"kernel":3,"padding":"same"}],"projection":{"filters":8}},
+            {"type":"global_avg_pool","name":"g"},{"type":"dense","name":"o","units":10}]"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("same name"), "{err}");
+    assert!(err.to_string().contains("r.projection"), "{err}");
+}
+
 #[test]
 fn spec_json_round_trips() {
     for name in PRESETS {

@@ -31,8 +31,11 @@ impl Builder {
         self.g.values.len() - 1
     }
 
+    /// Lays out a parameter. Sizes saturate: past `usize` is past the parameter limit
+    /// [`compile`] checks at the end, not an overflow (64 branches of 2^58-parameter convolutions
+    /// overflowed it).
     fn param(&mut self, name: String, shape: Vec<usize>, init: ParamInit) -> ParamId {
-        let len = shape.iter().product();
+        let len = shape.iter().fold(1usize, |a, &d| a.saturating_mul(d));
         self.g.params.push(ParamInfo {
             name,
             shape,
@@ -40,7 +43,7 @@ impl Builder {
             len,
             init,
         });
-        self.g.param_len += len;
+        self.g.param_len = self.g.param_len.saturating_add(len);
         self.g.params.len() - 1
     }
 
@@ -52,7 +55,7 @@ impl Builder {
             len,
             init,
         });
-        self.g.buffer_len += len;
+        self.g.buffer_len = self.g.buffer_len.saturating_add(len);
         self.g.buffers.len() - 1
     }
 
@@ -486,7 +489,10 @@ impl Builder {
                 let y = self.sequence(x, body, false)?;
                 let (shortcut, params, macs) = match projection {
                     Some(p) => {
+                        // Its parameters are named after it: a layer of the same name would
+                        // share them (and a weights file cannot hold two tensors of one name).
                         let proj = format!("{name}.projection");
+                        self.claim(&proj)?;
                         let (v, params, macs) = self.conv(
                             x,
                             &proj,
