@@ -346,6 +346,9 @@ impl<T: Steps> Run<T> {
             Some(c) => {
                 let epochs = (r.trainer.epoch(), r.trainer.spec().epochs);
                 r.phase = if evaluated(events, i, epochs, c, e) {
+                    // A finished model evaluates no more: a GPU run gives its evaluation
+                    // buffers back now, not when the run is dropped.
+                    r.trainer.release_infer();
                     Phase::Done
                 } else {
                     start_epoch(&mut r.trainer, train)

@@ -330,6 +330,46 @@ gpu_test!(
     experiment_runs_on_gpu_as_on_cpu
 );
 
+/// A run holds the same device buffers after it has finished as while it trained: the
+/// evaluation buffers built after each epoch (a second model at the evaluation batch size) are
+/// given back when the model is done, not kept until the run is dropped (a page keeps a finished
+/// run for its weights). On its own device, so that no other test's buffers are counted.
+async fn a_finished_run_holds_no_evaluation_buffers(_shared: &Arc<GpuContext>) {
+    #[allow(clippy::arc_with_non_send_sync)]
+    let ctx = Arc::new(GpuContext::new().await.expect("a second device"));
+    let exp = crate::experiment::tests::small();
+    let (train, test) = (digits(40), digits(50));
+    let mut run = GpuRun::on_gpu(ctx.clone(), &exp, &train).await.unwrap();
+    let training = ctx.held();
+    let mut evaluating = training;
+    let mut units = 0;
+    while !run.is_done() {
+        let events = run.step(&train, &test, 2).await.unwrap();
+        if events
+            .iter()
+            .any(|e| matches!(e, RunEvent::Evaluated { .. }))
+            && !run.is_done()
+        {
+            evaluating = evaluating.max(ctx.held());
+        }
+        units += 1;
+        assert!(units < 100, "the run does not end");
+    }
+    assert!(
+        evaluating.1 > training.1,
+        "an evaluation builds its own buffers: {evaluating:?} against {training:?}"
+    );
+    assert_eq!(
+        ctx.held(),
+        training,
+        "a finished run holds what it trained with, no more"
+    );
+}
+gpu_test!(
+    a_finished_run_gives_back_its_evaluation_buffers,
+    a_finished_run_holds_no_evaluation_buffers
+);
+
 /// A device lost in the middle of a run (wgpu's `Device::destroy`, what a driver reset or a
 /// browser reclaiming the GPU does) ends the run with [`crate::error::Error::Gpu`], never a
 /// panic; the weights last read back stay the model's, so the page can still save them; and

@@ -296,6 +296,10 @@ impl Steps for GpuTrainer {
         }
         Ok(self.infer.as_mut().expect("just set"))
     }
+
+    fn release_infer(&mut self) {
+        self.infer = None;
+    }
 }
 
 /// The GPU's [`Infer`]: a model's buffers for evaluation batches of up to `batch` images. Each

@@ -36,6 +36,9 @@ pub trait Steps {
     fn infer(&mut self, batch: usize) -> Result<Self::Infer<'_>>;
     /// How many steps [`train_epoch`] submits before it awaits their figures.
     fn sync_every(&self) -> usize;
+    /// Frees what [`Steps::infer`] keeps for the next call (the GPU's evaluation buffers), once
+    /// a model will evaluate no more; a later call builds it again. Nothing to free by default.
+    fn release_infer(&mut self) {}
 }
 
 /// One pass over the (limited, shuffled) training set: `on_step` sees progress after every step
