@@ -138,6 +138,9 @@ impl Pool {
         });
         let pool = self.clone();
         let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            // Handled here: uncancelled, the error would also be reported in this worker's own
+            // scope and reach the page a second time as the training worker's.
+            event.prevent_default();
             let what = protocol::worker_error(&event);
             pool.fail(format!("gradient worker {}: {what}", index + 1));
         });
