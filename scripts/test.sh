@@ -8,7 +8,11 @@
 #   3. browser: the site builds with Trunk, and the app's components and engine (its WebGPU run
 #      too) run in headless Chromium;
 #   4. end to end: the built site, served on 127.0.0.1, driven in headless Chromium over WebDriver
-#      (loads clean, trains, share link round trip, drawing, bad link); screenshots in target/e2e/.
+#      (loads clean, trains, share link round trip, drawing, bad link), and faults mid-run (malformed
+#      worker messages, a gradient worker that dies, the WebGPU device lost in a burst, the tab in
+#      the background); screenshots in target/e2e/.
+# Not here, for their length: bash scripts/fuzz.sh SECONDS (the fuzz targets; their seed corpus
+# runs in phase 1) and bash scripts/soak.sh (10,000 training steps in the page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,9 +48,10 @@ bash scripts/build-web.sh
 # a minute); the test profile compiled everything again (11.8 min on 2 cores).
 bash scripts/test-browser.sh --release
 
-phase "end to end: the built site in headless Chromium"
+phase "end to end: the built site in headless Chromium, and faults mid-run"
 # Named with the native phase's packages, cargo resolves the same features and reuses that build
-# (convplay-compute, gemm, wgpu); on its own it compiled them again (3 min).
-cargo test -p convplay-compute -p convplay-cli -p convplay-tests --test e2e
+# (convplay-compute, gemm, wgpu); on its own it compiled them again (3 min). One browser at a
+# time: two would share the machine's two cores with two training workers each.
+cargo test -p convplay-compute -p convplay-cli -p convplay-tests --test e2e --test faults -- --test-threads 1
 
 phase "all tests passed"

@@ -7,77 +7,11 @@
 //!
 //! Needs `bash scripts/build-web.sh` first (scripts/test.sh does that).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use convplay_compute::experiment::Experiment;
-use convplay_tests::{Browser, R, StaticServer};
-use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn dist() -> PathBuf {
-    std::env::var("CONVPLAY_DIST").map_or_else(|_| root().join("dist"), PathBuf::from)
-}
-
-fn shots() -> PathBuf {
-    std::env::var("CARGO_TARGET_DIR")
-        .map_or_else(|_| root().join("target"), PathBuf::from)
-        .join("e2e")
-}
-
-/// Sets an input or select the way a user does, firing `input` and `change`.
-fn set(b: &Browser, css: &str, value: &str) -> R<()> {
-    let ok = b.js(
-        "const e = document.querySelector(arguments[0]); if (!e) return false;
-         e.value = arguments[1];
-         e.dispatchEvent(new Event('input', {bubbles: true}));
-         e.dispatchEvent(new Event('change', {bubbles: true}));
-         return true;",
-        vec![json!(css), json!(value)],
-    )?;
-    if ok != json!(true) {
-        return Err(format!("no element {css}"));
-    }
-    Ok(())
-}
-
-fn value(b: &Browser, css: &str) -> R<String> {
-    let v = b.js(
-        "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
-        vec![json!(css)],
-    )?;
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("no element {css}"))
-}
-
-fn text(b: &Browser, css: &str) -> R<String> {
-    let v = b.js(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
-        vec![json!(css)],
-    )?;
-    v.as_str()
-        .map(|s| s.trim().to_string())
-        .ok_or_else(|| format!("no element {css}"))
-}
-
-fn state(b: &Browser) -> R<Value> {
-    b.js(
-        "const e = document.querySelector('#run-status'); return e ? e.dataset.state : null;",
-        vec![],
-    )
-}
-
-fn errors(b: &Browser) -> R<Vec<String>> {
-    Ok(b.console()?
-        .into_iter()
-        .filter(|(level, _)| level == "SEVERE")
-        .map(|(_, m)| m)
-        .collect())
-}
+use convplay_tests::{Browser, R, StaticServer, dist, errors, set, shots, state, text, value};
+use serde_json::json;
 
 const SETTINGS: [&str; 10] = [
     "#epochs",

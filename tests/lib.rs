@@ -32,7 +32,10 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-fn serve_one(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+/// Files served instead of the ones under the root: URL path (no leading slash) → body.
+pub type Overrides = std::sync::Arc<Vec<(String, Vec<u8>)>>;
+
+fn serve_one(mut stream: TcpStream, root: &Path, overrides: &Overrides) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -49,7 +52,11 @@ fn serve_one(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
     if rel.split('/').any(|c| c == "..") {
         file = root.join("\0forbidden");
     }
-    match std::fs::read(&file) {
+    let body = match overrides.iter().find(|(p, _)| p == rel) {
+        Some((_, body)) => Ok(body.clone()),
+        None => std::fs::read(&file),
+    };
+    match body {
         Ok(body) => {
             write!(
                 stream,
@@ -74,6 +81,13 @@ fn serve_one(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
 
 impl StaticServer {
     pub fn start(root: PathBuf) -> R<StaticServer> {
+        Self::start_with(root, Vec::new())
+    }
+
+    /// Serves `root` with some files replaced: `(path, body)`, the path as in the URL without
+    /// its leading slash. The fault tests serve a worker loader that breaks something on cue.
+    pub fn start_with(root: PathBuf, overrides: Vec<(String, Vec<u8>)>) -> R<StaticServer> {
+        let overrides: Overrides = std::sync::Arc::new(overrides);
         if !root.join("index.html").is_file() {
             return Err(format!(
                 "{} has no index.html: build the site first (bash scripts/build-web.sh)",
@@ -85,8 +99,9 @@ impl StaticServer {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let root = root.clone();
+                let overrides = overrides.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &root);
+                    let _ = serve_one(stream, &root, &overrides);
                 });
             }
         });
@@ -297,6 +312,37 @@ impl Browser {
         }
     }
 
+    /// The handle of the current tab.
+    pub fn tab(&self) -> R<String> {
+        self.cmd("GET", "/window", None)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "no window handle".into())
+    }
+
+    /// Opens a new tab in front (the current one goes to the background) and switches to it;
+    /// returns its handle.
+    pub fn new_tab(&self) -> R<String> {
+        let v = self.cmd("POST", "/window/new", Some(json!({ "type": "tab" })))?;
+        let handle = v["handle"]
+            .as_str()
+            .ok_or_else(|| format!("no new tab: {v}"))?
+            .to_string();
+        self.switch_to(&handle)?;
+        Ok(handle)
+    }
+
+    /// Brings tab `handle` to the front.
+    pub fn switch_to(&self, handle: &str) -> R<()> {
+        self.cmd("POST", "/window", Some(json!({ "handle": handle })))
+            .map(|_| ())
+    }
+
+    /// Closes the current tab (switch to another one after).
+    pub fn close_tab(&self) -> R<()> {
+        self.cmd("DELETE", "/window", None).map(|_| ())
+    }
+
     pub fn element(&self, css: &str) -> R<Value> {
         let v = self.cmd(
             "POST",
@@ -306,7 +352,13 @@ impl Browser {
         Ok(json!({ ELEMENT: v[ELEMENT].clone() }))
     }
 
+    /// Clicks the element as a user would, after scrolling it to the middle of the viewport (at
+    /// the top, the page's sticky bar would take the click).
     pub fn click(&self, css: &str) -> R<()> {
+        self.js(
+            "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'});",
+            vec![json!(css)],
+        )?;
         let e = self.element(css)?;
         let id = e[ELEMENT].as_str().ok_or("no element id")?.to_string();
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
@@ -375,4 +427,76 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+// What every browser test does to the page.
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The built site: `$CONVPLAY_DIST`, or dist/ at the repository root.
+pub fn dist() -> PathBuf {
+    std::env::var("CONVPLAY_DIST").map_or_else(|_| root().join("dist"), PathBuf::from)
+}
+
+/// Where screenshots go: target/e2e/.
+pub fn shots() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| root().join("target"), PathBuf::from)
+        .join("e2e")
+}
+
+/// Sets an input or select the way a user does, firing `input` and `change`.
+pub fn set(b: &Browser, css: &str, value: &str) -> R<()> {
+    let ok = b.js(
+        "const e = document.querySelector(arguments[0]); if (!e) return false;
+         e.value = arguments[1];
+         e.dispatchEvent(new Event('input', {bubbles: true}));
+         e.dispatchEvent(new Event('change', {bubbles: true}));
+         return true;",
+        vec![json!(css), json!(value)],
+    )?;
+    if ok != json!(true) {
+        return Err(format!("no element {css}"));
+    }
+    Ok(())
+}
+
+pub fn value(b: &Browser, css: &str) -> R<String> {
+    let v = b.js(
+        "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+        vec![json!(css)],
+    )?;
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no element {css}"))
+}
+
+pub fn text(b: &Browser, css: &str) -> R<String> {
+    let v = b.js(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+        vec![json!(css)],
+    )?;
+    v.as_str()
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| format!("no element {css}"))
+}
+
+/// `#run-status`'s `data-state`: loading, idle, training, paused, done or error.
+pub fn state(b: &Browser) -> R<Value> {
+    b.js(
+        "const e = document.querySelector('#run-status'); return e ? e.dataset.state : null;",
+        vec![],
+    )
+}
+
+/// The browser console's SEVERE entries.
+pub fn errors(b: &Browser) -> R<Vec<String>> {
+    Ok(b.console()?
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .map(|(_, m)| m)
+        .collect())
 }
