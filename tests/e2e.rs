@@ -10,7 +10,10 @@
 use std::time::Duration;
 
 use convplay_compute::experiment::Experiment;
-use convplay_tests::{Browser, R, StaticServer, dist, errors, set, shots, state, text, value};
+use convplay_tests::{
+    Browser, R, StaticServer, accuracy, dist, errors, set, shots, state, text, train, value,
+    wait_for_run_end, wait_for_workers,
+};
 use serde_json::json;
 
 const SETTINGS: [&str; 10] = [
@@ -110,22 +113,9 @@ fn the_playground_end_to_end() -> R<()> {
     );
 
     // 3. Trains both models on two workers; both beat chance (10%) on the centred test set.
-    b.wait_for(
-        "the gradient worker to be ready",
-        "const e = document.querySelector('#badge-workers'); return e && e.textContent.trim() === '2 workers';",
-        Duration::from_secs(30),
-    )?;
-    b.click("#train")?;
-    b.wait_for(
-        "training to start",
-        "const s = document.querySelector('#run-status').dataset.state; return s === 'training' || s === 'done';",
-        Duration::from_secs(30),
-    )?;
-    b.wait_for(
-        "training to finish",
-        "const s = document.querySelector('#run-status').dataset.state; if (s === 'error') return 'error'; return s === 'done';",
-        Duration::from_secs(600),
-    )?;
+    wait_for_workers(&b, 2)?;
+    train(&b, Duration::from_secs(30))?;
+    wait_for_run_end(&b, Duration::from_secs(600))?;
     assert_eq!(state(&b)?, json!("done"));
     assert_eq!(
         text(&b, "#badge-workers")?,
@@ -134,14 +124,8 @@ fn the_playground_end_to_end() -> R<()> {
     );
     for i in 0..2 {
         for test in ["centered", "shifted"] {
-            let cell =
-                format!("[data-model=\"{i}\"][data-test=\"{test}\"][data-metric=\"accuracy\"]");
-            let t = text(&b, &cell)?;
-            let acc: f64 = t
-                .trim_end_matches('%')
-                .parse()
-                .map_err(|_| format!("{cell}: {t:?} is not a percentage"))?;
-            assert!((0.0..=100.0).contains(&acc), "{cell}: {acc}");
+            let acc = accuracy(&b, i, test)?;
+            assert!((0.0..=100.0).contains(&acc), "model {i}, {test}: {acc}");
             if test == "centered" {
                 assert!(
                     acc > 15.0,

@@ -16,10 +16,16 @@ use base64::Engine as _;
 use convplay_compute::experiment::Experiment;
 use convplay_compute::train::initial_model;
 use convplay_compute::weights;
-use convplay_tests::{Browser, R, StaticServer, dist, errors, set, shots, state, text, value};
+use convplay_tests::{
+    Browser, R, StaticServer, accuracy, dist, errors, set, shots, state, text, train, value,
+    wait_for_run_end, wait_for_webgpu, wait_for_workers,
+};
 use serde_json::{Value, json};
 
 const LOADER: &str = "convplay-worker-loader.js";
+/// How long a run may take to start, and to end.
+const START: Duration = Duration::from_secs(60);
+const RUN: Duration = Duration::from_secs(600);
 
 /// The site with its worker loader prefixed by `sabotage` (JavaScript run in every worker the
 /// page or a training worker starts, before the wasm).
@@ -54,23 +60,17 @@ fn small_run(b: &Browser, workers: &str) -> R<()> {
     Ok(())
 }
 
-fn train(b: &Browser) -> R<()> {
-    b.click("#train")?;
-    b.wait_for(
-        "training to start",
-        "const s = document.querySelector('#run-status').dataset.state; return s === 'training' || s === 'done';",
-        Duration::from_secs(60),
+/// Waits up to `timeout` for a message in the page's error list that contains `what`; returns it.
+fn wait_for_page_error(b: &Browser, what: &str, timeout: Duration) -> R<String> {
+    let found = b.wait_for(
+        &format!("the page to say {what:?}"),
+        &format!(
+            "return [...document.querySelectorAll('.errors li')].map(e => e.textContent).find(t => t.includes({})) || null;",
+            json!(what)
+        ),
+        timeout,
     )?;
-    Ok(())
-}
-
-fn wait_done(b: &Browser) -> R<()> {
-    b.wait_for(
-        "training to end",
-        "const s = document.querySelector('#run-status').dataset.state; return s === 'done' || s === 'error' || s === 'idle';",
-        Duration::from_secs(600),
-    )?;
-    Ok(())
+    Ok(found.as_str().unwrap_or_default().to_string())
 }
 
 /// The messages in the page's error list.
@@ -86,15 +86,6 @@ fn page_errors(b: &Browser) -> R<Vec<String>> {
                 .collect()
         })
         .unwrap_or_default())
-}
-
-/// The centred test accuracy of model `i`, in percent.
-fn accuracy(b: &Browser, i: usize) -> R<f64> {
-    let cell = format!("[data-model=\"{i}\"][data-test=\"centered\"][data-metric=\"accuracy\"]");
-    let t = text(b, &cell)?;
-    t.trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{cell}: {t:?} is not a percentage"))
 }
 
 /// Console errors other than the ones the fault itself causes.
@@ -275,27 +266,18 @@ fn a_gradient_worker_that_dies_mid_job_leaves_the_run_to_finish_in_one_worker() 
     let b = Browser::start()?;
     b.open(&server.url())?;
     small_run(&b, "2")?;
-    b.wait_for(
-        "the gradient worker to be ready",
-        "const e = document.querySelector('#badge-workers'); return e && e.textContent.trim() === '2 workers';",
-        Duration::from_secs(30),
-    )?;
-    train(&b)?;
-    let why = b.wait_for(
-        "the page to hear of the dead worker",
-        "return [...document.querySelectorAll('.errors li')].map(e => e.textContent).find(t => t.includes('gradient worker')) || null;",
-        Duration::from_secs(120),
-    )?;
-    let why = why.as_str().unwrap_or_default().to_string();
+    wait_for_workers(&b, 2)?;
+    train(&b, START)?;
+    let why = wait_for_page_error(&b, "gradient worker", Duration::from_secs(120))?;
     assert!(
         why.contains("simulated crash") && why.contains("Training goes on in one worker"),
         "{why}"
     );
-    wait_done(&b)?;
+    wait_for_run_end(&b, RUN)?;
     assert_eq!(state(&b)?, json!("done"), "errors: {:?}", page_errors(&b)?);
     assert_eq!(text(&b, "#badge-workers")?, "1 worker");
     for i in 0..2 {
-        let acc = accuracy(&b, i)?;
+        let acc = accuracy(&b, i, "centered")?;
         assert!(acc > 15.0, "model {i}: {acc}% after the crash");
     }
     assert_eq!(
@@ -335,11 +317,7 @@ fn a_device_lost_during_a_burst_stops_the_run_and_keeps_the_weights() -> R<()> {
     )?;
     let b = Browser::start()?;
     b.open(&server.url())?;
-    b.wait_for(
-        "the worker's WebGPU device",
-        "const o = document.querySelector('#device option[value=gpu]'); return o && !o.disabled;",
-        Duration::from_secs(60),
-    )?;
+    wait_for_webgpu(&b)?;
     small_run(&b, "1")?;
     set(&b, "#device", "gpu")?;
     b.wait_for(
@@ -348,13 +326,8 @@ fn a_device_lost_during_a_burst_stops_the_run_and_keeps_the_weights() -> R<()> {
         Duration::from_secs(10),
     )?;
     let exp = page_experiment(&b)?;
-    train(&b)?;
-    let why = b.wait_for(
-        "the run to stop on the lost device",
-        "return [...document.querySelectorAll('.errors li')].map(e => e.textContent).find(t => t.includes('training stopped')) || null;",
-        Duration::from_secs(300),
-    )?;
-    let why = why.as_str().unwrap_or_default().to_string();
+    train(&b, START)?;
+    let why = wait_for_page_error(&b, "training stopped", Duration::from_secs(300))?;
     assert!(why.to_lowercase().contains("lost"), "{why}");
     b.wait_for(
         "the run to end",
@@ -388,11 +361,11 @@ fn a_device_lost_during_a_burst_stops_the_run_and_keeps_the_weights() -> R<()> {
     );
 
     // The next run trains on the CPU, to the end.
-    train(&b)?;
-    wait_done(&b)?;
+    train(&b, START)?;
+    wait_for_run_end(&b, RUN)?;
     assert_eq!(state(&b)?, json!("done"), "errors: {:?}", page_errors(&b)?);
     for i in 0..2 {
-        let acc = accuracy(&b, i)?;
+        let acc = accuracy(&b, i, "centered")?;
         assert!(acc > 15.0, "model {i}: {acc}% on the CPU after the loss");
     }
     let errs = unexpected_console_errors(&b, &["destroy", "lost", "Device", "device"])?;
@@ -409,7 +382,7 @@ fn a_tab_in_the_background_trains_on() -> R<()> {
     b.open(&server.url())?;
     small_run(&b, "2")?;
     set(&b, "#train-limit", "6000")?;
-    train(&b)?;
+    train(&b, START)?;
     b.wait_for(
         "the first steps",
         "return Number(document.querySelector('#progress-0').value) > 0;",
@@ -443,11 +416,11 @@ fn a_tab_in_the_background_trains_on() -> R<()> {
         progress(seen.len() - 1) > progress(0),
         "training went on while the tab was hidden: {seen:?}"
     );
-    wait_done(&b)?;
+    wait_for_run_end(&b, RUN)?;
     assert_eq!(state(&b)?, json!("done"), "errors: {:?}", page_errors(&b)?);
     assert!(page_errors(&b)?.is_empty(), "{:?}", page_errors(&b)?);
     for i in 0..2 {
-        let acc = accuracy(&b, i)?;
+        let acc = accuracy(&b, i, "centered")?;
         assert!(acc > 15.0, "model {i}: {acc}%");
     }
     let errs = unexpected_console_errors(&b, &[])?;

@@ -500,3 +500,66 @@ pub fn errors(b: &Browser) -> R<Vec<String>> {
         .map(|(_, m)| m)
         .collect())
 }
+
+/// The Workers badge for `n` workers, as the page writes it.
+pub fn workers_label(n: usize) -> String {
+    if n == 1 {
+        "1 worker".to_string()
+    } else {
+        format!("{n} workers")
+    }
+}
+
+/// Waits until the page's `n` workers are ready (the badge counts them).
+pub fn wait_for_workers(b: &Browser, n: usize) -> R<()> {
+    b.wait_for(
+        "the workers to be ready",
+        &format!(
+            "const e = document.querySelector('#badge-workers'); return e && e.textContent.trim() === '{}';",
+            workers_label(n)
+        ),
+        Duration::from_secs(30),
+    )
+    .map(|_| ())
+}
+
+/// Waits until the worker has a WebGPU device and the page offers it.
+pub fn wait_for_webgpu(b: &Browser) -> R<()> {
+    b.wait_for(
+        "the worker's WebGPU device",
+        "const o = document.querySelector('#device option[value=gpu]'); return o && !o.disabled;",
+        Duration::from_secs(60),
+    )
+    .map(|_| ())
+}
+
+/// Clicks Train and waits up to `timeout` for the run to start (or to be over already).
+pub fn train(b: &Browser, timeout: Duration) -> R<()> {
+    b.click("#train")?;
+    b.wait_for(
+        "training to start",
+        "const s = document.querySelector('#run-status').dataset.state; return s === 'training' || s === 'done';",
+        timeout,
+    )
+    .map(|_| ())
+}
+
+/// Waits until the run is over: done, failed, or stopped.
+pub fn wait_for_run_end(b: &Browser, timeout: Duration) -> R<()> {
+    b.wait_for(
+        "training to end",
+        "const s = document.querySelector('#run-status').dataset.state; return s === 'done' || s === 'error' || s === 'idle';",
+        timeout,
+    )
+    .map(|_| ())
+}
+
+/// Model `i`'s accuracy on the `test` set ("centered" or "shifted") in the results table, in
+/// percent.
+pub fn accuracy(b: &Browser, i: usize, test: &str) -> R<f64> {
+    let cell = format!("[data-model=\"{i}\"][data-test=\"{test}\"][data-metric=\"accuracy\"]");
+    let t = text(b, &cell)?;
+    t.trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{cell}: {t:?} is not a percentage"))
+}

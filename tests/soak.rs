@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use convplay_compute::experiment::Experiment;
 use convplay_compute::model::preset_for;
-use convplay_tests::{Browser, R, StaticServer, dist, set, state, text, value};
+use convplay_tests::{
+    Browser, R, StaticServer, accuracy, dist, set, state, text, value, wait_for_webgpu,
+    workers_label,
+};
 use serde_json::{Value, json};
 
 /// Growth allowed from the warm-up sample to the end. The wasm memory of a worker only grows
@@ -56,7 +59,7 @@ const PROBE: &str = "
 
 /// A run of `steps` steps of cnn-gap (28×28 canvas, batch 8, 10 epochs) on `device`, sampled
 /// every 500 steps.
-fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: &str) -> R<Vec<Sample>> {
+fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: usize) -> R<Vec<Sample>> {
     let mut exp = Experiment::default();
     exp.train.canvas = 28;
     exp.models = vec![preset_for("cnn-gap", 28).map_err(|e| e.to_string())?];
@@ -65,13 +68,9 @@ fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: &str) -> R
     exp.train.limit = Some(steps / 10 * 8);
     exp.data.test_limit = Some(200);
     b.open(&format!("{base}#{}", exp.to_fragment()))?;
-    set(b, "#workers", workers)?;
+    set(b, "#workers", &workers.to_string())?;
     if device == "gpu" {
-        b.wait_for(
-            "the worker's WebGPU device",
-            "const o = document.querySelector('#device option[value=gpu]'); return o && !o.disabled;",
-            Duration::from_secs(60),
-        )?;
+        wait_for_webgpu(b)?;
     }
     set(b, "#device", device)?;
     b.wait_for(
@@ -79,10 +78,10 @@ fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: &str) -> R
         &format!(
             "return document.querySelector('#device').value === '{device}' && document.querySelector('#badge-workers').textContent.trim() === '{}';",
             // The badge counts workers on the CPU only: a GPU run is one worker's.
-            match (device, workers) {
-                ("gpu", _) => String::new(),
-                (_, "1") => "1 worker".to_string(),
-                (_, n) => format!("{n} workers"),
+            if device == "gpu" {
+                String::new()
+            } else {
+                workers_label(workers)
             }
         ),
         Duration::from_secs(60),
@@ -155,17 +154,8 @@ fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: &str) -> R
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(state(b)?, json!("done"), "the soak did not end well");
-    assert_eq!(
-        text(
-            b,
-            "[data-model=\"0\"][data-test=\"centered\"][data-metric=\"accuracy\"]"
-        )?
-        .trim_end_matches('%')
-        .parse::<f64>()
-        .map(|a| a > 50.0),
-        Ok(true),
-        "cnn-gap learns over the soak"
-    );
+    let learned = accuracy(b, 0, "centered")?;
+    assert!(learned > 50.0, "cnn-gap learns over the soak: {learned}%");
     Ok(samples)
 }
 
@@ -220,8 +210,8 @@ fn ten_thousand_steps_keep_memory_flat_and_the_page_responsive() -> R<()> {
     let server = StaticServer::start(dist())?;
     let base = server.url();
     // A browser for each part: each starts from a fresh page load.
-    let cpu = soak(&Browser::start()?, &base, 10_000, "cpu", "2")?;
-    let gpu = soak(&Browser::start()?, &base, 2_000, "gpu", "1")?;
+    let cpu = soak(&Browser::start()?, &base, 10_000, "cpu", 2)?;
+    let gpu = soak(&Browser::start()?, &base, 2_000, "gpu", 1)?;
     check(&cpu, 1_000, "wasm SIMD, 2 workers");
     check(&gpu, 500, "WebGPU");
     Ok(())

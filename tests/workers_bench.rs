@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use convplay_compute::experiment::Experiment;
 use convplay_compute::model::preset_for;
-use convplay_tests::{Browser, R, StaticServer};
+use convplay_tests::{Browser, R, StaticServer, wait_for_workers};
 use serde_json::json;
 
 fn dist() -> PathBuf {
@@ -61,18 +61,7 @@ fn cnn_gap_images_per_second_by_worker_count() -> R<()> {
              e.dispatchEvent(new Event('change', {bubbles: true}));",
             vec![json!(workers.to_string())],
         )?;
-        let want = if workers == 1 {
-            "1 worker".to_string()
-        } else {
-            format!("{workers} workers")
-        };
-        b.wait_for(
-            "the workers to be ready",
-            &format!(
-                "const e = document.querySelector('#badge-workers'); return e && e.textContent.trim() === '{want}';"
-            ),
-            Duration::from_secs(30),
-        )?;
+        wait_for_workers(&b, workers)?;
         b.click("#train")?;
         let start = Instant::now();
         std::thread::sleep(Duration::from_secs(seconds));
