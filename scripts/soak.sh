@@ -3,7 +3,8 @@
 # builds the site, then trains cnn-gap in headless Chromium for 10,000 steps on wasm SIMD with two
 # workers and 2,000 on WebGPU (SwiftShader here), printing every 500 steps the page's JS heap,
 # the worker's wasm memory, the WebGPU buffers it holds and the longest main-thread task; fails
-# if they grow after warm-up or a task reaches 50 ms (tests/soak.rs). About 8 minutes on 2 cores, after the build.
+# if they grow after warm-up or a task reaches 50 ms (tests/soak.rs). About 8 minutes on 2 cores,
+# after the build.
 #   bash scripts/soak.sh            build the site, then soak
 #   bash scripts/soak.sh --no-build soak the site already in dist/
 set -euo pipefail
