@@ -21,6 +21,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
+use crate::ops::adaptive_pool::AdaptivePoolGeom;
 use crate::ops::batchnorm::BatchNormGeom;
 use crate::ops::blur::BlurGeom;
 use crate::ops::conv2d::Conv2dGeom;
@@ -139,6 +140,10 @@ pub trait Backend {
     fn relu_forward(&mut self, out: Tensor, x: Tensor, len: usize) -> Result<()>;
     /// dx += dy where y > 0.
     fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, len: usize) -> Result<()>;
+    /// out = min(max(x, 0), 6).
+    fn relu6_forward(&mut self, out: Tensor, x: Tensor, len: usize) -> Result<()>;
+    /// dx += dy where 0 < y < 6.
+    fn relu6_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, len: usize) -> Result<()>;
     /// out = a + b.
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, len: usize) -> Result<()>;
     /// dx += dy.
@@ -190,6 +195,21 @@ pub trait Backend {
     /// Global average pooling: each of the `len` outputs is the mean of a `plane` of x.
     fn gap_forward(&mut self, out: Tensor, x: Tensor, len: usize, plane: usize) -> Result<()>;
     fn gap_backward(&mut self, dx: Tensor, dy: Tensor, len: usize, plane: usize) -> Result<()>;
+    /// Adaptive average pooling: each output cell the mean of its bin of x.
+    fn adaptive_avg_pool_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        g: &AdaptivePoolGeom,
+        n: usize,
+    ) -> Result<()>;
+    fn adaptive_avg_pool_backward(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        g: &AdaptivePoolGeom,
+        n: usize,
+    ) -> Result<()>;
 
     // ---- normalisation ----
     /// Training (`train`): batch statistics into `node`'s state and the running statistics

@@ -10,6 +10,7 @@ use crate::cpu::workspace::{Mode, Workspace};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::walk;
+use crate::ops::adaptive_pool::{self, AdaptivePoolGeom};
 use crate::ops::batchnorm::{self, BatchNormGeom};
 use crate::ops::blur::{self, BlurGeom};
 use crate::ops::conv2d::{self, Conv2dGeom};
@@ -178,6 +179,16 @@ impl Backend for CpuBackend<'_> {
             .write(dx, |d, ws| relu::relu_backward(d, ws.get(dy), ws.get(y)))
     }
 
+    fn relu6_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
+        self.ws
+            .write(out, |o, ws| relu::relu6_forward(o, ws.get(x)))
+    }
+
+    fn relu6_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
+        self.ws
+            .write(dx, |d, ws| relu::relu6_backward(d, ws.get(dy), ws.get(y)))
+    }
+
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, _len: usize) -> Result<()> {
         self.ws
             .write(out, |o, ws| add::add_forward(o, ws.get(a), ws.get(b)))
@@ -339,6 +350,30 @@ impl Backend for CpuBackend<'_> {
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
         self.ws
             .write(dx, |d, ws| pool::avg_pool_backward(d, ws.get(dy), g, n))
+    }
+
+    fn adaptive_avg_pool_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        g: &AdaptivePoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        self.ws.write(out, |o, ws| {
+            adaptive_pool::adaptive_avg_pool_forward(o, ws.get(x), g, n)
+        })
+    }
+
+    fn adaptive_avg_pool_backward(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        g: &AdaptivePoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        self.ws.write(dx, |d, ws| {
+            adaptive_pool::adaptive_avg_pool_backward(d, ws.get(dy), g, n)
+        })
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, _len: usize, plane: usize) -> Result<()> {

@@ -9,6 +9,7 @@ use super::model::GpuModel;
 use super::ops::{self, AvgPool, Dispatch, Pass, Planar};
 use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
 use crate::error::{Error, Result};
+use crate::ops::adaptive_pool::AdaptivePoolGeom;
 use crate::ops::batchnorm::BatchNormGeom;
 use crate::ops::blur::BlurGeom;
 use crate::ops::conv2d::Conv2dGeom;
@@ -250,6 +251,20 @@ impl Backend for Recorder<'_> {
         ))
     }
 
+    fn relu6_forward(&mut self, out: Tensor, x: Tensor, len: usize) -> Result<()> {
+        self.one(ops::relu6_forward(self.ctx, self.t(out), self.t(x), len))
+    }
+
+    fn relu6_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
+        self.one(ops::relu6_backward(
+            self.ctx,
+            self.t(dx),
+            self.t(dy),
+            self.t(y),
+            len,
+        ))
+    }
+
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, len: usize) -> Result<()> {
         self.one(ops::add_forward(
             self.ctx,
@@ -394,6 +409,26 @@ impl Backend for Recorder<'_> {
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
         self.planar(Pass::Backward, dx, dy, &AvgPool(g), n)
+    }
+
+    fn adaptive_avg_pool_forward(
+        &mut self,
+        out: Tensor,
+        x: Tensor,
+        g: &AdaptivePoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        self.planar(Pass::Forward, out, x, g, n)
+    }
+
+    fn adaptive_avg_pool_backward(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        g: &AdaptivePoolGeom,
+        n: usize,
+    ) -> Result<()> {
+        self.planar(Pass::Backward, dx, dy, g, n)
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, len: usize, plane: usize) -> Result<()> {

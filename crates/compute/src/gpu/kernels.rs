@@ -193,6 +193,16 @@ kernels! {
         "pointwise/relu_backward.wgsl",
         "common/elementwise.wgsl",
     ],
+    Relu6Forward => [
+        "common/len_params.wgsl",
+        "pointwise/relu6_forward.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    Relu6Backward => [
+        "common/len_params.wgsl",
+        "pointwise/relu6_backward.wgsl",
+        "common/elementwise.wgsl",
+    ],
     ReluMask => [
         "common/len_params.wgsl",
         "pointwise/relu_mask.wgsl",
@@ -271,6 +281,20 @@ kernels! {
         "common/planes.wgsl",
         "pool/pool_common.wgsl",
         "pool/avg_pool_backward.wgsl",
+        "common/plane_io.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    AdaptiveAvgPoolForward => [
+        "common/planes.wgsl",
+        "pool/adaptive_pool_common.wgsl",
+        "pool/adaptive_avg_pool_forward.wgsl",
+        "common/plane_io.wgsl",
+        "common/elementwise.wgsl",
+    ],
+    AdaptiveAvgPoolBackward => [
+        "common/planes.wgsl",
+        "pool/adaptive_pool_common.wgsl",
+        "pool/adaptive_avg_pool_backward.wgsl",
         "common/plane_io.wgsl",
         "common/elementwise.wgsl",
     ],

@@ -116,6 +116,18 @@ pub struct PoolParams {
     pub _pad: [u32; 3],
 }
 
+/// Mirrors `AdaptivePoolParams` in `adaptive_pool_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AdaptivePoolParams {
+    pub planes: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub _pad: [u32; 3],
+}
+
 /// Mirrors `DropoutParams` in `dropout_forward.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]

@@ -27,7 +27,7 @@ type ConvCase = (
     usize,
 );
 
-const CONV_CASES: [ConvCase; 11] = [
+const CONV_CASES: [ConvCase; 14] = [
     // Smaller than a tile in every direction.
     (1, 1, 3, 3, 1, 1, 1, Padding::Valid, 1),
     // 7×7×7.
@@ -48,6 +48,11 @@ const CONV_CASES: [ConvCase; 11] = [
     (2, 3, 12, 9, 10, 5, 1, Padding::Same, 1),
     (1, 2, 11, 6, 3, 7, 1, Padding::Same, 1),
     (1, 2, 6, 17, 9, 4, 1, Padding::Same, 1),
+    // PyTorch's explicit padding: AlexNet's 11×11 / 4 with 2, ResNet's 7×7 / 2 with 3, and a
+    // depthwise 3×3 / 2 with 1 (MobileNet v2).
+    (1, 3, 35, 31, 8, 11, 4, Padding::Explicit(2), 1),
+    (2, 3, 20, 18, 8, 7, 2, Padding::Explicit(3), 1),
+    (2, 8, 9, 10, 8, 3, 2, Padding::Explicit(1), 8),
 ];
 
 /// Weights `wt` and bias `b` in one buffer at awkward offsets, as in a model's flat parameter
@@ -407,6 +412,9 @@ async fn pools_match_reference(ctx: &GpuContext) {
         // Disjoint windows (the scatter kernel) clipped by the edge, and 3×3 at stride 3.
         (1, 2, 7, 9, 2, 2, Padding::Same),
         (2, 3, 10, 8, 3, 3, Padding::Same),
+        // PyTorch's explicit padding: ResNet's 3×3 / 2 max pool with padding 1, and 2 with 5×5.
+        (2, 3, 12, 9, 3, 2, Padding::Explicit(1)),
+        (1, 2, 7, 6, 5, 1, Padding::Explicit(2)),
     ];
     for (n, c, h, w, size, stride, padding) in cases {
         let g = PoolGeom::new([c, h, w], size, stride, padding).unwrap();
@@ -469,6 +477,47 @@ gpu_test!(
     pools_match_reference
 );
 
+async fn adaptive_pool_matches_reference(ctx: &GpuContext) {
+    use crate::ops::adaptive_pool::{self, AdaptivePoolGeom};
+    let mut rng = Rng::new(15);
+    // (n, c, h, w, h_out, w_out): overlapping bins, one cell repeated, uneven, growing one axis.
+    let cases = [
+        (2, 3, 7, 7, 6, 6),
+        (1, 4, 1, 1, 6, 6),
+        (3, 2, 13, 10, 7, 7),
+        (2, 1, 5, 3, 2, 4),
+        (1, 5, 15, 15, 7, 7),
+    ];
+    for (n, c, h, w, ho, wo) in cases {
+        let g = AdaptivePoolGeom::new([c, h, w], ho, wo).unwrap();
+        let case = format!("adaptive pool {g:?} n={n}");
+        let x = random(n * g.in_len(), &mut rng);
+        let dout = random(n * g.out_len(), &mut rng);
+        let dx0 = random(n * g.in_len(), &mut rng);
+        let mut out = vec![0.0; n * g.out_len()];
+        adaptive_pool::adaptive_avg_pool_forward(&mut out, &x, &g, n).unwrap();
+        let (gx, gout) = (up(ctx, &x), GpuBuffer::zeros(ctx, "out", out.len()));
+        run(
+            ctx,
+            &[&ops::planar(ctx, ops::Pass::Forward, &gout, &gx, &g, n).unwrap()],
+        );
+        assert_close(&format!("{case} forward"), &down(ctx, &gout).await, &out);
+
+        let mut dx = dx0.clone();
+        adaptive_pool::adaptive_avg_pool_backward(&mut dx, &dout, &g, n).unwrap();
+        let (gdx, gdout) = (up(ctx, &dx0), up(ctx, &dout));
+        run(
+            ctx,
+            &[&ops::planar(ctx, ops::Pass::Backward, &gdx, &gdout, &g, n).unwrap()],
+        );
+        assert_close(&format!("{case} backward"), &down(ctx, &gdx).await, &dx);
+    }
+}
+gpu_test!(
+    adaptive_avg_pool_matches_reference,
+    adaptive_pool_matches_reference
+);
+
 async fn elementwise_ops_match_reference(ctx: &GpuContext) {
     let mut rng = Rng::new(14);
     for len in [1usize, 7, 255, 256, 257, 100_003] {
@@ -497,6 +546,23 @@ async fn elementwise_ops_match_reference(ctx: &GpuContext) {
         let gm = up(ctx, &b);
         run(ctx, &[&ops::relu_mask(ctx, &gm, &gy, len).unwrap()]);
         assert_close("relu mask", &down(ctx, &gm).await, &masked);
+
+        // ReLU6 over inputs that reach past 6.
+        let wide: Vec<f32> = a.iter().map(|v| v * 9.0).collect();
+        let gwide = up(ctx, &wide);
+        let mut y6 = vec![0.0; len];
+        relu::relu6_forward(&mut y6, &wide).unwrap();
+        let gy6 = GpuBuffer::zeros(ctx, "y6", len);
+        run(ctx, &[&ops::relu6_forward(ctx, &gy6, &gwide, len).unwrap()]);
+        assert_close("relu6 forward", &down(ctx, &gy6).await, &y6);
+        let mut dx = d0.clone();
+        relu::relu6_backward(&mut dx, &b, &y6).unwrap();
+        let gdx = up(ctx, &d0);
+        run(
+            ctx,
+            &[&ops::relu6_backward(ctx, &gdx, &gb, &gy6, len).unwrap()],
+        );
+        assert_close("relu6 backward", &down(ctx, &gdx).await, &dx);
 
         add::add_forward(&mut y, &a, &b).unwrap();
         run(ctx, &[&ops::add_forward(ctx, &gy, &ga, &gb, len).unwrap()]);

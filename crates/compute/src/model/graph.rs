@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ops::adaptive_pool::AdaptivePoolGeom;
 use crate::ops::batchnorm::BatchNormGeom;
 use crate::ops::blur::BlurGeom;
 use crate::ops::conv2d::Conv2dGeom;
@@ -92,6 +93,8 @@ pub enum NodeOp {
     },
     Flatten,
     Relu,
+    Relu6,
+    AdaptiveAvgPool(AdaptivePoolGeom),
     Dropout {
         rate: f32,
     },

@@ -142,6 +142,8 @@ pub fn forward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize, train: bo
             NodeOp::GlobalAvgPool { plane } => b.gap_forward(out, x, len, *plane)?,
             NodeOp::Flatten => {}
             NodeOp::Relu => b.relu_forward(out, x, len)?,
+            NodeOp::Relu6 => b.relu6_forward(out, x, len)?,
+            NodeOp::AdaptiveAvgPool(geom) => b.adaptive_avg_pool_forward(out, x, geom, n)?,
             NodeOp::Dropout { rate } => {
                 b.dropout_forward(out, k, x, len, n, train.then_some(*rate))?
             }
@@ -225,6 +227,8 @@ pub fn backward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize) -> Resul
             NodeOp::GlobalAvgPool { plane } => b.gap_backward(dx, dy, len, *plane)?,
             NodeOp::Flatten => {}
             NodeOp::Relu => b.relu_backward(dx, dy, y, len)?,
+            NodeOp::Relu6 => b.relu6_backward(dx, dy, y, len)?,
+            NodeOp::AdaptiveAvgPool(geom) => b.adaptive_avg_pool_backward(dx, dy, geom, n)?,
             NodeOp::Dropout { .. } => b.dropout_backward(dx, dy, k, len)?,
             NodeOp::Pad(geom) => b.pad_backward(dx, dy, geom, n)?,
             NodeOp::Blur(geom) => b.blur_backward(dx, dy, geom, n)?,

@@ -455,6 +455,11 @@ mod tests {
             ([1, 1, 1], 1, 1, 1, Padding::Valid, 1, 1),
             ([2, 1, 1], 2, 5, 1, Padding::Same, 1, 1),
             ([1, 2, 3], 2, 5, 2, Padding::Same, 1, 2),
+            // PyTorch's padding: 11×11 / 4 with 2 (AlexNet), 7×7 / 2 with 3 (ResNet), and a
+            // depthwise 3×3 / 2 with 1 (MobileNet v2).
+            ([2, 15, 13], 3, 11, 4, Padding::Explicit(2), 1, 1),
+            ([3, 9, 8], 4, 7, 2, Padding::Explicit(3), 1, 2),
+            ([4, 7, 6], 4, 3, 2, Padding::Explicit(1), 4, 2),
         ]
     }
 

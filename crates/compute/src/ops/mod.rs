@@ -5,6 +5,7 @@
 //! `n` is the batch size. Each op has a plain `reference` implementation and, where it is hot, a
 //! fast one tested against it.
 
+pub mod adaptive_pool;
 pub mod add;
 pub mod batchnorm;
 pub mod blur;
@@ -36,7 +37,8 @@ pub(crate) fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
     Ok(())
 }
 
-/// How a window op pads its input, as Keras names it.
+/// How a window op pads its input: as Keras names it (`"valid"`, `"same"`), or as PyTorch gives
+/// it, a number of cells on every side (`2` in JSON).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Padding {
@@ -46,6 +48,12 @@ pub enum Padding {
     /// Output size `ceil(in / stride)`, zeros (or ignored cells, for pooling) split around the
     /// input with the odd one at the bottom / right, as TensorFlow does.
     Same,
+    /// `p` cells on every side (PyTorch's `padding=p`): output size
+    /// `(in + 2p − kernel) / stride + 1`. Zeros for a convolution; for pooling, cells that no
+    /// window counts (max pooling never picks them; average pooling divides by the cells inside
+    /// the input, i.e. PyTorch's `count_include_pad=False`).
+    #[serde(untagged)]
+    Explicit(usize),
 }
 
 /// Output size and leading pad of a window op along one axis, or `None` if the window does not fit.
@@ -71,6 +79,18 @@ pub fn window_axis(
             let total = ((out - 1) * stride + kernel).saturating_sub(input);
             Some((out, total / 2))
         }
+        Padding::Explicit(pad) => {
+            // A border as wide as the window would give windows of padding only.
+            if pad >= kernel {
+                return None;
+            }
+            let padded = pad.checked_mul(2).and_then(|p| input.checked_add(p))?;
+            if kernel > padded {
+                None
+            } else {
+                Some(((padded - kernel) / stride + 1, pad))
+            }
+        }
     }
 }
 
@@ -88,5 +108,25 @@ mod tests {
         assert_eq!(window_axis(8, 3, 2, Padding::Same), Some((4, 0)));
         assert_eq!(window_axis(2, 3, 1, Padding::Valid), None);
         assert_eq!(window_axis(5, 0, 1, Padding::Valid), None);
+        // PyTorch's sizes: AlexNet's conv1, ResNet's conv1 and max pool.
+        assert_eq!(window_axis(224, 11, 4, Padding::Explicit(2)), Some((55, 2)));
+        assert_eq!(window_axis(224, 7, 2, Padding::Explicit(3)), Some((112, 3)));
+        assert_eq!(window_axis(112, 3, 2, Padding::Explicit(1)), Some((56, 1)));
+        assert_eq!(window_axis(1, 3, 1, Padding::Explicit(1)), Some((1, 1)));
+        assert_eq!(window_axis(4, 3, 1, Padding::Explicit(3)), None);
+        assert_eq!(
+            window_axis(4, 3, 1, Padding::Explicit(usize::MAX / 2)),
+            None
+        );
+    }
+
+    #[test]
+    fn explicit_padding_is_a_number_in_json() {
+        let p: Padding = serde_json::from_str("2").unwrap();
+        assert_eq!(p, Padding::Explicit(2));
+        assert_eq!(serde_json::to_string(&Padding::Explicit(3)).unwrap(), "3");
+        assert_eq!(serde_json::to_string(&Padding::Same).unwrap(), "\"same\"");
+        assert!(serde_json::from_str::<Padding>("-1").is_err());
+        assert!(serde_json::from_str::<Padding>("\"wide\"").is_err());
     }
 }

@@ -236,6 +236,11 @@ mod tests {
             (PoolGeom::new([2, 5, 5], 3, 1, Padding::Same).unwrap(), 2),
             (PoolGeom::new([1, 7, 7], 3, 2, Padding::Same).unwrap(), 3),
             (PoolGeom::new([4, 4, 4], 4, 4, Padding::Valid).unwrap(), 1),
+            // PyTorch's padding: ResNet's stem pool (3×3 / 2, padding 1).
+            (
+                PoolGeom::new([2, 8, 7], 3, 2, Padding::Explicit(1)).unwrap(),
+                2,
+            ),
         ]
     }
 

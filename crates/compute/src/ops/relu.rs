@@ -1,4 +1,5 @@
-//! ReLU, on the SIMD element-wise kernels. y = max(x, 0); dx += dy where y > 0.
+//! ReLU, on the SIMD element-wise kernels. y = max(x, 0); dx += dy where y > 0. And ReLU6
+//! (MobileNet v2): y = min(max(x, 0), 6); dx += dy where 0 < y < 6.
 
 use super::same_len as check;
 use crate::cpu::elementwise;
@@ -24,6 +25,28 @@ pub fn relu_backward(dx: &mut [f32], dy: &[f32], y: &[f32]) -> Result<()> {
     check("relu_backward", dx.len(), dy.len())?;
     check("relu_backward", dx.len(), y.len())?;
     elementwise::relu_backward(dx, dy, y);
+    Ok(())
+}
+
+/// y = min(max(x, 0), 6), PyTorch's `ReLU6` (NaN stays NaN, as there).
+pub fn relu6_forward(y: &mut [f32], x: &[f32]) -> Result<()> {
+    check("relu6_forward", y.len(), x.len())?;
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = if x.is_nan() { x } else { x.clamp(0.0, 6.0) };
+    }
+    Ok(())
+}
+
+/// dx += dy where 0 < y < 6: the flat parts of ReLU6 pass no gradient (as PyTorch's hardtanh
+/// backward, which also passes none at exactly 0 and 6).
+pub fn relu6_backward(dx: &mut [f32], dy: &[f32], y: &[f32]) -> Result<()> {
+    check("relu6_backward", dx.len(), dy.len())?;
+    check("relu6_backward", dx.len(), y.len())?;
+    for ((dx, &dy), &y) in dx.iter_mut().zip(dy).zip(y) {
+        if y > 0.0 && y < 6.0 {
+            *dx += dy;
+        }
+    }
     Ok(())
 }
 
@@ -57,6 +80,42 @@ mod tests {
             },
             300,
         );
+    }
+
+    #[test]
+    fn relu6_backward_matches_finite_difference() {
+        let mut rng = Rng::new(9);
+        // Inputs spread over both kinks (0 and 6), kept away from them.
+        let x: Vec<f32> = random(400, &mut rng)
+            .into_iter()
+            .map(|v| {
+                let v = v * 8.0 + 3.0;
+                if v.abs() < 0.05 || (v - 6.0).abs() < 0.05 {
+                    v + 0.1
+                } else {
+                    v
+                }
+            })
+            .collect();
+        assert!(x.iter().any(|&v| v > 6.0) && x.iter().any(|&v| v < 0.0));
+        let r = random(400, &mut rng);
+        let mut y = vec![0.0; 400];
+        relu6_forward(&mut y, &x).unwrap();
+        assert!(y.iter().all(|&v| (0.0..=6.0).contains(&v)));
+        let mut dx = vec![0.0; 400];
+        relu6_backward(&mut dx, &r, &y).unwrap();
+        check_gradient(
+            "relu6 dx",
+            &x,
+            &dx,
+            |x| {
+                let mut y = vec![0.0; 400];
+                relu6_forward(&mut y, x).unwrap();
+                weighted_sum(&y, &r)
+            },
+            400,
+        );
+        assert!(relu6_backward(&mut dx, &r, &y[..3]).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::kernels::*;
 use super::{GpuBuffer, GpuContext};
 pub use crate::backend::BatchNormAt;
 use crate::error::{Error, Result};
+use crate::ops::adaptive_pool::AdaptivePoolGeom;
 use crate::ops::batchnorm::BatchNormGeom;
 use crate::ops::blur::{BlurGeom, MAX_BLUR_SIZE, binomial};
 use crate::ops::conv2d::Conv2dGeom;

@@ -39,6 +39,29 @@ pub fn relu_backward(
     elementwise(ctx, Kernel::ReluBackward, &binds, len)
 }
 
+/// y = min(max(x, 0), 6).
+pub fn relu6_forward(
+    ctx: &GpuContext,
+    y: &GpuBuffer,
+    x: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    let binds = [("y", y, len), ("x", x, len)];
+    elementwise(ctx, Kernel::Relu6Forward, &binds, len)
+}
+
+/// dx += dy where 0 < y < 6.
+pub fn relu6_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    dy: &GpuBuffer,
+    y: &GpuBuffer,
+    len: usize,
+) -> Result<Dispatch> {
+    let binds = [("dx", dx, len), ("dy", dy, len), ("y", y, len)];
+    elementwise(ctx, Kernel::Relu6Backward, &binds, len)
+}
+
 /// dy = 0 where y ≤ 0, in place: the backward of a ReLU fused into conv2d or dense.
 pub fn relu_mask(ctx: &GpuContext, dy: &GpuBuffer, y: &GpuBuffer, len: usize) -> Result<Dispatch> {
     elementwise(

@@ -1,4 +1,4 @@
-//! Pooling launchers: global average, max and average pooling.
+//! Pooling launchers: global average, max, average and adaptive average pooling.
 
 use super::*;
 
@@ -129,5 +129,33 @@ impl Planar for AvgPool<'_> {
 
     fn lens(&self) -> (usize, usize) {
         (self.0.in_len(), self.0.out_len())
+    }
+}
+
+/// Adaptive average pooling as a [`Planar`] pass: out = the mean of each output cell's bin; its
+/// backward gathers, for each input cell, the shares of the bins that hold it.
+impl Planar for AdaptivePoolGeom {
+    const KERNELS: (Kernel, Kernel) = (
+        Kernel::AdaptiveAvgPoolForward,
+        Kernel::AdaptiveAvgPoolBackward,
+    );
+    type Params = AdaptivePoolParams;
+
+    fn params(&self, n: usize) -> Result<AdaptivePoolParams> {
+        // The bins' bounds multiply a coordinate by a size in u32.
+        u((self.h_in + 1).max(self.h_out + 1) * self.h_in.max(self.h_out))?;
+        u((self.w_in + 1).max(self.w_out + 1) * self.w_in.max(self.w_out))?;
+        Ok(AdaptivePoolParams {
+            planes: u(n * self.c)?,
+            h_in: u(self.h_in)?,
+            w_in: u(self.w_in)?,
+            h_out: u(self.h_out)?,
+            w_out: u(self.w_out)?,
+            ..Default::default()
+        })
+    }
+
+    fn lens(&self) -> (usize, usize) {
+        (self.in_len(), self.out_len())
     }
 }
