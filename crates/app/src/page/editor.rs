@@ -24,6 +24,7 @@ pub const KINDS: [(&str, &str); 9] = [
     ("dropout", "Dropout"),
     ("batch_norm", "BatchNormalization"),
     ("relu", "ReLU"),
+    ("relu6", "ReLU6"),
 ];
 
 /// The editor's name for a layer's type (`None` for blocks it cannot edit field by field).
@@ -38,7 +39,9 @@ pub fn kind_of(layer: &LayerSpec) -> Option<&'static str> {
         LayerSpec::Dropout { .. } => "dropout",
         LayerSpec::BatchNorm { .. } => "batch_norm",
         LayerSpec::Relu { .. } => "relu",
-        LayerSpec::Residual { .. }
+        LayerSpec::Relu6 { .. } => "relu6",
+        LayerSpec::AdaptiveAvgPool { .. }
+        | LayerSpec::Residual { .. }
         | LayerSpec::Branches { .. }
         | LayerSpec::BlurPool { .. }
         | LayerSpec::DenseBlock { .. }
@@ -89,6 +92,7 @@ pub fn new_layer(kind: &str, name: String) -> Option<LayerSpec> {
             momentum: 0.1,
         },
         "relu" => LayerSpec::Relu { name },
+        "relu6" => LayerSpec::Relu6 { name },
         _ => return None,
     })
 }
@@ -196,10 +200,11 @@ pub fn set_choice(layer: &LayerSpec, what: &str, value: &str) -> LayerSpec {
         "softmax" => Activation::Softmax,
         _ => Activation::Linear,
     };
-    let pad = if value == "same" {
-        Padding::Same
-    } else {
-        Padding::Valid
+    let pad = match value {
+        "same" => Padding::Same,
+        "valid" => Padding::Valid,
+        // PyTorch-style padding (a number of cells) is kept as the spec gives it.
+        _ => return l,
     };
     match (&mut l, what) {
         (LayerSpec::Conv2d { padding, .. }, "padding")
@@ -444,6 +449,14 @@ fn LayerRow(
     let pad = |p: &Padding| match p {
         Padding::Same => "same",
         Padding::Valid => "valid",
+        Padding::Explicit(_) => "explicit",
+    };
+    // A spec's PyTorch-style padding shows as such; the editor offers Keras's two.
+    let pads = |p: &Padding| -> &'static [&'static str] {
+        match p {
+            Padding::Explicit(_) => &["valid", "same", "explicit"],
+            _ => &["valid", "same"],
+        }
     };
     let choices = match &layer {
         LayerSpec::Conv2d {
@@ -451,11 +464,11 @@ fn LayerRow(
             activation,
             ..
         } => vec![
-            choice("padding", &["valid", "same"], pad(padding)).into_any(),
+            choice("padding", pads(padding), pad(padding)).into_any(),
             choice("activation", &["relu", "linear"], act(activation)).into_any(),
         ],
         LayerSpec::MaxPool { padding, .. } | LayerSpec::AvgPool { padding, .. } => {
-            vec![choice("padding", &["valid", "same"], pad(padding)).into_any()]
+            vec![choice("padding", pads(padding), pad(padding)).into_any()]
         }
         LayerSpec::Dense { activation, .. } => {
             vec![

@@ -27,6 +27,8 @@ mod testing;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_full;
+#[cfg(test)]
 mod tests_training;
 #[cfg(test)]
 mod tests_zoo;

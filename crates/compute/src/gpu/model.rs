@@ -75,9 +75,11 @@ pub struct GpuModel {
 }
 
 /// One buffer the model will need, for the limits check.
-struct Need {
-    what: String,
-    floats: usize,
+/// One device buffer a graph needs: what it holds and its size in 4-byte elements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Need {
+    pub what: String,
+    pub floats: usize,
 }
 
 /// The floats `[u, v, m]` of the Winograd scratch a graph needs at batch `n` on an adapter whose
@@ -109,7 +111,7 @@ fn weight_scratch(graph: &Graph, n: usize) -> usize {
 }
 
 /// The device buffers a graph needs at batch `n`, largest first.
-fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Result<Vec<Need>> {
+pub fn needs(graph: &Graph, n: usize, optimizer: &OptimizerSpec, gemm: Gemm) -> Result<Vec<Need>> {
     let classes = graph.classes;
     let mut v = vec![
         Need {
@@ -294,11 +296,11 @@ impl GpuModel {
         })
     }
 
-    fn act(&self, v: usize) -> &GpuBuffer {
+    pub(crate) fn act(&self, v: usize) -> &GpuBuffer {
         &self.acts[self.layout.slot[v]]
     }
 
-    fn dact(&self, v: usize) -> &GpuBuffer {
+    pub(crate) fn dact(&self, v: usize) -> &GpuBuffer {
         &self.dacts[self.layout.slot[v]]
     }
 

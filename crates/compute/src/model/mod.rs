@@ -9,13 +9,15 @@ pub mod summary;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_full;
+#[cfg(test)]
 mod tests_zoo;
 pub mod transform;
 pub mod walk;
 
 pub use crate::cpu::workspace::{Mode, Workspace};
 pub use graph::{AuxOutput, Graph, ParamInfo, SummaryRow, compile};
-pub use presets::{PRESETS, ZOO, preset, preset_for};
+pub use presets::{FULL_SIZE, PRESETS, ZOO, full_size, preset, preset_for};
 pub use spec::{Activation, Init, LayerSpec, ModelSpec, Projection};
 pub use summary::Summary;
 

@@ -1,6 +1,8 @@
 //! Named architectures. `cnn-flatten` and `cnn-gap` are the lecture's two models, layer for layer;
 //! [`classic`] holds LeNet-5 to Network-in-Network and the lecture's Keras Inception example;
-//! [`modern`] holds small Inception, ResNet, ResNeXt, DenseNet and MobileNet versions.
+//! [`modern`] holds small Inception, ResNet, ResNeXt, DenseNet and MobileNet versions;
+//! [`torchvision`] the full-size AlexNet, VGG, ResNet, MobileNet v2 and DenseNet, with
+//! torchvision's parameter names ([`full_size`]).
 //!
 //! Every preset but `inception-lecture` (3-channel, as the lecture's table) takes single-channel
 //! `side × side` input and works for 28 and 64 (tested). Parameter counts are asserted against
@@ -8,6 +10,9 @@
 
 mod classic;
 mod modern;
+mod torchvision;
+
+pub use torchvision::FULL_SIZE;
 
 use super::spec::{Activation, Init, LayerSpec, ModelSpec, Projection};
 use crate::error::{Error, Result};
@@ -169,6 +174,7 @@ fn residual(name: &str, body: Vec<LayerSpec>, projection: Option<(usize, usize)>
         name: name.into(),
         body,
         projection: projection.map(|(filters, stride)| Projection { filters, stride }),
+        shortcut: vec![],
     }
 }
 
@@ -239,4 +245,18 @@ pub fn preset_for(name: &str, side: usize) -> Result<ModelSpec> {
 /// The preset `name` on the lecture's 64×64 canvas (`inception-lecture`: its 32×32×3 input).
 pub fn preset(name: &str) -> Result<ModelSpec> {
     preset_for(name, if name == "inception-lecture" { 32 } else { 64 })
+}
+
+/// The full-size preset `name` (one of [`FULL_SIZE`]) for `input` (`[3, 224, 224]` as
+/// published) with `classes` outputs, exactly as torchvision builds it.
+pub fn full_size(name: &str, input: [usize; 3], classes: usize) -> Result<ModelSpec> {
+    let layers = torchvision::layers(name, classes).ok_or_else(|| Error::UnknownPreset {
+        name: name.into(),
+        known: FULL_SIZE.join(", "),
+    })?;
+    Ok(ModelSpec {
+        name: name.into(),
+        input,
+        layers,
+    })
 }

@@ -106,6 +106,13 @@ pub enum LayerSpec {
     GlobalAvgPool {
         name: String,
     },
+    /// PyTorch's `AdaptiveAvgPool2d(size)`: an `[height, width]` output from any input size, each
+    /// cell the mean of its bin of the input (see `ops::adaptive_pool`). Free when the input
+    /// already has that size.
+    AdaptiveAvgPool {
+        name: String,
+        size: [usize; 2],
+    },
     Flatten {
         name: String,
     },
@@ -133,15 +140,23 @@ pub enum LayerSpec {
     Relu {
         name: String,
     },
-    /// `y = body(x) + shortcut(x)`; the shortcut is the identity, or a 1×1 convolution with
-    /// `stride` and the body's channel count when shapes differ.
+    /// `min(max(x, 0), 6)` (MobileNet v2).
+    Relu6 {
+        name: String,
+    },
+    /// `y = body(x) + shortcut(x)`; the shortcut is the identity, a 1×1 convolution with
+    /// `stride` and the body's channel count (`projection`), or any layers (`shortcut`, e.g.
+    /// torchvision's `downsample`: a 1×1 convolution and a batch norm).
     Residual {
         name: String,
         body: Vec<LayerSpec>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         projection: Option<Projection>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shortcut: Vec<LayerSpec>,
     },
-    /// Parallel branches on the same input, merged by channel concatenation (Inception).
+    /// Parallel branches on the same input, merged by channel concatenation (Inception). An
+    /// empty branch is the input itself (DenseNet's layers concatenate onto their input).
     Branches {
         name: String,
         branches: Vec<Vec<LayerSpec>>,
@@ -200,6 +215,8 @@ impl LayerSpec {
             | LayerSpec::Dropout { name, .. }
             | LayerSpec::BatchNorm { name, .. }
             | LayerSpec::Relu { name }
+            | LayerSpec::Relu6 { name }
+            | LayerSpec::AdaptiveAvgPool { name, .. }
             | LayerSpec::Residual { name, .. }
             | LayerSpec::Branches { name, .. }
             | LayerSpec::BlurPool { name, .. }
@@ -220,6 +237,8 @@ impl LayerSpec {
             LayerSpec::Dropout { .. } => "Dropout",
             LayerSpec::BatchNorm { .. } => "BatchNormalization",
             LayerSpec::Relu { .. } => "ReLU",
+            LayerSpec::Relu6 { .. } => "ReLU6",
+            LayerSpec::AdaptiveAvgPool { .. } => "AdaptiveAvgPool2d",
             LayerSpec::Residual { .. } => "Residual",
             LayerSpec::Branches { .. } => "Concatenate",
             LayerSpec::BlurPool { .. } => "BlurPool",
@@ -234,7 +253,9 @@ impl LayerSpec {
     pub fn has_batchnorm(&self) -> bool {
         match self {
             LayerSpec::BatchNorm { .. } | LayerSpec::DenseBlock { .. } => true,
-            LayerSpec::Residual { body, .. } => body.iter().any(LayerSpec::has_batchnorm),
+            LayerSpec::Residual { body, shortcut, .. } => {
+                body.iter().chain(shortcut).any(LayerSpec::has_batchnorm)
+            }
             LayerSpec::AuxHead { layers, .. } => layers.iter().any(LayerSpec::has_batchnorm),
             LayerSpec::Branches { branches, .. } => {
                 branches.iter().flatten().any(LayerSpec::has_batchnorm)

@@ -258,6 +258,7 @@ fn kitchen_sink(activation: Activation) -> ModelSpec {
                     filters: 6,
                     stride: 2,
                 }),
+                shortcut: vec![],
             },
             LayerSpec::Branches {
                 name: "inc".into(),
@@ -360,8 +361,9 @@ fn unfuse(layers: &[LayerSpec]) -> Vec<LayerSpec> {
                 *activation = Activation::Linear;
                 true
             }
-            LayerSpec::Residual { body, .. } => {
+            LayerSpec::Residual { body, shortcut, .. } => {
                 *body = unfuse(body);
+                *shortcut = unfuse(shortcut);
                 false
             }
             LayerSpec::Branches { branches, .. } => {

@@ -37,7 +37,12 @@ fn antialias_layers(layers: &[LayerSpec]) -> Vec<LayerSpec> {
                 stride.replace(1).or(Some(*size))
             }
             LayerSpec::Conv2d { stride, .. } if *stride > 1 => Some(std::mem::replace(stride, 1)),
-            LayerSpec::Residual { body: layers, .. } | LayerSpec::AuxHead { layers, .. } => {
+            LayerSpec::Residual { body, shortcut, .. } => {
+                *body = antialias_layers(body);
+                *shortcut = antialias_layers(shortcut);
+                None
+            }
+            LayerSpec::AuxHead { layers, .. } => {
                 *layers = antialias_layers(layers);
                 None
             }
@@ -114,10 +119,12 @@ fn pad_layers(layers: &[LayerSpec], mode: PadMode) -> Vec<LayerSpec> {
                 name,
                 body,
                 projection,
+                shortcut,
             } => LayerSpec::Residual {
                 name,
                 body: pad_layers(&body, mode),
                 projection,
+                shortcut: pad_layers(&shortcut, mode),
             },
             LayerSpec::Branches { name, branches } => LayerSpec::Branches {
                 name,

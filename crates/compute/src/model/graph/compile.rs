@@ -7,6 +7,7 @@ use super::*;
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, Init, LayerSpec, ModelSpec};
 use crate::ops::Padding;
+use crate::ops::adaptive_pool::AdaptivePoolGeom;
 use crate::ops::pad::PadMode;
 use crate::ops::window_axis;
 
@@ -474,20 +475,61 @@ impl Builder {
                 self.row(name, kind, out, 4 * c, 0);
                 Ok(out)
             }
-            LayerSpec::Relu { .. } => {
+            LayerSpec::Relu { .. } | LayerSpec::Relu6 { .. } => {
                 let flat = self.g.flat[x];
-                let out = self.node(NodeOp::Relu, vec![x], [c, h, w], flat, name)?;
+                let op = match layer {
+                    LayerSpec::Relu { .. } => NodeOp::Relu,
+                    _ => NodeOp::Relu6,
+                };
+                let out = self.node(op, vec![x], [c, h, w], flat, name)?;
+                self.row(name, kind, out, 0, 0);
+                Ok(out)
+            }
+            LayerSpec::AdaptiveAvgPool { size, .. } => {
+                if self.g.flat[x] {
+                    return Err(invalid(
+                        name,
+                        "adaptive average pooling needs a [channels, height, width] input",
+                    ));
+                }
+                let g = AdaptivePoolGeom::new([c, h, w], size[0], size[1])
+                    .map_err(|m| invalid(name, m))?;
+                // Already the size asked for: the input itself, at no cost.
+                let out = if [h, w] == *size {
+                    x
+                } else {
+                    self.node(
+                        NodeOp::AdaptiveAvgPool(g),
+                        vec![x],
+                        [c, g.h_out, g.w_out],
+                        false,
+                        name,
+                    )?
+                };
                 self.row(name, kind, out, 0, 0);
                 Ok(out)
             }
             LayerSpec::Residual {
-                body, projection, ..
+                body,
+                projection,
+                shortcut,
+                ..
             } => {
                 if body.is_empty() {
                     return Err(invalid(name, "a residual block needs a non-empty body"));
                 }
+                if projection.is_some() && !shortcut.is_empty() {
+                    return Err(invalid(
+                        name,
+                        "a residual block has a projection or shortcut layers, not both",
+                    ));
+                }
                 let y = self.sequence(x, body, false)?;
                 let (shortcut, params, macs) = match projection {
+                    None if !shortcut.is_empty() => {
+                        // Its layers have their own summary rows.
+                        (self.sequence(x, shortcut, false)?, 0, 0)
+                    }
                     Some(p) => {
                         // Its parameters are named after it: a layer of the same name would
                         // share them (and a weights file cannot hold two tensors of one name).
@@ -526,10 +568,10 @@ impl Builder {
                 Ok(out)
             }
             LayerSpec::Branches { branches, .. } => {
-                if branches.is_empty() || branches.iter().any(|b| b.is_empty()) {
+                if branches.iter().all(|b| b.is_empty()) {
                     return Err(invalid(
                         name,
-                        "branches need at least one branch, each with at least one layer",
+                        "branches need at least one branch with a layer (an empty one is the input)",
                     ));
                 }
                 let mut outs = Vec::new();
