@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use convplay_compute::data::{Dataset, DatasetKind, load_split};
 use convplay_compute::model::transform::{antialias, with_padding};
-use convplay_compute::model::{ModelSpec, preset_for};
+use convplay_compute::model::{FULL_SIZE, LayerSpec, ModelSpec, full_size, preset_for};
 use convplay_compute::ops::pad::PadMode;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -50,8 +50,56 @@ pub fn load(
     })
 }
 
+/// `--input CxHxW`: three positive sizes.
+pub fn parse_input(s: &str) -> Result<[usize; 3], String> {
+    let dims: Vec<usize> = s
+        .split(['x', 'X', '×'])
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?} is not CxHxW (e.g. 3x224x224)"))?;
+    match dims[..] {
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        _ => Err(format!(
+            "{s:?} is not CxHxW with three positive sizes (e.g. 3x224x224)"
+        )),
+    }
+}
+
+/// `--input` and `--classes`: a model's input shape and class count, where given.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shape {
+    pub input: Option<[usize; 3]>,
+    pub classes: Option<usize>,
+}
+
+/// [`model_spec`] with `--input` and `--classes`: a full-size preset is built for them (3×224×224
+/// and 1000 classes unless given); any other model gets the input shape, and the class count on
+/// its last dense layer.
+pub fn shaped_model_spec(arg: &str, canvas: usize, shape: Shape) -> CliResult<ModelSpec> {
+    if FULL_SIZE.contains(&arg) && !Path::new(arg).is_file() {
+        let input = shape.input.unwrap_or([3, 224, 224]);
+        return full_size(arg, input, shape.classes.unwrap_or(1000)).map_err(err);
+    }
+    let mut spec = model_spec(arg, canvas)?;
+    if let Some(input) = shape.input {
+        spec.input = input;
+    }
+    if let Some(classes) = shape.classes {
+        match spec.layers.last_mut() {
+            Some(LayerSpec::Dense { units, .. }) => *units = classes,
+            _ => return Err(format!("--classes: {arg} does not end in a dense layer")),
+        }
+    }
+    Ok(spec)
+}
+
 /// A preset name or a path to a spec JSON file; presets are built for a `canvas`-sided input.
 pub fn model_spec(arg: &str, canvas: usize) -> CliResult<ModelSpec> {
+    if FULL_SIZE.contains(&arg) && !Path::new(arg).is_file() {
+        return Err(format!(
+            "{arg} is a full-size preset (3-channel images, torchvision's layers): it trains on image data, not on the digit canvas; `convplay summary {arg} --input 3x224x224` shows it"
+        ));
+    }
     let path = Path::new(arg);
     if arg.ends_with(".json") || path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {arg}: {e}"))?;

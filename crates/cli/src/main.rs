@@ -119,15 +119,64 @@ pub struct TrainArgs {
 enum Command {
     /// Layer table of a model: output shapes, parameters, multiply-adds
     Summary {
-        /// Preset name (cnn-flatten, cnn-gap, lenet5) or a spec .json file
+        /// Preset name (cnn-flatten, cnn-gap, lenet5, …, or a full-size one: alexnet, vgg11,
+        /// vgg16, resnet18, resnet50, mobilenet_v2, densenet121) or a spec .json file
         model: String,
-        /// Input side for presets
+        /// Input side for the playground's presets
         #[arg(long, default_value_t = 64)]
         canvas: usize,
+        /// Input shape CxHxW [default: 3x224x224 for the full-size presets, the model's own else]
+        #[arg(long, value_parser = common::parse_input)]
+        input: Option<[usize; 3]>,
+        /// Classes of the last layer [default: 1000 for the full-size presets, the model's own else]
+        #[arg(long)]
+        classes: Option<usize>,
+        /// Also print the training memory at this batch size, per backend (Adam)
+        #[arg(long)]
+        batch: Option<usize>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         variant: VariantArgs,
+    },
+    /// Write a model as a self-contained PyTorch nn.Module with convplay's parameter names
+    Export {
+        /// Write PyTorch source (the only format so far)
+        #[arg(long)]
+        torch: bool,
+        /// A preset, a spec .json file, or a .safetensors weights file (its model)
+        source: String,
+        /// The Python file to write
+        out: PathBuf,
+        /// Input shape CxHxW for a preset [default: 3x224x224 for the full-size presets]
+        #[arg(long, value_parser = common::parse_input)]
+        input: Option<[usize; 3]>,
+        /// Classes of a preset's last layer [default: 1000 for the full-size presets]
+        #[arg(long)]
+        classes: Option<usize>,
+        /// Input side for the playground's presets
+        #[arg(long, default_value_t = 64)]
+        canvas: usize,
+    },
+    /// One evaluation forward on seeded random input: writes weights.safetensors (seeded weights
+    /// and running statistics), input.safetensors and logits.safetensors into DIR, for checks
+    /// against another framework (scripts/torch-parity.sh)
+    Forward {
+        /// A preset or a spec .json file
+        model: String,
+        /// Directory to write the three files into
+        #[arg(long)]
+        out_dir: PathBuf,
+        #[arg(long, value_parser = common::parse_input)]
+        input: Option<[usize; 3]>,
+        #[arg(long)]
+        classes: Option<usize>,
+        #[arg(long, default_value_t = 64)]
+        canvas: usize,
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Train one model and save its weights
     Train {
@@ -280,9 +329,44 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Summary {
             model,
             canvas,
+            input,
+            classes,
+            batch,
             json,
             variant,
-        } => train::summary(&model, canvas, json, variant),
+        } => {
+            let shape = common::Shape { input, classes };
+            train::summary(&model, canvas, shape, batch, json, variant)
+        }
+        Command::Forward {
+            model,
+            out_dir,
+            input,
+            classes,
+            canvas,
+            batch,
+            seed,
+        } => train::forward(
+            &model,
+            &out_dir,
+            canvas,
+            common::Shape { input, classes },
+            batch,
+            seed,
+        ),
+        Command::Export {
+            torch,
+            source,
+            out,
+            input,
+            classes,
+            canvas,
+        } => {
+            if !torch {
+                return Err("export needs a format: --torch".into());
+            }
+            train::export_torch(&source, &out, canvas, common::Shape { input, classes })
+        }
         Command::Train {
             model,
             train,

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use convplay_compute::data::{CanvasPlacement, Dataset};
+use convplay_compute::gpu::kernels::Gemm;
+use convplay_compute::memory;
 use convplay_compute::metrics::ClassificationMetrics;
 use convplay_compute::model::{Model, ModelSpec};
 use convplay_compute::optim::OptimizerSpec;
@@ -13,19 +15,198 @@ use serde_json::json;
 
 use crate::backend::{AnyTrainer, Backend, evaluate};
 use crate::common::{
-    CliResult, apply_variant, bar, data_dir, err, load, model_spec, print_json, set_threads,
+    CliResult, Shape, apply_variant, bar, data_dir, err, load, model_spec, print_json, set_threads,
+    shaped_model_spec,
 };
 use crate::{DataArgs, OptimizerArg, TrainArgs, VariantArgs};
 
-pub fn summary(model: &str, canvas: usize, json: bool, variant: VariantArgs) -> CliResult<()> {
-    let s = apply_variant(model_spec(model, canvas)?, variant)
-        .summary()
-        .map_err(err)?;
+pub fn summary(
+    model: &str,
+    canvas: usize,
+    shape: Shape,
+    batch: Option<usize>,
+    json: bool,
+    variant: VariantArgs,
+) -> CliResult<()> {
+    let spec = apply_variant(shaped_model_spec(model, canvas, shape)?, variant);
+    let s = spec.summary().map_err(err)?;
+    let memory = match batch {
+        Some(0) => return Err("--batch must be at least 1".into()),
+        Some(n) => Some(training_memory(&spec, n)?),
+        None => None,
+    };
     if json {
-        print_json(&serde_json::to_value(&s).map_err(err)?);
+        let mut v = serde_json::to_value(&s).map_err(err)?;
+        if let Some(m) = memory {
+            v["training_memory"] = m.to_json();
+        }
+        print_json(&v);
     } else {
         println!("{s}");
+        if let Some(m) = memory {
+            print!("{}", m.table());
+        }
     }
+    Ok(())
+}
+
+/// The training memory of a model at one batch size, per backend.
+struct TrainingMemory {
+    batch: usize,
+    threads: usize,
+    cpu: Vec<memory::Part>,
+    gpu: Vec<memory::Part>,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// WebGPU's default per-binding storage limit, which a browser grants unless asked for more.
+const WEBGPU_DEFAULT_BINDING: u64 = 128 << 20;
+
+fn training_memory(spec: &ModelSpec, batch: usize) -> CliResult<TrainingMemory> {
+    let graph = convplay_compute::model::compile(spec).map_err(err)?;
+    let adam = OptimizerSpec::adam(1e-3);
+    let threads = rayon::current_num_threads();
+    Ok(TrainingMemory {
+        batch,
+        threads,
+        cpu: memory::cpu(&graph, batch, &adam, threads),
+        gpu: memory::gpu(&graph, batch, &adam, Gemm::Tiled).map_err(err)?,
+    })
+}
+
+impl TrainingMemory {
+    fn table(&self) -> String {
+        let mut out = format!(
+            "\nTraining memory at batch {} with Adam (f32):\n",
+            self.batch
+        );
+        let cpu = memory::total(&self.cpu);
+        out += &format!("  CPU ({} threads): {}\n", self.threads, mib(cpu));
+        for p in &self.cpu {
+            out += &format!("    {:<52} {:>12}\n", p.what, mib(p.bytes));
+        }
+        let gpu = memory::total(&self.gpu);
+        let largest = self.gpu.first().map(|p| p.bytes).unwrap_or(0);
+        out += &format!(
+            "  GPU (wgpu): {} in {} buffers, the largest {} ({})\n",
+            mib(gpu),
+            self.gpu.len(),
+            mib(largest),
+            self.gpu.first().map(|p| p.what.as_str()).unwrap_or("-")
+        );
+        for p in self.gpu.iter().take(6) {
+            out += &format!("    {:<52} {:>12}\n", p.what, mib(p.bytes));
+        }
+        if largest > WEBGPU_DEFAULT_BINDING {
+            out += &format!(
+                "  The largest buffer is over WebGPU's default {} per binding: a browser refuses it; a desktop adapter may allow it (`convplay train --backend gpu` checks before any work).\n",
+                mib(WEBGPU_DEFAULT_BINDING)
+            );
+        }
+        out
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let parts = |ps: &[memory::Part]| -> Vec<serde_json::Value> {
+            ps.iter()
+                .map(|p| json!({"what": p.what, "bytes": p.bytes}))
+                .collect()
+        };
+        json!({
+            "batch": self.batch,
+            "optimizer": "adam",
+            "cpu": {"threads": self.threads, "bytes": memory::total(&self.cpu), "parts": parts(&self.cpu)},
+            "gpu": {
+                "bytes": memory::total(&self.gpu),
+                "largest_buffer": self.gpu.first().map(|p| p.bytes).unwrap_or(0),
+                "parts": parts(&self.gpu),
+            },
+        })
+    }
+}
+
+/// `export --torch`: the model of `source` (a preset, a spec file or a weights file) as PyTorch
+/// source in `out`.
+pub fn export_torch(source: &str, out: &Path, canvas: usize, shape: Shape) -> CliResult<()> {
+    let spec = if source.ends_with(".safetensors") {
+        let bytes = std::fs::read(source).map_err(|e| format!("cannot read {source}: {e}"))?;
+        weights::read_spec(&bytes).map_err(|e| format!("{source}: {e}"))?
+    } else {
+        shaped_model_spec(source, canvas, shape)?
+    };
+    let src = convplay_compute::export::torch_module(&spec).map_err(err)?;
+    std::fs::write(out, src).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let s = spec.summary().map_err(err)?;
+    eprintln!(
+        "wrote {} ({}: {} parameters, input {}×{}×{})",
+        out.display(),
+        s.name,
+        s.trainable_params,
+        s.input[0],
+        s.input[1],
+        s.input[2]
+    );
+    Ok(())
+}
+
+/// `forward`: seeded weights (running statistics drawn too, so evaluation-mode batch norm is
+/// not the identity), a seeded input batch, and the evaluation forward's logits, as three
+/// safetensors files.
+pub fn forward(
+    model: &str,
+    dir: &Path,
+    canvas: usize,
+    shape: Shape,
+    batch: usize,
+    seed: u64,
+) -> CliResult<()> {
+    use convplay_compute::model::{Mode, Workspace};
+    use convplay_compute::rng::Rng;
+    if batch == 0 {
+        return Err("--batch must be at least 1".into());
+    }
+    let spec = shaped_model_spec(model, canvas, shape)?;
+    let mut m = Model::new(spec, seed).map_err(err)?;
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    for b in &m.graph.buffers {
+        let var = b.name.ends_with(".running_var");
+        for v in &mut m.buffers[b.range()] {
+            *v = if var {
+                rng.uniform(0.5, 1.5)
+            } else {
+                rng.uniform(-0.2, 0.2)
+            };
+        }
+    }
+    let x: Vec<f32> = (0..batch * m.input_len())
+        .map(|_| rng.uniform(-1.0, 1.0))
+        .collect();
+    let mut ws = Workspace::new();
+    m.forward(&mut ws, &x, batch, Mode::Eval).map_err(err)?;
+    let logits = ws.logits().to_vec();
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write("weights.safetensors", weights::save(&m).map_err(err)?)?;
+    let [c, h, w] = m.spec.input;
+    write(
+        "input.safetensors",
+        weights::save_tensor("input", &[batch, c, h, w], &x).map_err(err)?,
+    )?;
+    let classes = m.graph.classes;
+    write(
+        "logits.safetensors",
+        weights::save_tensor("logits", &[batch, classes], &logits).map_err(err)?,
+    )?;
+    eprintln!(
+        "wrote weights, input [{batch}, {c}, {h}, {w}] and logits [{batch}, {classes}] to {}",
+        dir.display()
+    );
     Ok(())
 }
 

@@ -7,8 +7,10 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod export;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -1,6 +1,8 @@
 //! Weights files: `.safetensors` in PyTorch's layout and names (`conv1.weight` `[out, in/groups,
 //! kh, kw]`, `classifier.weight` `[out, in]`, `<layer>.bias`, batch-norm `weight`, `bias`,
-//! `running_mean`, `running_var`), with the `ModelSpec` JSON in the file's metadata under
+//! `running_mean`, `running_var`, and PyTorch's `num_batches_tracked`, an I64 scalar convplay
+//! writes as 0 and ignores on reading: PyTorch uses it only for a batch norm without momentum),
+//! with the `ModelSpec` JSON in the file's metadata under
 //! `convplay.spec`, so a file alone rebuilds its model. The browser and the CLI read each other's
 //! files.
 
@@ -18,6 +20,17 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// PyTorch's batch-norm step counter beside each batch norm's running statistics: the names
+/// `<bn>.num_batches_tracked` of `graph`'s batch norms.
+fn batch_counters(graph: &Graph) -> Vec<String> {
+    graph
+        .buffers
+        .iter()
+        .filter_map(|b| b.name.strip_suffix(".running_mean"))
+        .map(|bn| format!("{bn}.num_batches_tracked"))
+        .collect()
+}
+
 /// Serialises every parameter and buffer of `model`.
 pub fn save(model: &Model) -> Result<Vec<u8>> {
     let infos = model
@@ -26,24 +39,30 @@ pub fn save(model: &Model) -> Result<Vec<u8>> {
         .iter()
         .map(|p| (p, &model.params))
         .chain(model.graph.buffers.iter().map(|b| (b, &model.buffers)));
-    let owned: Vec<(String, Vec<usize>, Vec<u8>)> = infos
+    let owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = infos
         .map(|(info, buf)| {
             (
                 info.name.clone(),
+                Dtype::F32,
                 info.shape.clone(),
                 le_bytes(&buf[info.range()]),
             )
         })
+        .chain(
+            batch_counters(&model.graph)
+                .into_iter()
+                .map(|name| (name, Dtype::I64, vec![], 0i64.to_le_bytes().to_vec())),
+        )
         .collect();
     // safetensors indexes tensors by name, and panics writing two of one name.
     let mut names = std::collections::HashSet::new();
-    if let Some((name, _, _)) = owned.iter().find(|(name, _, _)| !names.insert(name)) {
+    if let Some((name, ..)) = owned.iter().find(|(name, ..)| !names.insert(name)) {
         return Err(Error::Weights(format!("two tensors are named {name}")));
     }
     let views = owned
         .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| Error::Weights(e.to_string()))
         })
@@ -88,6 +107,16 @@ fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// One f32 tensor `name` of `shape` as a safetensors file (an input batch, logits: data that goes
+/// with a weights file to another framework).
+pub fn save_tensor(name: &str, shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
+    let bytes = le_bytes(data);
+    let view = TensorView::new(Dtype::F32, shape.to_vec(), &bytes)
+        .map_err(|e| Error::Weights(e.to_string()))?;
+    safetensors::serialize([(name.to_string(), view)], None)
+        .map_err(|e| Error::Weights(e.to_string()))
+}
+
 /// The model spec stored in a weights file.
 pub fn read_spec(bytes: &[u8]) -> Result<ModelSpec> {
     let (_, meta) = SafeTensors::read_metadata(bytes)
@@ -105,8 +134,9 @@ pub fn read_spec(bytes: &[u8]) -> Result<ModelSpec> {
 }
 
 /// Checks that `st` holds exactly the tensors of `graph` (model `model`), each with its shape
-/// and dtype F32; extra tensors are an error too. Allocates nothing the size of the weights, so
-/// a file is judged before any model is built for it.
+/// and dtype F32; extra tensors are an error too, but for PyTorch's `num_batches_tracked` beside
+/// a batch norm (one integer, present or not). Allocates nothing the size of the weights, so a
+/// file is judged before any model is built for it.
 fn check_tensors(graph: &Graph, model: &str, st: &SafeTensors) -> Result<()> {
     for info in graph.params.iter().chain(&graph.buffers) {
         let t = st.tensor(&info.name).map_err(|_| {
@@ -128,12 +158,27 @@ fn check_tensors(graph: &Graph, model: &str, st: &SafeTensors) -> Result<()> {
             )));
         }
     }
-    if st.len() != graph.params.len() + graph.buffers.len() {
-        let known: Vec<&str> = graph
+    let counters = batch_counters(graph);
+    for name in &counters {
+        if let Ok(t) = st.tensor(name)
+            && (!matches!(t.dtype(), Dtype::I64 | Dtype::I32 | Dtype::F32)
+                || t.shape().iter().product::<usize>() != 1)
+        {
+            return Err(Error::WeightsMismatch(format!(
+                "tensor {name} is {:?} {:?}, expected one integer",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+    }
+    let present = counters.iter().filter(|n| st.tensor(n).is_ok()).count();
+    if st.len() != graph.params.len() + graph.buffers.len() + present {
+        let known: std::collections::HashSet<&str> = graph
             .params
             .iter()
             .chain(&graph.buffers)
             .map(|p| p.name.as_str())
+            .chain(counters.iter().map(String::as_str))
             .collect();
         let extra: Vec<String> = st
             .names()
@@ -225,6 +270,54 @@ mod tests {
         assert_eq!(st.tensor("conv1.weight").unwrap().shape(), &[32, 1, 3, 3]);
         assert_eq!(st.tensor("classifier.weight").unwrap().shape(), &[64, 128]);
         assert_eq!(st.tensor("bn1.running_var").unwrap().shape(), &[32]);
+        // PyTorch's batch-norm counter, so torch's load_state_dict(strict=True) finds every key.
+        let counter = st.tensor("bn1.num_batches_tracked").unwrap();
+        assert_eq!((counter.dtype(), counter.shape()), (Dtype::I64, &[][..]));
+        assert_eq!(
+            st.len(),
+            model.graph.params.len() + model.graph.buffers.len() + 1
+        );
+
+        // A file without the counter (older convplay files) loads the same; one whose counter
+        // is not one integer is refused; any other extra tensor too.
+        let tensors = |skip: &str, extra: Option<(&str, Dtype, Vec<usize>, Vec<u8>)>| {
+            let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+                .names()
+                .into_iter()
+                .filter(|n| *n != skip)
+                .map(|n| {
+                    let t = st.tensor(n).unwrap();
+                    (
+                        n.to_string(),
+                        t.dtype(),
+                        t.shape().to_vec(),
+                        t.data().to_vec(),
+                    )
+                })
+                .collect();
+            if let Some((n, d, s, b)) = extra {
+                owned.push((n.to_string(), d, s, b));
+            }
+            let views = owned
+                .iter()
+                .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
+            let meta = HashMap::from([(SPEC_KEY.to_string(), model.spec.to_json())]);
+            safetensors::serialize(views, Some(meta)).unwrap()
+        };
+        let old = tensors("bn1.num_batches_tracked", None);
+        assert_eq!(load(&old).unwrap().buffers, model.buffers);
+        let bad = tensors(
+            "bn1.num_batches_tracked",
+            Some(("bn1.num_batches_tracked", Dtype::I64, vec![2], vec![0; 16])),
+        );
+        let err = load(&bad).unwrap_err().to_string();
+        assert!(err.contains("num_batches_tracked"), "{err}");
+        let stray = tensors(
+            "",
+            Some(("conv1.num_batches_tracked", Dtype::I64, vec![], vec![0; 8])),
+        );
+        let err = load(&stray).unwrap_err().to_string();
+        assert!(err.contains("conv1.num_batches_tracked"), "{err}");
     }
 
     #[test]
