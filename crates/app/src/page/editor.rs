@@ -14,7 +14,7 @@ use crate::page::ctx::Ctx;
 use crate::page::summary_table::SummaryTable;
 
 /// The layer types the editor offers: `(value, label)`.
-pub const KINDS: [(&str, &str); 9] = [
+pub const KINDS: [(&str, &str); 10] = [
     ("conv2d", "Conv2D"),
     ("max_pool", "MaxPooling2D"),
     ("avg_pool", "AveragePooling2D"),

@@ -26,7 +26,7 @@ pub mod trainer;
 mod testing;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_full;
 #[cfg(test)]
 mod tests_training;
