@@ -41,6 +41,9 @@ pub enum Error {
     /// device's limits. The message names what happened.
     #[error("{0}")]
     Gpu(String),
+    /// Image data (an image folder, CIFAR-10 files): the message names the file.
+    #[error("image data: {0}")]
+    Data(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

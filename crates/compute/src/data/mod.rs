@@ -7,6 +7,8 @@
 pub mod canvas;
 pub mod files;
 pub mod idx;
+#[cfg(feature = "images")]
+pub mod images;
 
 pub use canvas::{
     CanvasError, CanvasPlacement, RandomShift, check_batch, fill_batch, max_offset, offsets_for,

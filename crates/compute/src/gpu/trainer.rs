@@ -96,7 +96,11 @@ impl GpuTrainer {
     pub async fn with_model(ctx: Arc<GpuContext>, model: Model, spec: TrainSpec) -> Result<Self> {
         // The CPU trainer's checks (canvas, classes, optimizer) and error messages.
         let cpu = crate::train::Trainer::with_model(model, spec.clone())?;
-        let model = cpu.model;
+        Self::on_device(ctx, cpu.model, spec).await
+    }
+
+    /// The device side of a model the CPU trainer's checks accepted.
+    async fn on_device(ctx: Arc<GpuContext>, model: Model, spec: TrainSpec) -> Result<Self> {
         ctx.check()?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let gpu = GpuModel::new(&ctx, &model, spec.batch, spec.optimizer);
@@ -122,7 +126,88 @@ impl GpuTrainer {
         })
     }
 
-    /// Bytes this run holds on the device.
+    /// Trains `model` on image data ([`GpuTrainer::train_on`]): any input shape and class count,
+    /// no canvas (the CPU's [`crate::train::Trainer::for_images`]).
+    pub async fn for_images(ctx: Arc<GpuContext>, model: Model, spec: TrainSpec) -> Result<Self> {
+        let cpu = crate::train::Trainer::for_images(model, spec.clone())?;
+        Self::on_device(ctx, cpu.model, spec).await
+    }
+
+    /// Submits one step on a ready batch: `x` is `[n, c, h, w]` as the model's input, `labels`
+    /// its classes; the canvas is not used. Its loss comes back from [`Self::read_metrics`], as
+    /// a digit step's does.
+    pub fn train_on(&mut self, x: &[f32], labels: &[u8]) -> Result<()> {
+        let ctx = self.ctx.clone();
+        ctx.check()?;
+        if self.pending.len() >= METRIC_SLOTS {
+            return Err(Error::Gpu(format!(
+                "{METRIC_SLOTS} steps without reading metrics back: call read_metrics"
+            )));
+        }
+        let n = labels.len();
+        let classes = self.gpu.graph.classes;
+        if n == 0 || x.len() != n * self.model.input_len() {
+            return Err(Error::ShapeMismatch {
+                op: "train_on",
+                expected: format!("{n} inputs of {} values", self.model.input_len()),
+                got: format!("{} values", x.len()),
+            });
+        }
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
+            return Err(Error::ShapeMismatch {
+                op: "train_on",
+                expected: format!("labels below {classes}"),
+                got: bad.to_string(),
+            });
+        }
+        self.gpu.plan(&ctx, n)?;
+        let labels: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
+        ctx.queue
+            .write_buffer(&self.gpu.act(0).buf, 0, bytemuck::cast_slice(x));
+        ctx.queue
+            .write_buffer(&self.gpu.labels.buf, 0, bytemuck::cast_slice(&labels));
+        let keys: Vec<u64> = (0..self.model.dropout_draws())
+            .map(|_| self.streams.dropout.next_u64())
+            .collect();
+        self.gpu.set_dropout_keys(&ctx, n, &keys)?;
+        let step = self.steps + 1;
+        let slot = self.pending.len();
+        let param_len = self.gpu.graph.param_len;
+        let plan = self.gpu.plan(&ctx, n)?;
+        plan.loss[0].set_params(
+            &ctx,
+            &SoftmaxParams {
+                n: n as u32,
+                classes: classes as u32,
+                slot: slot as u32,
+                scale: 1.0,
+            },
+        );
+        if let crate::optim::OptimizerSpec::Adam { .. } = self.spec.optimizer {
+            let p = ops::adam_params(&self.spec.optimizer, param_len, step as u32)?;
+            plan.update.set_params(&ctx, &p);
+        }
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.gpu.clear_grads(&mut enc);
+        {
+            let plan = self.gpu.plan(&ctx, n)?;
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for d in plan
+                .forward_train
+                .iter()
+                .chain(&plan.loss)
+                .chain(&plan.backward)
+                .chain(std::iter::once(&plan.update))
+            {
+                d.record(&ctx, &mut pass);
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        self.pending.push((step, n));
+        self.steps = step;
+        Ok(())
+    }
+
     /// Bytes this run holds on the device: the training model's, and the evaluation model's
     /// while it exists.
     pub fn gpu_bytes(&self) -> u64 {

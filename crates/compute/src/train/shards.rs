@@ -106,6 +106,26 @@ pub fn shard_gradients(
             ),
         });
     }
+    let canvas = model.graph.input[1];
+    fill_batch(
+        data,
+        &shard.images,
+        &shard.offsets,
+        canvas,
+        &mut scratch.x,
+        &mut scratch.y,
+    )?;
+    batch_gradients(model, scratch, shard)
+}
+
+/// [`shard_gradients`] of the batch already in `scratch.x` and `scratch.y` (`shard.images`
+/// gives only its size): digits placed on the canvas, or any image data.
+pub(crate) fn batch_gradients(
+    model: &mut Model,
+    scratch: &mut ShardScratch,
+    shard: &Shard,
+) -> Result<ShardStats> {
+    let n = shard.images.len();
     let ShardScratch {
         ws,
         x,
@@ -114,8 +134,6 @@ pub fn shard_gradients(
         dlogits,
         ..
     } = scratch;
-    let canvas = model.graph.input[1];
-    fill_batch(data, &shard.images, &shard.offsets, canvas, x, y)?;
     let running = (shard.index > 0).then(|| model.buffers.clone());
     let mut dropout = shard.dropout.clone();
     let mode = Mode::TrainShard {

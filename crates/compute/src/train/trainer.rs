@@ -63,6 +63,63 @@ impl Trainer {
         })
     }
 
+    /// Trains `model` on image data ([`Trainer::train_on`]): any input shape and class count,
+    /// no canvas. `spec`'s batch, optimizer and seed apply; its canvas and shifts do not.
+    pub fn for_images(model: Model, spec: TrainSpec) -> Result<Self> {
+        spec.validate()?;
+        let optimizer = Optimizer::new(spec.optimizer, model.param_count())?;
+        Ok(Self {
+            optimizer,
+            epoch: 0,
+            steps: 0,
+            scratch: ShardScratch::default(),
+            done: Vec::new(),
+            streams: Streams::new(spec.seed),
+            model,
+            spec,
+        })
+    }
+
+    /// One optimizer step on a ready batch: `x` is `[n, c, h, w]` as the model's input, `labels`
+    /// its `n` classes. Refuses a non-finite step as [`Trainer::train_step`] does.
+    pub fn train_on(&mut self, x: &[f32], labels: &[u8]) -> Result<StepStats> {
+        let step = self.steps + 1;
+        let n = labels.len();
+        if n == 0 || x.len() != n * self.model.input_len() {
+            return Err(Error::ShapeMismatch {
+                op: "train_on",
+                expected: format!("{n} inputs of {} values", self.model.input_len()),
+                got: format!("{} values", x.len()),
+            });
+        }
+        if !all_finite(&self.model.params) {
+            return Err(Error::Diverged {
+                step,
+                loss: f32::NAN,
+            });
+        }
+        let dropout = self.streams.dropout.clone();
+        for _ in 0..self.model.dropout_draws() {
+            self.streams.dropout.next_u64();
+        }
+        let shard = Shard {
+            step,
+            index: 0,
+            first: 0,
+            batch: n,
+            images: (0..n).collect(),
+            offsets: vec![(0, 0); n],
+            dropout,
+        };
+        self.scratch.x.clear();
+        self.scratch.x.extend_from_slice(x);
+        self.scratch.y.clear();
+        self.scratch.y.extend_from_slice(labels);
+        let stats = super::shards::batch_gradients(&mut self.model, &mut self.scratch, &shard)?;
+        let grads = std::mem::take(&mut self.model.grads);
+        self.apply_gradients(vec![ShardGradients { stats, grads }])
+    }
+
     /// The model's evaluation-mode forward on the CPU, with the trainer's own buffers.
     pub fn infer(&mut self) -> super::eval::CpuInfer<'_> {
         super::eval::CpuInfer {
