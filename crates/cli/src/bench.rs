@@ -14,7 +14,10 @@ use convplay_compute::train::{TrainSpec, Trainer};
 use serde_json::json;
 
 use crate::backend::{Backend, BackendArg};
-use crate::common::{CliResult, err, model_spec, print_json, set_threads};
+use crate::common::{
+    CliResult, Shape, err, model_spec, print_json, set_threads, shaped_model_spec,
+};
+use convplay_compute::model::FULL_SIZE;
 
 /// Median seconds of `reps` runs of `f`.
 pub(crate) fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResult<f64> {
@@ -49,16 +52,24 @@ pub(crate) fn synthetic_batches(batch: usize) -> CliResult<(Dataset, Vec<Vec<usi
     Ok((data, batches))
 }
 
+#[allow(clippy::too_many_arguments)] // one per flag of `bench`
 pub fn run(
     model: &str,
     batch: usize,
     canvas: usize,
+    shape: Shape,
     steps: usize,
     threads: usize,
     json_out: bool,
     backend: BackendArg,
 ) -> CliResult<()> {
     set_threads(threads)?;
+    if shape.input.is_some() || FULL_SIZE.contains(&model) {
+        if !matches!(backend, BackendArg::Auto | BackendArg::Cpu) {
+            return Err("bench with --input (image input) runs on the CPU backend so far".into());
+        }
+        return run_images(model, batch, canvas, shape, steps, json_out);
+    }
     let spec = model_spec(model, canvas)?;
     // Bad settings are reported before any GPU is probed.
     TrainSpec {
@@ -129,6 +140,77 @@ pub fn run(
         );
         println!("infer {infer_ips:.1} img/s");
         print_conv_layers(&layers);
+    }
+    Ok(())
+}
+
+/// `bench` on image input (a full-size preset, or any model with `--input`): random `[batch,
+/// c, h, w]` batches through [`Trainer::train_on`], then the evaluation forward. Conv layers are
+/// not timed one by one here (at 224×224 that alone takes minutes).
+fn run_images(
+    model: &str,
+    batch: usize,
+    canvas: usize,
+    shape: Shape,
+    steps: usize,
+    json_out: bool,
+) -> CliResult<()> {
+    if batch == 0 {
+        return Err("--batch must be at least 1".into());
+    }
+    let spec = shaped_model_spec(model, canvas, shape)?;
+    let summary = spec.summary().map_err(err)?;
+    let m = Model::new(spec, 0).map_err(err)?;
+    let classes = m.classes();
+    let mut rng = Rng::new(2);
+    let x: Vec<f32> = (0..batch * m.input_len())
+        .map(|_| rng.uniform(-1.0, 1.0))
+        .collect();
+    let labels: Vec<u8> = (0..batch).map(|i| (i % classes.min(256)) as u8).collect();
+    let spec = TrainSpec {
+        batch,
+        ..TrainSpec::default()
+    };
+    let mut t = Trainer::for_images(m, spec).map_err(err)?;
+    for _ in 0..2 {
+        t.train_on(&x, &labels).map_err(err)?;
+    }
+    let start = Instant::now();
+    for _ in 0..steps.max(1) {
+        t.train_on(&x, &labels).map_err(err)?;
+    }
+    let train_ips = (steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64();
+    let mut model = t.model.clone();
+    let mut ws = Workspace::new();
+    model.forward(&mut ws, &x, batch, Mode::Eval).map_err(err)?;
+    let infer_s = time(steps.clamp(3, 10), || {
+        model.forward(&mut ws, &x, batch, Mode::Eval).map_err(err)
+    })?;
+    let infer_ips = batch as f64 / infer_s;
+    let macs = summary.total_macs as f64;
+    let train_gflops = train_ips * 6.0 * macs / 1e9;
+    let threads_used = rayon::current_num_threads();
+    let [c, h, w] = summary.input;
+    if json_out {
+        print_json(&json!({
+            "model": summary.name, "backend": Backend::Cpu.name(), "input": [c, h, w], "batch": batch,
+            "threads": threads_used, "steps": steps,
+            "train_images_per_sec": train_ips, "infer_images_per_sec": infer_ips,
+            "train_gflops": train_gflops, "infer_gflops": infer_ips * 2.0 * macs / 1e9,
+            "mflop_per_train_image": 6.0 * macs / 1e6,
+            "isa": convplay_compute::cpu::simd::active_isa(),
+        }));
+    } else {
+        println!(
+            "{} {c}×{h}×{w} batch {batch}, {threads_used} thread(s), {}",
+            summary.name,
+            convplay_compute::cpu::simd::active_isa()
+        );
+        println!(
+            "train {train_ips:.2} img/s ({train_gflops:.1} GFLOP/s at {:.0} MFLOP/image)",
+            6.0 * macs / 1e6
+        );
+        println!("infer {infer_ips:.2} img/s");
     }
     Ok(())
 }

@@ -93,7 +93,8 @@ pub fn shaped_model_spec(arg: &str, canvas: usize, shape: Shape) -> CliResult<Mo
     Ok(spec)
 }
 
-/// A preset name or a path to a spec JSON file; presets are built for a `canvas`-sided input.
+/// A preset name, a path to a spec JSON file, or a weights file (its model); presets are built
+/// for a `canvas`-sided input.
 pub fn model_spec(arg: &str, canvas: usize) -> CliResult<ModelSpec> {
     if FULL_SIZE.contains(&arg) && !Path::new(arg).is_file() {
         return Err(format!(
@@ -101,6 +102,10 @@ pub fn model_spec(arg: &str, canvas: usize) -> CliResult<ModelSpec> {
         ));
     }
     let path = Path::new(arg);
+    if arg.ends_with(".safetensors") {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {arg}: {e}"))?;
+        return convplay_compute::weights::read_spec(&bytes).map_err(|e| format!("{arg}: {e}"));
+    }
     if arg.ends_with(".json") || path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {arg}: {e}"))?;
         return ModelSpec::from_json(&text).map_err(|e| format!("{arg}: {e}"));

@@ -5,6 +5,7 @@ mod backend;
 mod bench;
 mod bench_gpu;
 mod common;
+mod images;
 mod run;
 mod shift_map;
 mod train;
@@ -77,6 +78,42 @@ pub struct VariantArgs {
     /// Padding of every convolution wider than 1×1
     #[arg(long, value_enum, default_value = "keep")]
     pub padding: PaddingArg,
+}
+
+/// Real image data: an image folder or CIFAR-10 batches (instead of the digits).
+#[derive(Args, Clone)]
+pub struct ImageArgs {
+    /// An image folder (one subfolder per class; train/ and val/ inside are used as such) or a
+    /// directory of CIFAR-10 binary batches (data_batch_*.bin, test_batch.bin)
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Model input CxHxW for image data [default: 3x224x224]
+    #[arg(long, value_parser = common::parse_input)]
+    pub input: Option<[usize; 3]>,
+    /// Classes of the model's last layer [default: the data's]
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Resize the shorter side to N pixels before cropping [default: the input side]
+    #[arg(long)]
+    pub resize: Option<usize>,
+    /// Random crops for training (the centre for validation)
+    #[arg(long)]
+    pub random_crop: bool,
+    /// Random horizontal flips for training
+    #[arg(long)]
+    pub flip: bool,
+    /// Per-channel mean r,g,b of pixels in [0, 1] (ImageNet's by default)
+    #[arg(long, default_value = "0.485,0.456,0.406")]
+    pub mean: String,
+    /// Per-channel standard deviation r,g,b
+    #[arg(long, default_value = "0.229,0.224,0.225")]
+    pub std: String,
+    /// Skip files that do not decode (counted and listed) instead of stopping
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Share of an image folder held out for validation when it has no val/ folder
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f32,
 }
 
 #[derive(Args, Clone)]
@@ -187,6 +224,8 @@ enum Command {
         train: TrainArgs,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        images: ImageArgs,
         #[command(flatten)]
         variant: VariantArgs,
         /// Where to write the weights (.safetensors)
@@ -321,6 +360,12 @@ enum Command {
         /// gpu, cpu, or auto (a hardware GPU if there is one)
         #[arg(long, value_enum, default_value = "auto")]
         backend: backend::BackendArg,
+        /// Image input CxHxW (random batches, no canvas): any model, e.g. resnet18 at 3x224x224
+        #[arg(long, value_parser = common::parse_input)]
+        input: Option<[usize; 3]>,
+        /// Classes of the last layer with --input [default: 1000 for the full-size presets]
+        #[arg(long)]
+        classes: Option<usize>,
     },
 }
 
@@ -371,9 +416,10 @@ fn run(cli: Cli) -> CliResult<()> {
             model,
             train,
             data,
+            images,
             variant,
             out,
-        } => train::train(&model, &train, &data, variant, out.as_deref()),
+        } => train::train(&model, &train, &data, &images, variant, out.as_deref()),
         Command::Eval {
             weights,
             placement,
@@ -462,7 +508,18 @@ fn run(cli: Cli) -> CliResult<()> {
             threads,
             json,
             backend,
-        } => bench::run(&model, batch, canvas, steps, threads, json, backend),
+            input,
+            classes,
+        } => bench::run(
+            &model,
+            batch,
+            canvas,
+            common::Shape { input, classes },
+            steps,
+            threads,
+            json,
+            backend,
+        ),
     }
 }
 

@@ -210,8 +210,9 @@ pub fn forward(
     Ok(())
 }
 
-fn train_spec(a: &TrainArgs) -> TrainSpec {
-    let optimizer = match a.optimizer {
+/// The optimizer `--optimizer`, `--lr`, `--momentum` and `--weight-decay` describe.
+pub(crate) fn optimizer_spec(a: &TrainArgs) -> OptimizerSpec {
+    match a.optimizer {
         OptimizerArg::Adam => OptimizerSpec::Adam {
             lr: a.lr,
             beta1: 0.9,
@@ -225,7 +226,11 @@ fn train_spec(a: &TrainArgs) -> TrainSpec {
             weight_decay: a.weight_decay,
             nesterov: false,
         },
-    };
+    }
+}
+
+fn train_spec(a: &TrainArgs) -> TrainSpec {
+    let optimizer = optimizer_spec(a);
     TrainSpec {
         epochs: a.epochs,
         batch: a.batch,
@@ -286,9 +291,21 @@ pub fn train(
     model: &str,
     a: &TrainArgs,
     d: &DataArgs,
+    im: &crate::ImageArgs,
     variant: VariantArgs,
     out: Option<&Path>,
 ) -> CliResult<()> {
+    if let Some(dir) = &im.data {
+        if !matches!(
+            d.backend,
+            crate::backend::BackendArg::Auto | crate::backend::BackendArg::Cpu
+        ) {
+            return Err(
+                "image data (--data) trains on the CPU backend so far: use --backend cpu".into(),
+            );
+        }
+        return crate::images::train(model, a, im, dir, d.threads, d.json, out);
+    }
     set_threads(d.threads)?;
     let spec = apply_variant(model_spec(model, a.canvas)?, variant);
     let dir = data_dir(d.data_dir.as_deref())?;
