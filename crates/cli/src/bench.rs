@@ -65,10 +65,8 @@ pub fn run(
 ) -> CliResult<()> {
     set_threads(threads)?;
     if shape.input.is_some() || FULL_SIZE.contains(&model) {
-        if !matches!(backend, BackendArg::Auto | BackendArg::Cpu) {
-            return Err("bench with --input (image input) runs on the CPU backend so far".into());
-        }
-        return run_images(model, batch, canvas, shape, steps, json_out);
+        let backend = Backend::choose(backend)?;
+        return run_images(model, batch, canvas, shape, steps, json_out, &backend);
     }
     let spec = model_spec(model, canvas)?;
     // Bad settings are reported before any GPU is probed.
@@ -154,6 +152,7 @@ fn run_images(
     shape: Shape,
     steps: usize,
     json_out: bool,
+    backend: &Backend,
 ) -> CliResult<()> {
     if batch == 0 {
         return Err("--batch must be at least 1".into());
@@ -171,6 +170,9 @@ fn run_images(
         batch,
         ..TrainSpec::default()
     };
+    if let Backend::Gpu(ctx) = backend {
+        return bench_gpu_images(ctx, m, spec, &x, &labels, steps, &summary, json_out);
+    }
     let mut t = Trainer::for_images(m, spec).map_err(err)?;
     for _ in 0..2 {
         t.train_on(&x, &labels).map_err(err)?;
@@ -211,6 +213,55 @@ fn run_images(
             6.0 * macs / 1e6
         );
         println!("infer {infer_ips:.2} img/s");
+    }
+    Ok(())
+}
+
+/// `run_images` on the GPU: steps submitted back to back, their losses read once at the end
+/// (so the time is the device's); inference is not timed here.
+#[allow(clippy::too_many_arguments)]
+fn bench_gpu_images(
+    ctx: &std::sync::Arc<convplay_compute::gpu::GpuContext>,
+    m: Model,
+    spec: TrainSpec,
+    x: &[f32],
+    labels: &[u8],
+    steps: usize,
+    summary: &convplay_compute::model::Summary,
+    json_out: bool,
+) -> CliResult<()> {
+    use convplay_compute::gpu::{GpuTrainer, block_on};
+    let batch = labels.len();
+    let mut t = block_on(GpuTrainer::for_images(ctx.clone(), m, spec)).map_err(err)?;
+    for _ in 0..2 {
+        t.train_on(x, labels).map_err(err)?;
+    }
+    block_on(t.read_metrics()).map_err(err)?;
+    let start = Instant::now();
+    let steps = steps.clamp(1, 64);
+    for _ in 0..steps {
+        t.train_on(x, labels).map_err(err)?;
+    }
+    block_on(t.read_metrics()).map_err(err)?;
+    let train_ips = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+    let macs = summary.total_macs as f64;
+    let [c, h, w] = summary.input;
+    if json_out {
+        print_json(&json!({
+            "model": summary.name, "backend": format!("gpu ({})", ctx.adapter), "input": [c, h, w],
+            "batch": batch, "steps": steps, "train_images_per_sec": train_ips,
+            "train_gflops": train_ips * 6.0 * macs / 1e9,
+        }));
+    } else {
+        println!(
+            "{} {c}×{h}×{w} batch {batch}, gpu ({})",
+            summary.name, ctx.adapter
+        );
+        println!(
+            "train {train_ips:.2} img/s ({:.1} GFLOP/s at {:.0} MFLOP/image)",
+            train_ips * 6.0 * macs / 1e9,
+            6.0 * macs / 1e6
+        );
     }
     Ok(())
 }

@@ -1,19 +1,82 @@
 //! `train --data DIR`: a model trained on real images, an image folder (ImageFolder convention)
-//! or CIFAR-10 binary batches, decoded on every core ahead of the step.
+//! or CIFAR-10 binary batches, decoded on every core ahead of the step, on the CPU or the GPU.
 
 use std::path::Path;
 use std::time::Instant;
 
 use convplay_compute::data::images::{ImageSet, Prefetch, Transform, decode_batch};
+use convplay_compute::gpu::{self, GpuTrainer};
 use convplay_compute::model::{Mode, Model, Workspace};
 use convplay_compute::rng::Rng;
-use convplay_compute::train::{TrainSpec, Trainer};
+use convplay_compute::train::{StepStats, TrainSpec, Trainer};
 use convplay_compute::weights;
 use serde_json::json;
 
-use crate::common::{CliResult, Shape, bar, err, print_json, set_threads, shaped_model_spec};
+use crate::backend::Backend;
+use crate::common::{CliResult, Shape, bar, err, print_json, shaped_model_spec};
 use crate::{ImageArgs, TrainArgs};
 
+/// Steps the GPU runs ahead before their losses are read back.
+const GPU_SYNC: usize = 8;
+
+/// A model training on ready image batches, on either backend.
+enum ImageTrainer {
+    Cpu(Box<Trainer>),
+    Gpu(Box<GpuTrainer>, usize),
+}
+
+impl ImageTrainer {
+    fn new(backend: &Backend, model: Model, spec: TrainSpec) -> CliResult<Self> {
+        Ok(match backend {
+            Backend::Cpu => {
+                ImageTrainer::Cpu(Box::new(Trainer::for_images(model, spec).map_err(err)?))
+            }
+            Backend::Gpu(ctx) => ImageTrainer::Gpu(
+                Box::new(
+                    gpu::block_on(GpuTrainer::for_images(ctx.clone(), model, spec)).map_err(err)?,
+                ),
+                0,
+            ),
+        })
+    }
+
+    /// Trains on one batch; returns the figures of the steps now known (the GPU's come back
+    /// every few steps, and all of them at `flush`).
+    fn step(&mut self, x: &[f32], labels: &[u8], flush: bool) -> CliResult<Vec<StepStats>> {
+        match self {
+            ImageTrainer::Cpu(t) => Ok(vec![t.train_on(x, labels).map_err(err)?]),
+            ImageTrainer::Gpu(t, pending) => {
+                t.train_on(x, labels).map_err(err)?;
+                *pending += 1;
+                if flush || *pending >= GPU_SYNC {
+                    self.flush()
+                } else {
+                    Ok(vec![])
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> CliResult<Vec<StepStats>> {
+        match self {
+            ImageTrainer::Cpu(_) => Ok(vec![]),
+            ImageTrainer::Gpu(t, pending) => {
+                *pending = 0;
+                gpu::block_on(t.read_metrics()).map_err(err)
+            }
+        }
+    }
+
+    /// The model with its current weights (read back from the GPU).
+    fn model(&mut self) -> CliResult<Model> {
+        match self {
+            ImageTrainer::Cpu(t) => Ok(t.model.clone()),
+            ImageTrainer::Gpu(t, _) => Ok(gpu::block_on(t.read_model()).map_err(err)?.clone()),
+        }
+    }
+}
+
+/// `--mean` / `--std`: three comma-separated numbers.
 fn parse3(what: &str, s: &str) -> CliResult<[f32; 3]> {
     let v: Vec<f32> = s
         .split(',')
@@ -63,16 +126,16 @@ fn split(dir: &Path, fraction: f32, seed: u64) -> CliResult<(ImageSet, ImageSet,
     ))
 }
 
+/// Trains `model` on the images of `dir` (threads already set).
 pub fn train(
     model: &str,
     a: &TrainArgs,
     im: &ImageArgs,
     dir: &Path,
-    threads: usize,
     json_out: bool,
+    backend: &Backend,
     out: Option<&Path>,
 ) -> CliResult<()> {
-    set_threads(threads)?;
     let (train_set, val_set, val_name) = split(dir, im.val_fraction, a.seed)?;
     let classes = im.classes.unwrap_or(train_set.classes.len());
     if classes < train_set.classes.len() {
@@ -118,7 +181,7 @@ pub fn train(
         ..TrainSpec::default()
     };
     let model0 = Model::new(spec, a.seed).map_err(err)?;
-    let mut t = Trainer::for_images(model0, spec_train).map_err(err)?;
+    let mut t = ImageTrainer::new(backend, model0, spec_train)?;
     let started = Instant::now();
     let mut skipped = Vec::new();
     let mut order: Vec<usize> = (0..train_set.len()).collect();
@@ -134,29 +197,39 @@ pub fn train(
         );
         let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
         let (mut loss_sum, mut correct, mut images) = (0.0f64, 0, 0);
-        for b in Prefetch::new(
+        let count = batches.len();
+        let prefetch = Prefetch::new(
             train_set.clone(),
             batches,
             train_t.clone(),
             seed,
             im.skip_bad,
             4,
-        ) {
+        );
+        for (k, b) in prefetch.enumerate() {
             let b = b.map_err(err)?;
             skipped.extend(b.skipped);
-            if b.labels.is_empty() {
-                continue;
+            pb.inc(1);
+            let done = if b.labels.is_empty() {
+                t.flush()?
+            } else {
+                t.step(&b.x, &b.labels, k + 1 == count)?
+            };
+            for st in done {
+                loss_sum += st.loss as f64 * st.images as f64;
+                correct += st.correct;
+                images += st.images;
+                pb.set_message(format!(
+                    "loss {:.4} acc {:.1}%",
+                    st.loss,
+                    100.0 * st.correct as f32 / st.images.max(1) as f32
+                ));
             }
-            let st = t.train_on(&b.x, &b.labels).map_err(err)?;
+        }
+        for st in t.flush()? {
             loss_sum += st.loss as f64 * st.images as f64;
             correct += st.correct;
             images += st.images;
-            pb.set_message(format!(
-                "loss {:.4} acc {:.1}%",
-                st.loss,
-                100.0 * st.correct as f32 / st.images as f32
-            ));
-            pb.inc(1);
         }
         pb.finish_and_clear();
         last = ((loss_sum / images.max(1) as f64) as f32, correct, images);
@@ -172,7 +245,8 @@ pub fn train(
     }
     let seconds = started.elapsed().as_secs_f64();
     // Validation, in evaluation mode (running batch-norm statistics, no dropout).
-    let mut model = t.model.clone();
+    // Evaluated on the CPU with the trained weights (read back from the GPU).
+    let mut model = t.model()?;
     let mut ws = Workspace::new();
     let (mut right, mut seen) = (0usize, 0usize);
     let all: Vec<usize> = (0..val_set.len()).collect();
@@ -198,7 +272,7 @@ pub fn train(
     }
     if json_out {
         print_json(&json!({
-            "model": model.spec.name, "data": dir.display().to_string(), "classes": train_set.classes,
+            "model": model.spec.name, "backend": backend.name(), "data": dir.display().to_string(), "classes": train_set.classes,
             "train_images": train_set.len(), "validation": val_name, "validation_images": seen,
             "epochs": a.epochs, "seconds": seconds, "train_loss": last.0,
             "train_accuracy": last.1 as f64 / last.2.max(1) as f64,
@@ -210,8 +284,9 @@ pub fn train(
             eprintln!("skipped {s}");
         }
         println!(
-            "{}: validation accuracy {:.2}% on {seen} images ({val_name}; {} classes, chance {:.1}%) after {} epoch(s) on {} images, {:.0} s{}",
+            "{} on {}: validation accuracy {:.2}% on {seen} images ({val_name}; {} classes, chance {:.1}%) after {} epoch(s) on {} images, {:.0} s{}",
             model.spec.name,
+            backend.name(),
             100.0 * accuracy,
             train_set.classes.len(),
             100.0 / train_set.classes.len() as f64,

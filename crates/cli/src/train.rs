@@ -295,18 +295,11 @@ pub fn train(
     variant: VariantArgs,
     out: Option<&Path>,
 ) -> CliResult<()> {
-    if let Some(dir) = &im.data {
-        if !matches!(
-            d.backend,
-            crate::backend::BackendArg::Auto | crate::backend::BackendArg::Cpu
-        ) {
-            return Err(
-                "image data (--data) trains on the CPU backend so far: use --backend cpu".into(),
-            );
-        }
-        return crate::images::train(model, a, im, dir, d.threads, d.json, out);
-    }
     set_threads(d.threads)?;
+    if let Some(dir) = &im.data {
+        let backend = Backend::choose(d.backend)?;
+        return crate::images::train(model, a, im, dir, d.json, &backend, out);
+    }
     let spec = apply_variant(model_spec(model, a.canvas)?, variant);
     let dir = data_dir(d.data_dir.as_deref())?;
     let train_set = load(&dir, d.dataset, true, None)?;

@@ -317,6 +317,35 @@ fn cifar10_batches_train_and_a_truncated_one_is_named() {
     assert_eq!(r["train_images"], 96);
     assert_eq!(r["validation_images"], 32);
     assert!(r["validation_accuracy"].as_f64().unwrap() > 0.9, "{r}");
+    assert!(r["backend"].as_str().unwrap().starts_with("cpu"), "{r}");
+    // The same on the GPU (lavapipe here): the same data path, steps on the device.
+    let args = [
+        "train",
+        "--model",
+        spec.to_str().unwrap(),
+        "--data",
+        dir.to_str().unwrap(),
+        "--input",
+        "3x32x32",
+        "--epochs",
+        "3",
+        "--batch",
+        "16",
+        "--lr",
+        "0.01",
+        "--json",
+        "--backend",
+        "gpu",
+    ];
+    let g = json(&convplay(&args));
+    assert!(g["backend"].as_str().unwrap().starts_with("gpu"), "{g}");
+    assert!(g["validation_accuracy"].as_f64().unwrap() > 0.9, "{g}");
+    // Same seed, same data order and crops: the GPU's training loss is the CPU's, to rounding.
+    let (lc, lg) = (
+        r["train_loss"].as_f64().unwrap(),
+        g["train_loss"].as_f64().unwrap(),
+    );
+    assert!((lc - lg).abs() <= 1e-3 * lc.max(1.0), "cpu {lc} gpu {lg}");
     std::fs::write(dir.join("data_batch_2.bin"), &batch(2)[..3000]).unwrap();
     clear_error(
         &convplay(&[
