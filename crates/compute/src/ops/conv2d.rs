@@ -123,6 +123,8 @@ impl Conv2dGeom {
 
 thread_local! {
     static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The weight gradient's per-chunk partial sums ([`conv2d_backward_weight`]).
+    static PARTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with this thread's reusable column buffer of `len` floats.
@@ -314,38 +316,65 @@ pub fn conv2d_backward_weight(
     let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
     let part_len = g.weight_len() + g.c_out;
     let chunks = n.div_ceil(WEIGHT_GRAD_CHUNK);
-    let mut parts = vec![0.0f32; chunks * part_len];
-    par::for_each_chunk_mut(&mut parts, part_len, |c, part| {
-        let (pw, pb) = part.split_at_mut(g.weight_len());
-        for i in c * WEIGHT_GRAD_CHUNK..((c + 1) * WEIGHT_GRAD_CHUNK).min(n) {
-            let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-            let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
-            for grp in 0..g.groups {
-                let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
-                let pwg = &mut pw[grp * cog * rows..(grp + 1) * cog * rows];
-                if g.is_pointwise() {
-                    let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
-                    sgemm(dg, Mat::rm(xg, rows, cols).t(), pwg, rows, true);
-                } else {
-                    with_col(rows * cols, |col| {
-                        im2col(col, xi, g, grp * g.c_in_g());
-                        sgemm(dg, Mat::rm(col, rows, cols).t(), pwg, rows, true);
-                    });
+    // Each chunk's partial sums live in this thread's reused buffer: a fresh one per call was
+    // tens of megabytes for a wide layer (ResNet-18's layer4 at batch 32: 75 MB), mapped,
+    // zeroed by the kernel page by page and unmapped again every step. The first image of a
+    // chunk overwrites its partial sums, so the buffer needs no clearing.
+    let fill = |parts: &mut [f32]| {
+        par::for_each_chunk_mut(parts, part_len, |c, part| {
+            let (pw, pb) = part.split_at_mut(g.weight_len());
+            pb.fill(0.0);
+            let first = c * WEIGHT_GRAD_CHUNK;
+            for i in first..((c + 1) * WEIGHT_GRAD_CHUNK).min(n) {
+                let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+                let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
+                let accumulate = i > first;
+                for grp in 0..g.groups {
+                    let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
+                    let pwg = &mut pw[grp * cog * rows..(grp + 1) * cog * rows];
+                    if g.is_pointwise() {
+                        let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
+                        sgemm(dg, Mat::rm(xg, rows, cols).t(), pwg, rows, accumulate);
+                    } else {
+                        with_col(rows * cols, |col| {
+                            im2col(col, xi, g, grp * g.c_in_g());
+                            sgemm(dg, Mat::rm(col, rows, cols).t(), pwg, rows, accumulate);
+                        });
+                    }
+                }
+                for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
+                    *bc += plane.iter().sum::<f32>();
                 }
             }
-            for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
-                *bc += plane.iter().sum::<f32>();
+        });
+    };
+    let mut db = db;
+    let mut reduce = |parts: &[f32]| {
+        for part in parts.chunks_exact(part_len) {
+            let (pw, pb) = part.split_at(g.weight_len());
+            dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+            if let Some(db) = db.as_deref_mut() {
+                db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
             }
         }
-    });
-    let mut db = db;
-    for part in parts.chunks_exact(part_len) {
-        let (pw, pb) = part.split_at(g.weight_len());
-        dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
-        if let Some(db) = db.as_deref_mut() {
-            db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+    };
+    let len = chunks * part_len;
+    PARTS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            fill(&mut buf[..len]);
+            reduce(&buf[..len]);
         }
-    }
+        // Re-entered on this thread (a caller's parallel task ran another backward while
+        // waiting): a buffer of its own.
+        Err(_) => {
+            let mut parts = vec![0.0f32; len];
+            fill(&mut parts);
+            reduce(&parts);
+        }
+    });
     Ok(())
 }
 
