@@ -213,6 +213,18 @@ pub fn check_limits(
     if let Some(big) = needs.first() {
         let bytes = big.floats as u64 * 4;
         if bytes > max {
+            // A buffer that does not shrink with the batch (parameters, gradients, optimizer
+            // state) cannot be fixed by a smaller batch.
+            let at_one = self::needs(graph, 1, optimizer, gemm)?
+                .into_iter()
+                .find(|x| x.what == big.what)
+                .map_or(bytes, |x| x.floats as u64 * 4);
+            if at_one > max {
+                return Err(Error::Gpu(format!(
+                    "the model's {what} need a buffer of {bytes} bytes whatever the batch ({total} bytes in all at batch {n}); this GPU allows {max} bytes per buffer: train this model with --backend cpu",
+                    what = big.what
+                )));
+            }
             let fits = (n as u64 * max / bytes).max(1);
             return Err(Error::Gpu(format!(
                 "batch {n} needs a {what} buffer of {bytes} bytes ({total} bytes in all); this GPU allows {max} bytes per buffer: use a batch of at most {fits} or --backend cpu",

@@ -168,6 +168,29 @@ fn a_batch_too_large_for_the_device_is_a_clear_error() {
     .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("batch 64") && msg.contains("at most"), "{msg}");
+    // A model whose parameters alone are over the limit: no batch helps, and the message says so
+    // (it used to suggest a smaller batch).
+    let vgg =
+        crate::model::compile(&crate::model::full_size("vgg16", [3, 32, 32], 10).unwrap()).unwrap();
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: 128 << 20,
+        ..wgpu::Limits::default()
+    };
+    let msg = check_limits(
+        &vgg,
+        1,
+        &OptimizerSpec::adam(1e-3),
+        &limits,
+        Gemm::Registers,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("whatever the batch")
+            && msg.contains("--backend cpu")
+            && !msg.contains("at most"),
+        "{msg}"
+    );
 }
 
 async fn batch_norm_residual_and_concat_train_as_on_cpu(ctx: &Arc<GpuContext>) {
