@@ -41,14 +41,14 @@ impl ImageTrainer {
     }
 
     /// Trains on one batch; returns the figures of the steps now known (the GPU's come back
-    /// every few steps, and all of them at `flush`).
-    fn step(&mut self, x: &[f32], labels: &[u8], flush: bool) -> CliResult<Vec<StepStats>> {
+    /// every few steps, and the rest at [`Self::flush`]).
+    fn step(&mut self, x: &[f32], labels: &[u8]) -> CliResult<Vec<StepStats>> {
         match self {
             ImageTrainer::Cpu(t) => Ok(vec![t.train_on(x, labels).map_err(err)?]),
             ImageTrainer::Gpu(t, pending) => {
                 t.train_on(x, labels).map_err(err)?;
                 *pending += 1;
-                if flush || *pending >= GPU_SYNC {
+                if *pending >= GPU_SYNC {
                     self.flush()
                 } else {
                     Ok(vec![])
@@ -197,7 +197,6 @@ pub fn train(
         );
         let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
         let (mut loss_sum, mut correct, mut images) = (0.0f64, 0, 0);
-        let count = batches.len();
         let prefetch = Prefetch::new(
             train_set.clone(),
             batches,
@@ -206,15 +205,7 @@ pub fn train(
             im.skip_bad,
             4,
         );
-        for (k, b) in prefetch.enumerate() {
-            let b = b.map_err(err)?;
-            skipped.extend(b.skipped);
-            pb.inc(1);
-            let done = if b.labels.is_empty() {
-                t.flush()?
-            } else {
-                t.step(&b.x, &b.labels, k + 1 == count)?
-            };
+        let mut tally = |done: Vec<StepStats>| {
             for st in done {
                 loss_sum += st.loss as f64 * st.images as f64;
                 correct += st.correct;
@@ -225,12 +216,16 @@ pub fn train(
                     100.0 * st.correct as f32 / st.images.max(1) as f32
                 ));
             }
+        };
+        for b in prefetch {
+            let b = b.map_err(err)?;
+            skipped.extend(b.skipped);
+            pb.inc(1);
+            if !b.labels.is_empty() {
+                tally(t.step(&b.x, &b.labels)?);
+            }
         }
-        for st in t.flush()? {
-            loss_sum += st.loss as f64 * st.images as f64;
-            correct += st.correct;
-            images += st.images;
-        }
+        tally(t.flush()?);
         pb.finish_and_clear();
         last = ((loss_sum / images.max(1) as f64) as f32, correct, images);
         if !json_out {

@@ -33,14 +33,14 @@ fn without_dropout(mut spec: ModelSpec) -> ModelSpec {
     spec
 }
 
-/// max |gpu − cpu| ≤ tol · max |cpu| over one tensor (gradients of deep networks are summed in
-/// different orders on the two backends; a tensor-wide scale keeps tiny entries from failing).
-#[track_caller]
-fn assert_tensor_close(what: &str, gpu: &[f32], cpu: &[f32], tol: f32) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
-    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let (i, err) = gpu
-        .iter()
+/// The largest magnitude in `v`.
+fn largest(v: &[f32]) -> f32 {
+    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// Where |gpu − cpu| is largest (a NaN counts as the largest), and that difference.
+fn worst(gpu: &[f32], cpu: &[f32]) -> (usize, f32) {
+    gpu.iter()
         .zip(cpu)
         .map(|(g, c)| (g - c).abs())
         .enumerate()
@@ -50,10 +50,20 @@ fn assert_tensor_close(what: &str, gpu: &[f32], cpu: &[f32], tol: f32) {
             } else {
                 (bi, be)
             }
-        });
+        })
+}
+
+/// max |gpu − cpu| ≤ max(tol · max |cpu|, floor) over one tensor (gradients of deep networks are
+/// summed in different orders on the two backends; a tensor-wide scale keeps tiny entries from
+/// failing).
+#[track_caller]
+fn assert_tensor_close(what: &str, gpu: &[f32], cpu: &[f32], tol: f32, floor: f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+    let scale = largest(cpu).max(1e-12);
+    let (i, err) = worst(gpu, cpu);
     assert!(
-        err <= tol * scale,
-        "{what}: gpu {} vs cpu {} at {i} (error {err}, largest |cpu| {scale})",
+        err <= (tol * scale).max(floor),
+        "{what}: gpu {} vs cpu {} at {i} (error {err}, largest |cpu| {scale}, floor {floor})",
         gpu[i],
         cpu[i]
     );
@@ -96,6 +106,7 @@ async fn agrees(ctx: &GpuContext, spec: ModelSpec, n: usize) {
         &got[..n * classes],
         &logits,
         1e-3,
+        0.0,
     );
     let grads = down(ctx, &gpu.grads).await;
 
@@ -151,7 +162,7 @@ async fn agrees(ctx: &GpuContext, spec: ModelSpec, n: usize) {
         flips_total * 10_000 <= values,
         "{name}: {flips_total} ReLU elements differ in sign between the backends (of {values})"
     );
-    let global = model.grads.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let global = largest(&model.grads);
     // The node each parameter belongs to.
     let mut owner = vec![0; model.graph.params.len()];
     for (k, node) in model.graph.nodes.iter().enumerate() {
@@ -167,12 +178,7 @@ async fn agrees(ctx: &GpuContext, spec: ModelSpec, n: usize) {
     if debug {
         for p in &model.graph.params {
             let (g, c) = (&grads[p.range()], &model.grads[p.range()]);
-            let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-            let err = g
-                .iter()
-                .zip(c)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let (scale, (_, err)) = (largest(c).max(1e-12), worst(g, c));
             eprintln!(
                 "{name} {} {:.2e} (largest {scale:.2e}; {:.2e} of the network's largest)",
                 p.name,
@@ -182,7 +188,6 @@ async fn agrees(ctx: &GpuContext, spec: ModelSpec, n: usize) {
         }
     }
     for (id, p) in model.graph.params.iter().enumerate() {
-        let (g, c) = (&grads[p.range()], &model.grads[p.range()]);
         // After the last flip (in forward order) the two backwards see identical masks: 0.2%
         // of the tensor's largest entry. At or before it, one element's gradient apart, which a
         // batch norm spreads over its channel and the weight gradient of the convolution before
@@ -199,25 +204,12 @@ async fn agrees(ctx: &GpuContext, spec: ModelSpec, n: usize) {
         } else {
             2e-3
         };
-        let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let (i, err) = g
-            .iter()
-            .zip(c)
-            .map(|(a, b)| (a - b).abs())
-            .enumerate()
-            .fold((0, 0.0f32), |(bi, be), (i, e)| {
-                if e.is_nan() || e > be {
-                    (i, e)
-                } else {
-                    (bi, be)
-                }
-            });
-        assert!(
-            err <= (tol * scale).max(2e-4 * global),
-            "{name} gradient of {}: gpu {} vs cpu {} at {i} (error {err}, largest |cpu| {scale}, network's largest {global})",
-            p.name,
-            g[i],
-            c[i]
+        assert_tensor_close(
+            &format!("{name} gradient of {}", p.name),
+            &grads[p.range()],
+            &model.grads[p.range()],
+            tol,
+            2e-4 * global,
         );
     }
     let running = down(ctx, &gpu.running).await;
@@ -226,6 +218,7 @@ async fn agrees(ctx: &GpuContext, spec: ModelSpec, n: usize) {
         &running,
         &model.buffers,
         1e-3,
+        0.0,
     );
 }
 

@@ -138,12 +138,7 @@ impl GpuTrainer {
     /// a digit step's does.
     pub fn train_on(&mut self, x: &[f32], labels: &[u8]) -> Result<()> {
         let ctx = self.ctx.clone();
-        ctx.check()?;
-        if self.pending.len() >= METRIC_SLOTS {
-            return Err(Error::Gpu(format!(
-                "{METRIC_SLOTS} steps without reading metrics back: call read_metrics"
-            )));
-        }
+        self.check_room()?;
         let n = labels.len();
         let classes = self.gpu.graph.classes;
         if n == 0 || x.len() != n * self.model.input_len() {
@@ -166,13 +161,32 @@ impl GpuTrainer {
             .write_buffer(&self.gpu.act(0).buf, 0, bytemuck::cast_slice(x));
         ctx.queue
             .write_buffer(&self.gpu.labels.buf, 0, bytemuck::cast_slice(&labels));
+        self.submit(n, false)
+    }
+
+    /// The device is alive and has a metrics slot for one more step.
+    fn check_room(&self) -> Result<()> {
+        self.ctx.check()?;
+        if self.pending.len() >= METRIC_SLOTS {
+            return Err(Error::Gpu(format!(
+                "{METRIC_SLOTS} steps without reading metrics back: call read_metrics"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records and submits the step on the `n` images already uploaded (placed on the canvas
+    /// first when `canvas`): dropout keys, loss and optimizer params, then one compute pass of
+    /// the plan.
+    fn submit(&mut self, n: usize, canvas: bool) -> Result<()> {
+        let ctx = self.ctx.clone();
         let keys: Vec<u64> = (0..self.model.dropout_draws())
             .map(|_| self.streams.dropout.next_u64())
             .collect();
         self.gpu.set_dropout_keys(&ctx, n, &keys)?;
         let step = self.steps + 1;
         let slot = self.pending.len();
-        let param_len = self.gpu.graph.param_len;
+        let (classes, param_len) = (self.gpu.graph.classes, self.gpu.graph.param_len);
         let plan = self.gpu.plan(&ctx, n)?;
         plan.loss[0].set_params(
             &ctx,
@@ -192,6 +206,9 @@ impl GpuTrainer {
         {
             let plan = self.gpu.plan(&ctx, n)?;
             let mut pass = enc.begin_compute_pass(&Default::default());
+            if canvas {
+                plan.canvas.record(&ctx, &mut pass);
+            }
             for d in plan
                 .forward_train
                 .iter()
@@ -224,59 +241,14 @@ impl GpuTrainer {
     /// Its loss and correct count come back with the next [`Self::read_metrics`].
     pub fn train_step(&mut self, data: &Dataset, indices: &[usize]) -> Result<()> {
         let ctx = self.ctx.clone();
-        ctx.check()?;
-        if self.pending.len() >= METRIC_SLOTS {
-            return Err(Error::Gpu(format!(
-                "{METRIC_SLOTS} steps without reading metrics back: call read_metrics"
-            )));
-        }
+        self.check_room()?;
         let n = indices.len();
         let canvas = self.spec.canvas;
         let offsets = self.streams.offsets(&self.spec, indices)?;
         self.batch.fill(data, indices, &offsets, canvas)?;
         self.gpu.plan(&ctx, n)?;
         self.batch.upload(&ctx, &self.gpu);
-        let keys: Vec<u64> = (0..self.model.dropout_draws())
-            .map(|_| self.streams.dropout.next_u64())
-            .collect();
-        self.gpu.set_dropout_keys(&ctx, n, &keys)?;
-        let step = self.steps + 1;
-        let slot = self.pending.len();
-        let (classes, param_len) = (self.gpu.graph.classes, self.gpu.graph.param_len);
-        let plan = self.gpu.plan(&ctx, n)?;
-        plan.loss[0].set_params(
-            &ctx,
-            &SoftmaxParams {
-                n: n as u32,
-                classes: classes as u32,
-                slot: slot as u32,
-                scale: 1.0,
-            },
-        );
-        if let crate::optim::OptimizerSpec::Adam { .. } = self.spec.optimizer {
-            let p = ops::adam_params(&self.spec.optimizer, param_len, step as u32)?;
-            plan.update.set_params(&ctx, &p);
-        }
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.gpu.clear_grads(&mut enc);
-        {
-            let plan = self.gpu.plan(&ctx, n)?;
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            plan.canvas.record(&ctx, &mut pass);
-            for d in plan
-                .forward_train
-                .iter()
-                .chain(&plan.loss)
-                .chain(&plan.backward)
-                .chain(std::iter::once(&plan.update))
-            {
-                d.record(&ctx, &mut pass);
-            }
-        }
-        ctx.queue.submit([enc.finish()]);
-        self.pending.push((step, n));
-        self.steps = step;
-        Ok(())
+        self.submit(n, true)
     }
 
     /// Waits for the submitted steps and returns each one's loss and correct count, in order.

@@ -3,7 +3,7 @@
 //! columns alike, so bins may overlap (7 → 6) or repeat one cell (1 → 6). AlexNet and VGG put it
 //! before their classifier so that inputs other than 224×224 still give 6×6 / 7×7 maps.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::par;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,14 +67,7 @@ impl AdaptivePoolGeom {
         (self.c * rows * cols) as u64
     }
     fn check(&self, op: &'static str, x: usize, out: usize, n: usize) -> Result<()> {
-        if x != n * self.in_len() || out != n * self.out_len() {
-            return Err(Error::ShapeMismatch {
-                op,
-                expected: format!("x {} and out {}", n * self.in_len(), n * self.out_len()),
-                got: format!("x {x} and out {out}"),
-            });
-        }
-        Ok(())
+        super::check_planes(op, x, out, n, self.in_len(), self.out_len())
     }
 }
 

@@ -12,7 +12,7 @@
 //! Backward runs the same two passes transposed. [`reference`] is the direct 2-D sum.
 
 use crate::cpu::elementwise::Kernels;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::par;
 
 /// Largest supported filter: binomial coefficients of row 6 (`[1 6 15 20 15 6 1]`).
@@ -80,14 +80,7 @@ impl BlurGeom {
         (self.c * self.size * (self.h_out * self.w_in + self.h_out * self.w_out)) as u64
     }
     fn check(&self, op: &'static str, x: usize, out: usize, n: usize) -> Result<()> {
-        if x != n * self.in_len() || out != n * self.out_len() {
-            return Err(Error::ShapeMismatch {
-                op,
-                expected: format!("x {} and out {}", n * self.in_len(), n * self.out_len()),
-                got: format!("x {x} and out {out}"),
-            });
-        }
-        Ok(())
+        super::check_planes(op, x, out, n, self.in_len(), self.out_len())
     }
 }
 

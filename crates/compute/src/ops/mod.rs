@@ -56,6 +56,26 @@ pub enum Padding {
     Explicit(usize),
 }
 
+/// `Ok` when `x` holds `n` images of `in_len` floats and `out` `n` of `out_len`, else the error
+/// that names both: the shape check of the plane-to-plane ops (pooling, blur).
+pub(crate) fn check_planes(
+    op: &'static str,
+    x: usize,
+    out: usize,
+    n: usize,
+    in_len: usize,
+    out_len: usize,
+) -> Result<()> {
+    if x != n * in_len || out != n * out_len {
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: format!("x {} and out {}", n * in_len, n * out_len),
+            got: format!("x {x} and out {out}"),
+        });
+    }
+    Ok(())
+}
+
 /// Output size and leading pad of a window op along one axis, or `None` if the window does not fit.
 pub fn window_axis(
     input: usize,

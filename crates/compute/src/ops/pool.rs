@@ -61,14 +61,7 @@ impl PoolGeom {
         (lo, hi.max(lo))
     }
     fn check(&self, op: &'static str, x: usize, out: usize, n: usize) -> Result<()> {
-        if x != n * self.in_len() || out != n * self.out_len() {
-            return Err(Error::ShapeMismatch {
-                op,
-                expected: format!("x {} and out {}", n * self.in_len(), n * self.out_len()),
-                got: format!("x {x} and out {out}"),
-            });
-        }
-        Ok(())
+        super::check_planes(op, x, out, n, self.in_len(), self.out_len())
     }
 }
 

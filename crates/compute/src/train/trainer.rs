@@ -50,6 +50,11 @@ impl Trainer {
                 crate::data::CLASSES
             )));
         }
+        Self::start(model, spec)
+    }
+
+    /// A trainer at step 0 with a fresh optimizer, for a model and spec already checked.
+    fn start(model: Model, spec: TrainSpec) -> Result<Self> {
         let optimizer = Optimizer::new(spec.optimizer, model.param_count())?;
         Ok(Self {
             optimizer,
@@ -67,17 +72,7 @@ impl Trainer {
     /// no canvas. `spec`'s batch, optimizer and seed apply; its canvas and shifts do not.
     pub fn for_images(model: Model, spec: TrainSpec) -> Result<Self> {
         spec.validate()?;
-        let optimizer = Optimizer::new(spec.optimizer, model.param_count())?;
-        Ok(Self {
-            optimizer,
-            epoch: 0,
-            steps: 0,
-            scratch: ShardScratch::default(),
-            done: Vec::new(),
-            streams: Streams::new(spec.seed),
-            model,
-            spec,
-        })
+        Self::start(model, spec)
     }
 
     /// One optimizer step on a ready batch: `x` is `[n, c, h, w]` as the model's input, `labels`
@@ -92,16 +87,8 @@ impl Trainer {
                 got: format!("{} values", x.len()),
             });
         }
-        if !all_finite(&self.model.params) {
-            return Err(Error::Diverged {
-                step,
-                loss: f32::NAN,
-            });
-        }
-        let dropout = self.streams.dropout.clone();
-        for _ in 0..self.model.dropout_draws() {
-            self.streams.dropout.next_u64();
-        }
+        self.check_weights(step)?;
+        let dropout = self.draw_dropout();
         let shard = Shard {
             step,
             index: 0,
@@ -118,6 +105,26 @@ impl Trainer {
         let stats = super::shards::batch_gradients(&mut self.model, &mut self.scratch, &shard)?;
         let grads = std::mem::take(&mut self.model.grads);
         self.apply_gradients(vec![ShardGradients { stats, grads }])
+    }
+
+    /// A step on weights that are not all finite is refused ([`Error::Diverged`]).
+    fn check_weights(&self, step: u64) -> Result<()> {
+        if !all_finite(&self.model.params) {
+            return Err(Error::Diverged {
+                step,
+                loss: f32::NAN,
+            });
+        }
+        Ok(())
+    }
+
+    /// The dropout stream of the next step, and the run's stream moved past its draws.
+    fn draw_dropout(&mut self) -> crate::rng::Rng {
+        let dropout = self.streams.dropout.clone();
+        for _ in 0..self.model.dropout_draws() {
+            self.streams.dropout.next_u64();
+        }
+        dropout
     }
 
     /// The model's evaluation-mode forward on the CPU, with the trainer's own buffers.
@@ -163,22 +170,14 @@ impl Trainer {
     /// to [`Trainer::apply_gradients`].
     pub fn plan_step(&mut self, indices: &[usize], shards: usize) -> Result<Vec<Shard>> {
         let step = self.steps + 1;
-        if !all_finite(&self.model.params) {
-            return Err(Error::Diverged {
-                step,
-                loss: f32::NAN,
-            });
-        }
+        self.check_weights(step)?;
         if indices.is_empty() {
             return Err(Error::InvalidTrainSpec(
                 "a training step needs images".into(),
             ));
         }
         let offsets = self.streams.offsets(&self.spec, indices)?;
-        let dropout = self.streams.dropout.clone();
-        for _ in 0..self.model.dropout_draws() {
-            self.streams.dropout.next_u64();
-        }
+        let dropout = self.draw_dropout();
         let batch = indices.len();
         let k = shards.clamp(1, batch);
         Ok((0..k)
