@@ -31,6 +31,47 @@ pub(crate) fn time(reps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResu
     Ok(t[t.len() / 2])
 }
 
+/// Shares of a CPU training step's wall time by op family, over `steps` more steps run with
+/// the profiler on (after the timed ones, so the timing does not touch the figures above);
+/// "other" is what no family covers (the walker's glue, idle threads between passes).
+pub(crate) fn step_shares(
+    steps: usize,
+    mut step: impl FnMut(usize) -> CliResult<()>,
+) -> CliResult<Vec<(&'static str, f64)>> {
+    use convplay_compute::cpu::profile::{self, Family};
+    profile::enable(true);
+    let start = Instant::now();
+    let ran = (0..steps.max(1)).try_for_each(&mut step);
+    let wall = start.elapsed().as_secs_f64();
+    let p = profile::read();
+    profile::enable(false);
+    ran?;
+    let mut shares: Vec<(&'static str, f64)> = Family::ALL
+        .iter()
+        .map(|&f| (f.name(), p.get(f) / wall))
+        .collect();
+    shares.push(("other", (1.0 - p.total() / wall).max(0.0)));
+    Ok(shares)
+}
+
+/// The shares as one line of percentages.
+pub(crate) fn print_shares(shares: &[(&'static str, f64)]) {
+    let parts: Vec<String> = shares
+        .iter()
+        .map(|(name, s)| format!("{name} {:.1}%", 100.0 * s))
+        .collect();
+    println!("step time: {}", parts.join(", "));
+}
+
+/// The shares as a JSON object.
+pub(crate) fn shares_json(shares: &[(&'static str, f64)]) -> serde_json::Value {
+    shares
+        .iter()
+        .map(|(name, s)| (name.to_string(), json!(s)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// Four batches of `batch` random digit-like images (noise strokes, labels cycling 0..9): the
 /// data and each batch's indices. A benchmark warms up on three and then cycles through them.
 pub(crate) fn synthetic_batches(batch: usize) -> CliResult<(Dataset, Vec<Vec<usize>>)> {
@@ -99,6 +140,11 @@ pub fn run(
         t.train_step(&data, &batches[s % 4]).map_err(err)?;
     }
     let train_ips = (steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64();
+    let shares = step_shares(steps, |s| {
+        t.train_step(&data, &batches[s % 4])
+            .map(|_| ())
+            .map_err(err)
+    })?;
 
     let mut model = t.model.clone();
     let mut ws = Workspace::new();
@@ -124,6 +170,7 @@ pub fn run(
             "train_images_per_sec": train_ips, "infer_images_per_sec": infer_ips,
             "train_gflops": train_gflops, "infer_gflops": infer_ips * 2.0 * macs / 1e9,
             "mflop_per_train_image": 6.0 * macs / 1e6, "conv_layers": layers,
+            "step_shares": shares_json(&shares),
             "isa": convplay_compute::cpu::simd::active_isa(),
         }));
     } else {
@@ -136,6 +183,7 @@ pub fn run(
             "train {train_ips:.1} img/s ({train_gflops:.1} GFLOP/s at {:.0} MFLOP/image)",
             6.0 * macs / 1e6
         );
+        print_shares(&shares);
         println!("infer {infer_ips:.1} img/s");
         print_conv_layers(&layers);
     }
@@ -182,6 +230,9 @@ fn run_images(
         t.train_on(&x, &labels).map_err(err)?;
     }
     let train_ips = (steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64();
+    let shares = step_shares(steps.clamp(1, 3), |_| {
+        t.train_on(&x, &labels).map(|_| ()).map_err(err)
+    })?;
     let mut model = t.model.clone();
     let mut ws = Workspace::new();
     model.forward(&mut ws, &x, batch, Mode::Eval).map_err(err)?;
@@ -199,7 +250,7 @@ fn run_images(
             "threads": threads_used, "steps": steps,
             "train_images_per_sec": train_ips, "infer_images_per_sec": infer_ips,
             "train_gflops": train_gflops, "infer_gflops": infer_ips * 2.0 * macs / 1e9,
-            "mflop_per_train_image": 6.0 * macs / 1e6,
+            "mflop_per_train_image": 6.0 * macs / 1e6, "step_shares": shares_json(&shares),
             "isa": convplay_compute::cpu::simd::active_isa(),
         }));
     } else {
@@ -212,6 +263,7 @@ fn run_images(
             "train {train_ips:.2} img/s ({train_gflops:.1} GFLOP/s at {:.0} MFLOP/image)",
             6.0 * macs / 1e6
         );
+        print_shares(&shares);
         println!("infer {infer_ips:.2} img/s");
     }
     Ok(())

@@ -27,6 +27,19 @@ where
     }
 }
 
+/// Elements per work item of [`for_each_span_mut`]: 64 KiB of f32, big enough that scheduling
+/// is noise beside the work, small enough to spread one layer's activations over every core.
+pub const SPAN: usize = 1 << 14;
+
+/// Calls `f(start, piece)` for consecutive [`SPAN`]-long pieces of `data`, in parallel: for
+/// element-wise work, whose result does not depend on how it is split.
+pub fn for_each_span_mut<T: Send, F>(data: &mut [T], f: F)
+where
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    for_each_chunk_mut(data, SPAN, |i, piece| f(i * SPAN, piece));
+}
+
 /// Two slices split in lockstep: item `i` gets `a[i*a_len..]` and `b[i*b_len..]`.
 pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     a: &mut [A],

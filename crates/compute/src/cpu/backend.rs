@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
 use crate::cpu::elementwise;
+use crate::cpu::profile::{self, Family};
 use crate::cpu::workspace::{Mode, Workspace};
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -18,6 +19,7 @@ use crate::ops::dense::{self, DenseGeom};
 use crate::ops::pad::{self, PadGeom};
 use crate::ops::pool::{self, PoolGeom};
 use crate::ops::{add, concat, dropout, gap, relu, same_len};
+use crate::par;
 use crate::rng::Rng;
 
 /// Mutable views of two disjoint ranges of one buffer.
@@ -75,13 +77,10 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         relu: bool,
     ) -> Result<()> {
+        let _p = profile::call(Family::Gemm);
         let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
         self.ws.write(out, |o, ws| {
-            conv2d::conv2d_forward(o, ws.get(x), wv, bv, g, n)?;
-            if relu {
-                elementwise::relu_forward_inplace(o);
-            }
-            Ok(())
+            conv2d::conv2d_forward_act(o, ws.get(x), wv, bv, g, n, relu)
         })
     }
 
@@ -94,6 +93,7 @@ impl Backend for CpuBackend<'_> {
         g: &Conv2dGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Gemm);
         let ws = &*self.ws;
         let (dyv, xv) = (ws.get(dy), ws.get(x));
         let (dw, db) = grad_pair(self.grads, w, b);
@@ -108,6 +108,7 @@ impl Backend for CpuBackend<'_> {
         g: &Conv2dGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Gemm);
         let wv = self.p(w)?;
         self.ws.write(dx, |d, ws| {
             conv2d::conv2d_backward_input(d, ws.get(dy), wv, g, n)
@@ -124,10 +125,12 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         relu: bool,
     ) -> Result<()> {
+        let _p = profile::call(Family::Gemm);
         let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
         self.ws.write(out, |o, ws| {
             dense::dense_forward(o, ws.get(x), wv, bv, g, n)?;
             if relu {
+                let _l = profile::leaf(Family::Elementwise);
                 elementwise::relu_forward_inplace(o);
             }
             Ok(())
@@ -143,6 +146,7 @@ impl Backend for CpuBackend<'_> {
         g: &DenseGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Gemm);
         let ws = &*self.ws;
         let (dyv, xv) = (ws.get(dy), ws.get(x));
         let (dw, db) = grad_pair(self.grads, w, b);
@@ -157,6 +161,7 @@ impl Backend for CpuBackend<'_> {
         g: &DenseGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Gemm);
         let wv = self.p(w)?;
         self.ws.write(dx, |d, ws| {
             dense::dense_backward_input(d, ws.get(dy), wv, g, n)
@@ -164,6 +169,7 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws.write(dy, |d, ws| {
             same_len("relu_mask", len, d.len())?;
             relu::relu_mask(d, ws.get(y))
@@ -171,30 +177,36 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn relu_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws.write(out, |o, ws| relu::relu_forward(o, ws.get(x)))
     }
 
     fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(dx, |d, ws| relu::relu_backward(d, ws.get(dy), ws.get(y)))
     }
 
     fn relu6_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(out, |o, ws| relu::relu6_forward(o, ws.get(x)))
     }
 
     fn relu6_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(dx, |d, ws| relu::relu6_backward(d, ws.get(dy), ws.get(y)))
     }
 
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(out, |o, ws| add::add_forward(o, ws.get(a), ws.get(b)))
     }
 
     fn add_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(dx, |d, ws| add::add_backward_addend(d, ws.get(dy)))
     }
@@ -208,6 +220,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         rate: Option<f32>,
     ) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         let Some(rate) = rate else {
             return self.ws.write(out, |o, ws| {
                 let xv = ws.get(x);
@@ -233,6 +246,7 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, node: usize, _len: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws.write(dx, |d, ws| {
             dropout::dropout_backward(d, ws.get(dy), &ws.masks[node])
         })
@@ -245,6 +259,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         _total: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws.write(out, |o, ws| {
             let views: Vec<&[f32]> = parts.iter().map(|p| ws.get(p.tensor)).collect();
             concat::concat_forward(o, &views, n)
@@ -258,6 +273,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         _total: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         // A tensor that feeds the concatenation more than once gathers its later parts'
         // gradients in scratch, added once the split is done.
         let repeat: Vec<bool> = (0..parts.len())
@@ -294,21 +310,25 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(out, |o, ws| pad::pad_forward(o, ws.get(x), g, n))
     }
 
     fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(dx, |d, ws| pad::pad_backward(d, ws.get(dy), g, n))
     }
 
     fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(out, |o, ws| blur::blur_forward(o, ws.get(x), g, n))
     }
 
     fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
+        let _p = profile::call(Family::Elementwise);
         self.ws
             .write(dx, |d, ws| blur::blur_backward(d, ws.get(dy), g, n))
     }
@@ -321,6 +341,7 @@ impl Backend for CpuBackend<'_> {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
         let r = self.ws.write(out, |o, ws| {
             pool::max_pool_forward(o, &mut argmax, ws.get(x), g, n)
@@ -337,17 +358,20 @@ impl Backend for CpuBackend<'_> {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws.write(dx, |d, ws| {
             pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n)
         })
     }
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws
             .write(out, |o, ws| pool::avg_pool_forward(o, ws.get(x), g, n))
     }
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws
             .write(dx, |d, ws| pool::avg_pool_backward(d, ws.get(dy), g, n))
     }
@@ -359,6 +383,7 @@ impl Backend for CpuBackend<'_> {
         g: &AdaptivePoolGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws.write(out, |o, ws| {
             adaptive_pool::adaptive_avg_pool_forward(o, ws.get(x), g, n)
         })
@@ -371,17 +396,20 @@ impl Backend for CpuBackend<'_> {
         g: &AdaptivePoolGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws.write(dx, |d, ws| {
             adaptive_pool::adaptive_avg_pool_backward(d, ws.get(dy), g, n)
         })
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, _len: usize, plane: usize) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws
             .write(out, |o, ws| gap::gap_forward(o, ws.get(x), plane))
     }
 
     fn gap_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize, plane: usize) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
         self.ws
             .write(dx, |d, ws| gap::gap_backward(d, ws.get(dy), plane))
     }
@@ -396,6 +424,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         train: bool,
     ) -> Result<()> {
+        let _p = profile::call(Family::BatchNorm);
         let c = g.c;
         let gamma = self.p(Param {
             offset: at.gamma,
@@ -449,6 +478,7 @@ impl Backend for CpuBackend<'_> {
         g: &BatchNormGeom,
         n: usize,
     ) -> Result<()> {
+        let _p = profile::call(Family::BatchNorm);
         let c = g.c;
         let gamma = self.params.get(at.gamma..at.gamma + c);
         let (gr, br) = (at.gamma..at.gamma + c, at.beta..at.beta + c);
@@ -539,10 +569,16 @@ impl Model {
         }
         let slots = ws.layout.slot_len.len();
         ws.grads.resize_with(slots, Vec::new);
+        let zeroing = profile::call(Family::Elementwise);
         for (d, len) in ws.grads.iter_mut().zip(&ws.layout.slot_len) {
-            d.clear();
-            d.resize(n * len, 0.0);
+            if d.len() == n * len {
+                par::for_each_span_mut(d, |_, d| d.fill(0.0));
+            } else {
+                d.clear();
+                d.resize(n * len, 0.0);
+            }
         }
+        drop(zeroing);
         for (v, d) in seeds {
             let g = &mut ws.grads[ws.layout.slot[*v]];
             g.iter_mut().zip(*d).for_each(|(g, s)| *g += s);

@@ -62,6 +62,7 @@ pub fn sgemm(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
         }
         return;
     }
+    let _l = super::profile::leaf(super::profile::Family::Gemm);
     // The wasm simd128 build has its own kernel (see gemm_simd128.rs for why).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     super::gemm_simd128::sgemm(a, b, c, ldc, accumulate);

@@ -2,6 +2,7 @@
 
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
+use crate::par;
 
 pub fn add_forward(y: &mut [f32], a: &[f32], b: &[f32]) -> Result<()> {
     if y.len() != a.len() || y.len() != b.len() {
@@ -11,15 +12,20 @@ pub fn add_forward(y: &mut [f32], a: &[f32], b: &[f32]) -> Result<()> {
             got: format!("a {}, b {}", a.len(), b.len()),
         });
     }
-    y.copy_from_slice(a);
-    elementwise::add_assign(y, b);
+    par::for_each_span_mut(y, |at, y| {
+        let r = at..at + y.len();
+        y.copy_from_slice(&a[r.clone()]);
+        elementwise::add_assign(y, &b[r]);
+    });
     Ok(())
 }
 
 /// dx += dy: what one addend receives (the graph walker calls it once per input).
 pub fn add_backward_addend(dx: &mut [f32], dy: &[f32]) -> Result<()> {
     super::same_len("add_backward", dy.len(), dx.len())?;
-    elementwise::add_assign(dx, dy);
+    par::for_each_span_mut(dx, |at, dx| {
+        elementwise::add_assign(dx, &dy[at..at + dx.len()])
+    });
     Ok(())
 }
 

@@ -14,6 +14,8 @@ use std::cell::RefCell;
 
 use super::{Padding, window_axis};
 use crate::cpu::gemm::{Mat, sgemm};
+use crate::cpu::profile::{self, Family};
+use crate::cpu::{conv_thin, elementwise};
 use crate::error::{Error, Result};
 use crate::par;
 
@@ -141,6 +143,7 @@ fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// Gathers the patches of channels `[c0, c0 + c_in_g)` of one image into `col`.
 /// x: `[c_in, h_in, w_in]`, col: `[c_in_g·kh·kw, h_out·w_out]`.
 fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize) {
+    let _l = profile::leaf(Family::Im2col);
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
     for ci in 0..g.c_in_g() {
         let plane = &x[(c0 + ci) * hw_in..(c0 + ci + 1) * hw_in];
@@ -164,14 +167,18 @@ fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize) {
                         continue;
                     }
                     let src = &plane[iy as usize * g.w_in..(iy as usize + 1) * g.w_in];
-                    dst[..ox_lo].fill(0.0);
-                    dst[ox_hi..].fill(0.0);
+                    if ox_lo > 0 {
+                        dst[..ox_lo].fill(0.0);
+                    }
+                    if ox_hi < g.w_out {
+                        dst[ox_hi..].fill(0.0);
+                    }
                     if ox_lo == ox_hi {
                         continue;
                     }
                     let ix0 = ox_lo * g.stride + kx - g.pad_left;
                     if g.stride == 1 {
-                        dst[ox_lo..ox_hi].copy_from_slice(&src[ix0..ix0 + (ox_hi - ox_lo)]);
+                        copy_short(&mut dst[ox_lo..ox_hi], &src[ix0..ix0 + (ox_hi - ox_lo)]);
                     } else {
                         for (k, d) in dst[ox_lo..ox_hi].iter_mut().enumerate() {
                             *d = src[ix0 + k * g.stride];
@@ -183,9 +190,25 @@ fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize) {
     }
 }
 
+/// `dst = src` for the short rows of im2col (a few dozen floats): whole 16-float blocks by
+/// fixed-size moves the compiler inlines, where `copy_from_slice` would call `memmove` for each.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[f32; 16] = s.try_into().unwrap_or(&[0.0; 16]);
+        d.copy_from_slice(s);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
+}
+
 /// Scatters `col` back onto channels `[c0, c0 + c_in_g)` of one image, accumulating: the adjoint of
 /// [`im2col`].
 fn col2im(dx: &mut [f32], col: &[f32], g: &Conv2dGeom, c0: usize) {
+    let _l = profile::leaf(Family::Im2col);
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
     for ci in 0..g.c_in_g() {
         let plane = &mut dx[(c0 + ci) * hw_in..(c0 + ci + 1) * hw_in];
@@ -233,6 +256,20 @@ pub fn conv2d_forward(
     g: &Conv2dGeom,
     n: usize,
 ) -> Result<()> {
+    conv2d_forward_act(out, x, w, b, g, n, false)
+}
+
+/// out = conv(x, w) + b, then ReLU if `relu`: bias and ReLU applied to each image's output as
+/// soon as it is computed, while it is in cache. Overwrites `out`.
+pub fn conv2d_forward_act(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    g: &Conv2dGeom,
+    n: usize,
+    relu: bool,
+) -> Result<()> {
     const OP: &str = "conv2d_forward";
     g.check(OP, "out", out.len(), n * g.out_len())?;
     g.check(OP, "x", x.len(), n * g.in_len())?;
@@ -243,6 +280,14 @@ pub fn conv2d_forward(
     let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
     par::for_each_chunk_mut(out, g.out_len(), |i, o| {
         let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+        if conv_thin::applies(g) {
+            with_col(conv_thin::padded_len(g), |xp| {
+                pad_thin(xp, xi, g);
+                let _l = profile::leaf(Family::Gemm);
+                conv_thin::forward(o, xp, w, b, g, relu);
+            });
+            return;
+        }
         for grp in 0..g.groups {
             let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
             let og = &mut o[grp * cog * cols..(grp + 1) * cog * cols];
@@ -256,13 +301,39 @@ pub fn conv2d_forward(
                 });
             }
         }
+        let _l = profile::leaf(Family::Elementwise);
         if let Some(b) = b {
-            for (plane, &bc) in o.chunks_exact_mut(cols).zip(b) {
-                plane.iter_mut().for_each(|v| *v += bc);
-            }
+            elementwise::bias_add_channels(o, b, cols);
+        }
+        if relu {
+            elementwise::relu_forward_inplace(o);
         }
     });
     Ok(())
+}
+
+/// One image's weight gradient by matrix multiplies: `pw (+)= dout · colᵀ` per group.
+fn weight_grad_gemm(pw: &mut [f32], di: &[f32], xi: &[f32], g: &Conv2dGeom, accumulate: bool) {
+    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
+    for grp in 0..g.groups {
+        let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
+        let pwg = &mut pw[grp * cog * rows..(grp + 1) * cog * rows];
+        if g.is_pointwise() {
+            let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
+            sgemm(dg, Mat::rm(xg, rows, cols).t(), pwg, rows, accumulate);
+        } else {
+            with_col(rows * cols, |col| {
+                im2col(col, xi, g, grp * g.c_in_g());
+                sgemm(dg, Mat::rm(col, rows, cols).t(), pwg, rows, accumulate);
+            });
+        }
+    }
+}
+
+/// One image copied into the thin kernels' zero-bordered plane (their im2col).
+fn pad_thin(xp: &mut [f32], xi: &[f32], g: &Conv2dGeom) {
+    let _l = profile::leaf(Family::Im2col);
+    conv_thin::pad_image(xp, xi, g);
 }
 
 /// dx += conv_transpose(dout, w).
@@ -313,7 +384,7 @@ pub fn conv2d_backward_weight(
     if let Some(db) = &db {
         g.check(OP, "db", db.len(), g.c_out)?;
     }
-    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
+    let cols = g.col_cols();
     let part_len = g.weight_len() + g.c_out;
     let chunks = n.div_ceil(WEIGHT_GRAD_CHUNK);
     // Each chunk's partial sums live in this thread's reused buffer: a fresh one per call was
@@ -329,21 +400,18 @@ pub fn conv2d_backward_weight(
                 let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
                 let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
                 let accumulate = i > first;
-                for grp in 0..g.groups {
-                    let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
-                    let pwg = &mut pw[grp * cog * rows..(grp + 1) * cog * rows];
-                    if g.is_pointwise() {
-                        let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
-                        sgemm(dg, Mat::rm(xg, rows, cols).t(), pwg, rows, accumulate);
-                    } else {
-                        with_col(rows * cols, |col| {
-                            im2col(col, xi, g, grp * g.c_in_g());
-                            sgemm(dg, Mat::rm(col, rows, cols).t(), pwg, rows, accumulate);
-                        });
-                    }
+                if conv_thin::applies(g) {
+                    with_col(conv_thin::padded_len(g), |xp| {
+                        pad_thin(xp, xi, g);
+                        let _l = profile::leaf(Family::Gemm);
+                        conv_thin::backward_weight(pw, di, xp, g, accumulate);
+                    });
+                } else {
+                    weight_grad_gemm(pw, di, xi, g, accumulate);
                 }
+                let _l = profile::leaf(Family::Elementwise);
                 for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
-                    *bc += plane.iter().sum::<f32>();
+                    *bc += elementwise::sum(plane);
                 }
             }
         });

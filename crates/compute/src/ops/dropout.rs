@@ -6,6 +6,7 @@
 
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
+use crate::par;
 use crate::rng::{self, Rng};
 
 /// Fills `mask` for one training step: each entry is 0 with probability `rate`, else 1/(1−rate).
@@ -37,8 +38,11 @@ pub fn dropout_forward(y: &mut [f32], x: &[f32], mask: &[f32]) -> Result<()> {
             got: format!("x {}, mask {}", x.len(), mask.len()),
         });
     }
-    y.copy_from_slice(x);
-    elementwise::mul_assign(y, mask);
+    par::for_each_span_mut(y, |at, y| {
+        let r = at..at + y.len();
+        y.copy_from_slice(&x[r.clone()]);
+        elementwise::mul_assign(y, &mask[r]);
+    });
     Ok(())
 }
 
@@ -51,9 +55,12 @@ pub fn dropout_backward(dx: &mut [f32], dy: &[f32], mask: &[f32]) -> Result<()> 
             got: format!("dy {}, mask {}", dy.len(), mask.len()),
         });
     }
-    for ((d, g), m) in dx.iter_mut().zip(dy).zip(mask) {
-        *d += g * m;
-    }
+    par::for_each_span_mut(dx, |at, dx| {
+        let r = at..at + dx.len();
+        for ((d, g), m) in dx.iter_mut().zip(&dy[r.clone()]).zip(&mask[r]) {
+            *d += g * m;
+        }
+    });
     Ok(())
 }
 

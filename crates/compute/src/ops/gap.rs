@@ -1,6 +1,7 @@
 //! Global average pooling: the mean of each channel plane. x `[n, c, h, w]` → out `[n, c]`.
 //! It throws away *where* a feature fired, which is why a GAP head survives shifted digits.
 
+use crate::cpu::elementwise;
 use crate::error::{Error, Result};
 
 fn check(op: &'static str, x: usize, out: usize, plane: usize) -> Result<()> {
@@ -19,7 +20,7 @@ pub fn gap_forward(out: &mut [f32], x: &[f32], plane: usize) -> Result<()> {
     check("gap_forward", x.len(), out.len(), plane)?;
     let inv = 1.0 / plane as f32;
     for (o, p) in out.iter_mut().zip(x.chunks_exact(plane)) {
-        *o = p.iter().sum::<f32>() * inv;
+        *o = elementwise::sum(p) * inv;
     }
     Ok(())
 }

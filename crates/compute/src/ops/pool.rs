@@ -126,23 +126,22 @@ fn max_pool_2x2(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
     for oy in 0..g.h_out {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * g.w_out];
         let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * g.w_out];
-        let (orow, arow) = (
-            &mut o[oy * g.w_out..(oy + 1) * g.w_out],
-            &mut am[oy * g.w_out..(oy + 1) * g.w_out],
-        );
-        for ox in 0..g.w_out {
-            let (a, b) = (r0[2 * ox], r0[2 * ox + 1]);
-            let (c, d) = (r1[2 * ox], r1[2 * ox + 1]);
+        let orow = &mut o[oy * g.w_out..(oy + 1) * g.w_out];
+        let arow = &mut am[oy * g.w_out..(oy + 1) * g.w_out];
+        let first = (2 * oy * w) as u32;
+        let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+        for (ox, ((out, at), (top, bottom))) in orow.iter_mut().zip(arow).zip(windows).enumerate() {
+            let (a, b, c, d) = (top[0], top[1], bottom[0], bottom[1]);
             // Branch-free selects; strict `>` keeps the first maximum in row-major order.
-            let (top, ti) = if b > a { (b, 1) } else { (a, 0) };
-            let (bottom, bi) = if d > c { (d, w + 1) } else { (c, w) };
-            let (m, i) = if bottom > top {
-                (bottom, bi)
+            let (t, ti) = if b > a { (b, 1) } else { (a, 0) };
+            let (u, ui) = if d > c {
+                (d, w as u32 + 1)
             } else {
-                (top, ti)
+                (c, w as u32)
             };
-            orow[ox] = m;
-            arow[ox] = (2 * oy * w + 2 * ox + i) as u32;
+            let (m, i) = if u > t { (u, ui) } else { (t, ti) };
+            *out = m;
+            *at = first + 2 * ox as u32 + i;
         }
     }
 }

@@ -4,19 +4,25 @@
 use super::same_len as check;
 use crate::cpu::elementwise;
 use crate::error::Result;
+use crate::par;
 
 pub fn relu_forward(y: &mut [f32], x: &[f32]) -> Result<()> {
     check("relu_forward", y.len(), x.len())?;
-    elementwise::relu_forward(y, x);
+    par::for_each_span_mut(y, |at, y| {
+        elementwise::relu_forward(y, &x[at..at + y.len()])
+    });
     Ok(())
 }
 
 /// dy = 0 where y ≤ 0, in place: the backward of a ReLU fused into the layer that made y.
 pub fn relu_mask(dy: &mut [f32], y: &[f32]) -> Result<()> {
     check("relu_mask", dy.len(), y.len())?;
-    for (d, y) in dy.iter_mut().zip(y) {
-        *d = if *y > 0.0 { *d } else { 0.0 };
-    }
+    par::for_each_span_mut(dy, |at, dy| {
+        let y = &y[at..at + dy.len()];
+        for (d, y) in dy.iter_mut().zip(y) {
+            *d = if *y > 0.0 { *d } else { 0.0 };
+        }
+    });
     Ok(())
 }
 
@@ -24,7 +30,10 @@ pub fn relu_mask(dy: &mut [f32], y: &[f32]) -> Result<()> {
 pub fn relu_backward(dx: &mut [f32], dy: &[f32], y: &[f32]) -> Result<()> {
     check("relu_backward", dx.len(), dy.len())?;
     check("relu_backward", dx.len(), y.len())?;
-    elementwise::relu_backward(dx, dy, y);
+    par::for_each_span_mut(dx, |at, dx| {
+        let r = at..at + dx.len();
+        elementwise::relu_backward(dx, &dy[r.clone()], &y[r]);
+    });
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::cpu::profile::{self, Family};
 use crate::data::{Dataset, fill_batch};
 use crate::error::{Error, Result};
 use crate::model::{Mode, Model, Workspace};
@@ -107,6 +108,7 @@ pub fn shard_gradients(
         });
     }
     let canvas = model.graph.input[1];
+    let placing = profile::call(Family::LossData);
     fill_batch(
         data,
         &shard.images,
@@ -115,6 +117,7 @@ pub fn shard_gradients(
         &mut scratch.x,
         &mut scratch.y,
     )?;
+    drop(placing);
     batch_gradients(model, scratch, shard)
 }
 
@@ -144,6 +147,7 @@ pub(crate) fn batch_gradients(
     if let Some(running) = running {
         model.buffers = running;
     }
+    let loss = profile::call(Family::LossData);
     let classes = model.classes();
     probs.resize(n * classes, 0.0);
     dlogits.resize(n * classes, 0.0);
@@ -161,8 +165,11 @@ pub(crate) fn batch_gradients(
         dlogits.iter_mut().for_each(|d| *d *= share);
     }
     let aux = aux_gradients(model, ws, y, shard.step, share)?;
+    drop(loss);
+    let zeroing = profile::call(Family::Optimizer);
     model.grads.clear();
     model.grads.resize(model.param_count(), 0.0);
+    drop(zeroing);
     if aux.is_empty() {
         model.backward(ws, dlogits)?;
     } else {
@@ -170,6 +177,7 @@ pub(crate) fn batch_gradients(
         seeds.extend(aux.iter().map(|(v, d)| (*v, d.as_slice())));
         model.backward_seeded(ws, &seeds)?;
     }
+    let _checking = profile::call(Family::Optimizer);
     if !all_finite(&model.grads) {
         return Err(Error::Diverged {
             step: shard.step,

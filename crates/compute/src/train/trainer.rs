@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::cpu::elementwise;
+use crate::cpu::profile::{self, Family};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
@@ -109,6 +110,7 @@ impl Trainer {
 
     /// A step on weights that are not all finite is refused ([`Error::Diverged`]).
     fn check_weights(&self, step: u64) -> Result<()> {
+        let _p = profile::call(Family::Optimizer);
         if !all_finite(&self.model.params) {
             return Err(Error::Diverged {
                 step,
@@ -222,6 +224,7 @@ impl Trainer {
                 ),
             });
         }
+        let _p = profile::call(Family::Optimizer);
         let (mut loss_sum, mut correct, mut images) = (0.0f64, 0, 0);
         for (i, shard) in shards.into_iter().enumerate() {
             loss_sum += shard.stats.loss_sum;
