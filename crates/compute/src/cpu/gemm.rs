@@ -70,10 +70,24 @@ pub fn sgemm(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
     gemm_crate(a, b, c, ldc, accumulate);
 }
 
+thread_local! {
+    static IN_GEMM_CRATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside the `gemm` crate's multiply. That crate allocates its packing
+/// buffers afresh in most calls (gemm-common 0.19, `gemm_basic_generic`), which no caller can
+/// prevent: the test that a training step allocates nothing (`tests/step_allocations.rs`) leaves
+/// those out natively and counts everything on wasm32, where the multiply is our own.
+#[doc(hidden)]
+pub fn in_gemm_crate() -> bool {
+    IN_GEMM_CRATE.try_with(|c| c.get()).unwrap_or(false)
+}
+
 /// [`sgemm`] by the `gemm` crate, for shapes [`sgemm`] has checked.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn gemm_crate(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
+    IN_GEMM_CRATE.with(|f| f.set(true));
     // SAFETY: the asserts above bound every index the kernel touches: a (m×k with strides rs, cs),
     // b (k×n), c (m×n with row stride ldc, column stride 1) all lie inside their slices, and `c`
     // is borrowed mutably so it aliases neither input.
@@ -100,6 +114,7 @@ fn gemm_crate(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
             gemm::Parallelism::None,
         );
     }
+    IN_GEMM_CRATE.with(|f| f.set(false));
 }
 
 /// The reference: the obvious triple loop, accumulating in f32 in `k` order.

@@ -6,6 +6,7 @@
 //! evaluation uses the running statistics.
 
 use crate::error::{Error, Result};
+use crate::par;
 
 /// One channel's batch statistics, kept by the training forward for backward.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -138,13 +139,14 @@ pub fn batchnorm_forward_eval(
 }
 
 /// y = x·scale(ch) + shift(ch).
-fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f32, f32)) {
-    let coefs: Vec<(f32, f32)> = (0..g.c).map(coef).collect();
-    for (yi, xi) in y
-        .chunks_exact_mut(g.c * g.plane)
-        .zip(x.chunks_exact(g.c * g.plane))
-    {
-        for (ch, &(scale, shift)) in coefs.iter().enumerate() {
+fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f32, f32) + Sync) {
+    // Image by image on every core; each channel's coefficients are recomputed per image (a
+    // few operations) rather than kept in a buffer the step would allocate.
+    let len = g.c * g.plane;
+    par::for_each_chunk_mut(y, len, |i, yi| {
+        let xi = &x[i * len..(i + 1) * len];
+        for ch in 0..g.c {
+            let (scale, shift) = coef(ch);
             let (yp, xp) = (
                 &mut yi[ch * g.plane..(ch + 1) * g.plane],
                 &xi[ch * g.plane..(ch + 1) * g.plane],
@@ -153,7 +155,7 @@ fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f
                 .zip(xp)
                 .for_each(|(a, b)| *a = b * scale + shift);
         }
-    }
+    });
 }
 
 /// dx += ∂L/∂x, dγ += Σ dy·x̂, dβ += Σ dy, for a training-mode forward with batch `stats`.
@@ -183,30 +185,32 @@ pub fn batchnorm_backward(
         });
     }
     let m = (n * g.plane) as f32;
-    let mut sums = vec![(0.0f64, 0.0f64); g.c]; // (Σ dy, Σ dy·x̂) per channel
-    for (ch, s) in sums.iter_mut().enumerate() {
+    let cp = g.c * g.plane;
+    // Channel by channel: its sums (Σ dy, Σ dy·x̂) over the batch, then its dx.
+    for ch in 0..g.c {
         let st = stats[ch];
+        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
         for (dp, xp) in g.planes(dy, ch).zip(g.planes(x, ch)) {
             for (d, v) in dp.iter().zip(xp) {
-                s.0 += *d as f64;
-                s.1 += (*d * (v - st.mean) * st.inv_std) as f64;
+                sum_dy += *d as f64;
+                sum_dy_xhat += (*d * (v - st.mean) * st.inv_std) as f64;
             }
         }
-        dbeta[ch] += s.0 as f32;
-        dgamma[ch] += s.1 as f32;
-    }
-    let cp = g.c * g.plane;
-    for ((dxi, dyi), xi) in dx
-        .chunks_exact_mut(cp)
-        .zip(dy.chunks_exact(cp))
-        .zip(x.chunks_exact(cp))
-    {
-        for ch in 0..g.c {
-            let st = stats[ch];
-            let (sum_dy, sum_dy_xhat) = (sums[ch].0 as f32, sums[ch].1 as f32);
-            let k = gamma[ch] * st.inv_std / m;
-            let r = ch * g.plane..(ch + 1) * g.plane;
-            for ((d, gy), v) in dxi[r.clone()].iter_mut().zip(&dyi[r.clone()]).zip(&xi[r]) {
+        dbeta[ch] += sum_dy as f32;
+        dgamma[ch] += sum_dy_xhat as f32;
+        let (sum_dy, sum_dy_xhat) = (sum_dy as f32, sum_dy_xhat as f32);
+        let k = gamma[ch] * st.inv_std / m;
+        let r = ch * g.plane..(ch + 1) * g.plane;
+        for ((dxi, dyi), xi) in dx
+            .chunks_exact_mut(cp)
+            .zip(dy.chunks_exact(cp))
+            .zip(x.chunks_exact(cp))
+        {
+            for ((d, gy), v) in dxi[r.clone()]
+                .iter_mut()
+                .zip(&dyi[r.clone()])
+                .zip(&xi[r.clone()])
+            {
                 let xhat = (v - st.mean) * st.inv_std;
                 *d += k * (m * gy - sum_dy - xhat * sum_dy_xhat);
             }

@@ -22,6 +22,8 @@ pub mod spec;
 pub mod steps;
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests_alloc;
 pub mod trainer;
 
 pub use eval::{CpuInfer, Evaluation, Evaluator, Infer, Placed, evaluate, shift_map};
@@ -143,14 +145,30 @@ impl Streams {
         spec: &TrainSpec,
         indices: &[usize],
     ) -> Result<Vec<(usize, usize)>> {
-        use crate::data::{CanvasPlacement, RandomShift, offsets_for};
-        Ok(if spec.train_shift > 0 {
-            RandomShift {
-                max: spec.train_shift,
-            }
-            .offsets(spec.canvas, indices.len(), &mut self.augment)?
-        } else {
-            offsets_for(&CanvasPlacement::Centered, spec.canvas, indices)?
-        })
+        let mut out = Vec::with_capacity(indices.len());
+        self.offsets_into(spec, indices, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Streams::offsets`] into `out` (cleared first, its memory reused).
+    pub(crate) fn offsets_into(
+        &mut self,
+        spec: &TrainSpec,
+        indices: &[usize],
+        out: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        use crate::data::{CanvasPlacement, RandomShift};
+        out.clear();
+        for &index in indices {
+            out.push(if spec.train_shift > 0 {
+                RandomShift {
+                    max: spec.train_shift,
+                }
+                .offset(spec.canvas, &mut self.augment)?
+            } else {
+                CanvasPlacement::Centered.offset(spec.canvas, index)?
+            });
+        }
+        Ok(())
     }
 }

@@ -30,6 +30,19 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// An empty plan, to be filled and reused (it allocates nothing).
+    pub(crate) fn reusable() -> Shard {
+        Shard {
+            step: 0,
+            index: 0,
+            first: 0,
+            batch: 0,
+            images: Vec::new(),
+            offsets: Vec::new(),
+            dropout: Rng::new(0),
+        }
+    }
+
     /// This shard's images copied out of `data` into a small dataset of their own, and the
     /// shard re-indexed to it: what a worker that does not hold `data` needs.
     pub fn gather(&self, data: &Dataset) -> Result<(Shard, Dataset)> {

@@ -18,6 +18,8 @@ pub struct Trainer {
     scratch: ShardScratch,
     /// Steps submitted through [`Steps::submit`] whose figures were not yet taken.
     done: Vec<StepStats>,
+    /// The plan of a step computed in one shard here, reused from step to step.
+    whole: Shard,
     streams: Streams,
 }
 
@@ -63,6 +65,7 @@ impl Trainer {
             steps: 0,
             scratch: ShardScratch::default(),
             done: Vec::new(),
+            whole: Shard::reusable(),
             streams: Streams::new(spec.seed),
             model,
             spec,
@@ -89,23 +92,50 @@ impl Trainer {
             });
         }
         self.check_weights(step)?;
-        let dropout = self.draw_dropout();
-        let shard = Shard {
-            step,
-            index: 0,
-            first: 0,
-            batch: n,
-            images: (0..n).collect(),
-            offsets: vec![(0, 0); n],
-            dropout,
-        };
+        let mut shard = self.whole_shard(step, n);
+        shard.images.clear();
+        shard.images.extend(0..n);
+        shard.offsets.clear();
+        shard.offsets.resize(n, (0, 0));
         self.scratch.x.clear();
         self.scratch.x.extend_from_slice(x);
         self.scratch.y.clear();
         self.scratch.y.extend_from_slice(labels);
-        let stats = super::shards::batch_gradients(&mut self.model, &mut self.scratch, &shard)?;
-        let grads = std::mem::take(&mut self.model.grads);
-        self.apply_gradients(vec![ShardGradients { stats, grads }])
+        let stats = super::shards::batch_gradients(&mut self.model, &mut self.scratch, &shard);
+        self.whole = shard;
+        self.finish_step(stats?)
+    }
+
+    /// The trainer's reusable one-shard plan for step `step` of `n` images, with the step's
+    /// dropout generator drawn; its images and offsets are the caller's to fill. Put it back in
+    /// `self.whole` once the shard is computed.
+    fn whole_shard(&mut self, step: u64, n: usize) -> Shard {
+        let mut shard = std::mem::replace(&mut self.whole, Shard::reusable());
+        shard.step = step;
+        shard.index = 0;
+        shard.first = 0;
+        shard.batch = n;
+        shard.dropout = self.draw_dropout();
+        shard
+    }
+
+    /// Ends a step whose gradients (the batch's mean) are in the model: refuses a non-finite
+    /// one, else steps the optimizer.
+    fn finish_step(&mut self, stats: ShardStats) -> Result<StepStats> {
+        let _p = profile::call(Family::Optimizer);
+        let step = self.steps + 1;
+        let loss = (stats.loss_sum / stats.images.max(1) as f64) as f32;
+        if !loss.is_finite() || !all_finite(&self.model.grads) {
+            return Err(Error::Diverged { step, loss });
+        }
+        self.optimizer
+            .step(&mut self.model.params, &self.model.grads)?;
+        self.steps += 1;
+        Ok(StepStats {
+            loss,
+            correct: stats.correct,
+            images: stats.images,
+        })
     }
 
     /// A step on weights that are not all finite is refused ([`Error::Diverged`]).
@@ -147,12 +177,40 @@ impl Trainer {
     /// A step whose loss, gradients or weights are not finite is refused with
     /// [`Error::Diverged`] and leaves the weights as they were.
     pub fn train_step(&mut self, data: &Dataset, indices: &[usize]) -> Result<StepStats> {
+        if self.shards_for(1) == 1 {
+            return self.train_whole_step(data, indices);
+        }
         let shards = self.plan_step(indices, self.shards_for(1))?;
         let grads = shards
             .iter()
             .map(|shard| self.shard_gradients(data, shard))
             .collect::<Result<Vec<_>>>()?;
         self.apply_gradients(grads)
+    }
+
+    /// [`Trainer::train_step`] in one shard, as [`Trainer::plan_step`] would plan it (the same
+    /// draws from the same streams), computed in place on the trainer's reused plan: a
+    /// warmed-up step allocates nothing.
+    fn train_whole_step(&mut self, data: &Dataset, indices: &[usize]) -> Result<StepStats> {
+        let step = self.steps + 1;
+        self.check_weights(step)?;
+        if indices.is_empty() {
+            return Err(Error::InvalidTrainSpec(
+                "a training step needs images".into(),
+            ));
+        }
+        let mut shard = std::mem::replace(&mut self.whole, Shard::reusable());
+        let planned = self
+            .streams
+            .offsets_into(&self.spec, indices, &mut shard.offsets);
+        self.whole = shard;
+        planned?;
+        let mut shard = self.whole_shard(step, indices.len());
+        shard.images.clear();
+        shard.images.extend_from_slice(indices);
+        let stats = shard_gradients(&mut self.model, &mut self.scratch, data, &shard);
+        self.whole = shard;
+        self.finish_step(stats?)
     }
 
     /// How many shards a step is split into when `workers` workers compute it: as many as
@@ -210,7 +268,6 @@ impl Trainer {
     /// Ends the planned step: sums the shards' gradients in shard order (every shard of the
     /// plan, each once) into the batch's mean gradient and steps the optimizer.
     pub fn apply_gradients(&mut self, shards: Vec<ShardGradients>) -> Result<StepStats> {
-        let step = self.steps + 1;
         let in_order = shards.iter().enumerate().all(|(i, s)| s.stats.index == i);
         let len = self.model.param_count();
         if shards.is_empty() || !in_order || shards.iter().any(|s| s.grads.len() != len) {
@@ -225,29 +282,23 @@ impl Trainer {
             });
         }
         let _p = profile::call(Family::Optimizer);
-        let (mut loss_sum, mut correct, mut images) = (0.0f64, 0, 0);
+        let mut total = ShardStats {
+            index: 0,
+            loss_sum: 0.0,
+            correct: 0,
+            images: 0,
+        };
         for (i, shard) in shards.into_iter().enumerate() {
-            loss_sum += shard.stats.loss_sum;
-            correct += shard.stats.correct;
-            images += shard.stats.images;
+            total.loss_sum += shard.stats.loss_sum;
+            total.correct += shard.stats.correct;
+            total.images += shard.stats.images;
             if i == 0 {
                 self.model.grads = shard.grads;
             } else {
                 elementwise::add_assign(&mut self.model.grads, &shard.grads);
             }
         }
-        let loss = (loss_sum / images.max(1) as f64) as f32;
-        if !loss.is_finite() || !all_finite(&self.model.grads) {
-            return Err(Error::Diverged { step, loss });
-        }
-        self.optimizer
-            .step(&mut self.model.params, &self.model.grads)?;
-        self.steps += 1;
-        Ok(StepStats {
-            loss,
-            correct,
-            images,
-        })
+        self.finish_step(total)
     }
 
     /// One pass over the (limited, shuffled) training set ([`train_epoch`]).
