@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
+use crate::par;
 
 fn beta1() -> f32 {
     0.9
@@ -159,31 +160,36 @@ impl Optimizer {
                 beta2,
                 eps,
                 weight_decay,
-            } => elementwise::adam_update(
-                params,
-                grads,
-                &mut self.m,
-                &mut self.v,
-                lr,
-                beta1,
-                beta2,
-                eps,
-                self.steps,
-                weight_decay,
-            ),
+            } => par::for_each_span3_mut(params, &mut self.m, &mut self.v, |at, p, m, v| {
+                let g = &grads[at..at + p.len()];
+                elementwise::adam_update(
+                    p,
+                    g,
+                    m,
+                    v,
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    self.steps,
+                    weight_decay,
+                )
+            }),
             OptimizerSpec::Sgd {
                 lr,
                 momentum,
                 weight_decay,
                 nesterov,
-            } => elementwise::sgd_update(
+            } => par::for_each_chunk_pair_mut(
                 params,
-                grads,
+                par::SPAN,
                 &mut self.m,
-                lr,
-                momentum,
-                weight_decay,
-                nesterov,
+                par::SPAN,
+                |c, p, m| {
+                    let at = c * par::SPAN;
+                    let g = &grads[at..at + p.len()];
+                    elementwise::sgd_update(p, g, m, lr, momentum, weight_decay, nesterov)
+                },
             ),
         }
         Ok(())

@@ -40,6 +40,32 @@ where
     for_each_chunk_mut(data, SPAN, |i, piece| f(i * SPAN, piece));
 }
 
+/// Three slices of one length split in lockstep into [`SPAN`]-long pieces, in parallel:
+/// `f(start, a_piece, b_piece, c_piece)`, for element-wise work such as the optimizer's update.
+pub fn for_each_span3_mut<F>(a: &mut [f32], b: &mut [f32], c: &mut [f32], f: F)
+where
+    F: Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync + Send,
+{
+    assert!(a.len() == b.len() && a.len() == c.len());
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        a.par_chunks_mut(SPAN)
+            .zip(b.par_chunks_mut(SPAN))
+            .zip(c.par_chunks_mut(SPAN))
+            .enumerate()
+            .for_each(|(i, ((x, y), z))| f(i * SPAN, x, y, z));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        a.chunks_mut(SPAN)
+            .zip(b.chunks_mut(SPAN))
+            .zip(c.chunks_mut(SPAN))
+            .enumerate()
+            .for_each(|(i, ((x, y), z))| f(i * SPAN, x, y, z));
+    }
+}
+
 /// Two slices split in lockstep: item `i` gets `a[i*a_len..]` and `b[i*b_len..]`.
 pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     a: &mut [A],

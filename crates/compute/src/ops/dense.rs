@@ -4,6 +4,7 @@
 
 use crate::cpu::gemm::{Mat, sgemm};
 use crate::error::{Error, Result};
+use crate::par;
 
 /// Sizes of one dense layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,13 +48,30 @@ pub fn dense_forward(
     )?;
     if let Some(b) = b {
         g.check("dense_forward", &[("b", b.len(), o)])?;
-        for row in y.chunks_exact_mut(o) {
-            row.copy_from_slice(b);
-        }
     }
-    sgemm(Mat::rm(x, n, i), Mat::rm(w, o, i).t(), y, o, b.is_some());
+    // Blocks of images on every core; each output is the same dot product in the same order
+    // whatever the blocks.
+    par::for_each_chunk_mut(y, BLOCK * o, |c, yc| {
+        let rows = yc.len() / o;
+        if let Some(b) = b {
+            for row in yc.chunks_exact_mut(o) {
+                row.copy_from_slice(b);
+            }
+        }
+        let xc = &x[c * BLOCK * i..(c * BLOCK + rows) * i];
+        sgemm(
+            Mat::rm(xc, rows, i),
+            Mat::rm(w, o, i).t(),
+            yc,
+            o,
+            b.is_some(),
+        );
+    });
     Ok(())
 }
+
+/// Images (forward, backward input) or outputs (weight gradient) per parallel work item.
+const BLOCK: usize = 8;
 
 /// dx += dy·w.
 pub fn dense_backward_input(
@@ -72,7 +90,11 @@ pub fn dense_backward_input(
             ("w", w.len(), o * i),
         ],
     )?;
-    sgemm(Mat::rm(dy, n, o), Mat::rm(w, o, i), dx, i, true);
+    par::for_each_chunk_mut(dx, BLOCK * i, |c, dxc| {
+        let rows = dxc.len() / i;
+        let dyc = &dy[c * BLOCK * o..(c * BLOCK + rows) * o];
+        sgemm(Mat::rm(dyc, rows, o), Mat::rm(w, o, i), dxc, i, true);
+    });
     Ok(())
 }
 
@@ -94,7 +116,19 @@ pub fn dense_backward_weight(
             ("x", x.len(), n * i),
         ],
     )?;
-    sgemm(Mat::rm(dy, n, o).t(), Mat::rm(x, n, i), dw, i, true);
+    // Blocks of weight rows (outputs) on every core, each summed over the whole batch in order.
+    par::for_each_chunk_mut(dw, BLOCK * i, |c, dwc| {
+        let (first, rows) = (c * BLOCK, dwc.len() / i);
+        // Rows first..first + rows of dyᵀ: element (r, s) is dy[s·o + first + r].
+        let dyt = Mat {
+            data: &dy[first..],
+            rows,
+            cols: n,
+            rs: 1,
+            cs: o,
+        };
+        sgemm(dyt, Mat::rm(x, n, i), dwc, i, true);
+    });
     if let Some(db) = db {
         g.check("dense_backward_weight", &[("db", db.len(), o)])?;
         for row in dy.chunks_exact(o) {
