@@ -41,6 +41,8 @@ pub struct CpuBackend<'a> {
     ws: &'a mut Workspace,
     /// The dropout generator and the shard's first image, in training.
     dropout: Option<(&'a mut Rng, usize)>,
+    /// A ReLU mask `(dy, y)` not yet applied ([`Backend::relu_mask`]).
+    pending_mask: Option<(Tensor, Tensor)>,
 }
 
 /// Weight and optional bias gradient views.
@@ -55,6 +57,15 @@ fn grad_pair(grads: &mut [f32], w: Param, b: Option<Param>) -> (&mut [f32], Opti
 }
 
 impl<'a> CpuBackend<'a> {
+    /// Applies a pending ReLU mask: dy = 0 where y ≤ 0.
+    fn flush(&mut self) -> Result<()> {
+        if let Some((dy, y)) = self.pending_mask.take() {
+            let _p = profile::call(Family::Elementwise);
+            self.ws.write(dy, |d, ws| relu::relu_mask(d, ws.get(y)))?;
+        }
+        Ok(())
+    }
+
     /// A parameter's values (borrowed from the model, not from the backend).
     fn p(&self, w: Param) -> Result<&'a [f32]> {
         let params: &'a [f32] = self.params;
@@ -78,6 +89,7 @@ impl Backend for CpuBackend<'_> {
         relu: bool,
     ) -> Result<()> {
         let _p = profile::call(Family::Gemm);
+        self.flush()?;
         let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
         self.ws.write(out, |o, ws| {
             conv2d::conv2d_forward_act(o, ws.get(x), wv, bv, g, n, relu)
@@ -94,6 +106,14 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Gemm);
+        if let Some((masked, y)) = self.pending_mask.filter(|(masked, _)| *masked == dy) {
+            self.pending_mask = None;
+            let (dw, db) = grad_pair(self.grads, w, b);
+            return self.ws.write(masked, |d, ws| {
+                conv2d::conv2d_backward_weight_relu(dw, db, d, ws.get(y), ws.get(x), g, n)
+            });
+        }
+        self.flush()?;
         let ws = &*self.ws;
         let (dyv, xv) = (ws.get(dy), ws.get(x));
         let (dw, db) = grad_pair(self.grads, w, b);
@@ -109,6 +129,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Gemm);
+        self.flush()?;
         let wv = self.p(w)?;
         self.ws.write(dx, |d, ws| {
             conv2d::conv2d_backward_input(d, ws.get(dy), wv, g, n)
@@ -126,6 +147,7 @@ impl Backend for CpuBackend<'_> {
         relu: bool,
     ) -> Result<()> {
         let _p = profile::call(Family::Gemm);
+        self.flush()?;
         let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
         self.ws.write(out, |o, ws| {
             dense::dense_forward(o, ws.get(x), wv, bv, g, n)?;
@@ -147,6 +169,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Gemm);
+        self.flush()?;
         let ws = &*self.ws;
         let (dyv, xv) = (ws.get(dy), ws.get(x));
         let (dw, db) = grad_pair(self.grads, w, b);
@@ -162,51 +185,61 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Gemm);
+        self.flush()?;
         let wv = self.p(w)?;
         self.ws.write(dx, |d, ws| {
             dense::dense_backward_input(d, ws.get(dy), wv, g, n)
         })
     }
 
+    /// Left pending: the walker's next call is the layer's weight gradient on the same `dy`,
+    /// which masks each image just before it reads it ([`conv2d::conv2d_backward_weight_relu`]).
+    /// Any other call carries it out first ([`CpuBackend::flush`]).
     fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.ws.write(dy, |d, ws| {
-            same_len("relu_mask", len, d.len())?;
-            relu::relu_mask(d, ws.get(y))
-        })
+        self.flush()?;
+        same_len("relu_mask", len, self.ws.get(dy).len())?;
+        same_len("relu_mask", len, self.ws.get(y).len())?;
+        self.pending_mask = Some((dy, y));
+        Ok(())
     }
 
     fn relu_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws.write(out, |o, ws| relu::relu_forward(o, ws.get(x)))
     }
 
     fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| relu::relu_backward(d, ws.get(dy), ws.get(y)))
     }
 
     fn relu6_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(out, |o, ws| relu::relu6_forward(o, ws.get(x)))
     }
 
     fn relu6_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| relu::relu6_backward(d, ws.get(dy), ws.get(y)))
     }
 
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(out, |o, ws| add::add_forward(o, ws.get(a), ws.get(b)))
     }
 
     fn add_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| add::add_backward_addend(d, ws.get(dy)))
     }
@@ -221,6 +254,7 @@ impl Backend for CpuBackend<'_> {
         rate: Option<f32>,
     ) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         let Some(rate) = rate else {
             return self.ws.write(out, |o, ws| {
                 let xv = ws.get(x);
@@ -247,6 +281,7 @@ impl Backend for CpuBackend<'_> {
 
     fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, node: usize, _len: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws.write(dx, |d, ws| {
             dropout::dropout_backward(d, ws.get(dy), &ws.masks[node])
         })
@@ -260,6 +295,7 @@ impl Backend for CpuBackend<'_> {
         _total: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws.write(out, |o, ws| {
             let views: Vec<&[f32]> = parts.iter().map(|p| ws.get(p.tensor)).collect();
             concat::concat_forward(o, &views, n)
@@ -274,6 +310,7 @@ impl Backend for CpuBackend<'_> {
         _total: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         // A tensor that feeds the concatenation more than once gathers its later parts'
         // gradients in scratch, added once the split is done.
         let repeat: Vec<bool> = (0..parts.len())
@@ -311,24 +348,28 @@ impl Backend for CpuBackend<'_> {
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(out, |o, ws| pad::pad_forward(o, ws.get(x), g, n))
     }
 
     fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| pad::pad_backward(d, ws.get(dy), g, n))
     }
 
     fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(out, |o, ws| blur::blur_forward(o, ws.get(x), g, n))
     }
 
     fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
         let _p = profile::call(Family::Elementwise);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| blur::blur_backward(d, ws.get(dy), g, n))
     }
@@ -342,6 +383,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
         let r = self.ws.write(out, |o, ws| {
             pool::max_pool_forward(o, &mut argmax, ws.get(x), g, n)
@@ -359,6 +401,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws.write(dx, |d, ws| {
             pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n)
         })
@@ -366,12 +409,14 @@ impl Backend for CpuBackend<'_> {
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws
             .write(out, |o, ws| pool::avg_pool_forward(o, ws.get(x), g, n))
     }
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| pool::avg_pool_backward(d, ws.get(dy), g, n))
     }
@@ -384,6 +429,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws.write(out, |o, ws| {
             adaptive_pool::adaptive_avg_pool_forward(o, ws.get(x), g, n)
         })
@@ -397,6 +443,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws.write(dx, |d, ws| {
             adaptive_pool::adaptive_avg_pool_backward(d, ws.get(dy), g, n)
         })
@@ -404,12 +451,14 @@ impl Backend for CpuBackend<'_> {
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, _len: usize, plane: usize) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws
             .write(out, |o, ws| gap::gap_forward(o, ws.get(x), plane))
     }
 
     fn gap_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize, plane: usize) -> Result<()> {
         let _p = profile::call(Family::Pooling);
+        self.flush()?;
         self.ws
             .write(dx, |d, ws| gap::gap_backward(d, ws.get(dy), plane))
     }
@@ -425,6 +474,7 @@ impl Backend for CpuBackend<'_> {
         train: bool,
     ) -> Result<()> {
         let _p = profile::call(Family::BatchNorm);
+        self.flush()?;
         let c = g.c;
         let gamma = self.p(Param {
             offset: at.gamma,
@@ -479,6 +529,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = profile::call(Family::BatchNorm);
+        self.flush()?;
         let c = g.c;
         let gamma = self.params.get(at.gamma..at.gamma + c);
         let (gr, br) = (at.gamma..at.gamma + c, at.beta..at.beta + c);
@@ -537,6 +588,7 @@ impl Model {
             running: &mut self.buffers,
             ws,
             dropout,
+            pending_mask: None,
         };
         let r = walk::forward(&mut b, &self.graph, &layout, n, train);
         ws.layout = layout;
@@ -590,8 +642,9 @@ impl Model {
             running: &mut self.buffers,
             ws,
             dropout: None,
+            pending_mask: None,
         };
-        let r = walk::backward(&mut b, &self.graph, &layout, n);
+        let r = walk::backward(&mut b, &self.graph, &layout, n).and_then(|()| b.flush());
         ws.layout = layout;
         r
     }
@@ -621,6 +674,7 @@ mod tests {
             running: &mut running,
             ws: &mut ws,
             dropout: None,
+            pending_mask: None,
         };
         let part = Part {
             tensor: Tensor::Grad(1),

@@ -377,9 +377,47 @@ pub fn conv2d_backward_weight(
     g: &Conv2dGeom,
     n: usize,
 ) -> Result<()> {
+    backward_weight(dw, db, Dout::Plain(dout), x, g, n)
+}
+
+/// [`conv2d_backward_weight`] of a convolution with a fused ReLU whose output is `y`: `dout`
+/// is first set to 0 where `y ≤ 0` (the ReLU's backward, left in `dout` for the input's
+/// gradient), a few images at a time just before their product reads them, instead of in a
+/// pass over the whole batch of its own.
+pub fn conv2d_backward_weight_relu(
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    dout: &mut [f32],
+    y: &[f32],
+    x: &[f32],
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
+    g.check("conv2d_backward_weight", "y", y.len(), n * g.out_len())?;
+    backward_weight(dw, db, Dout::Masked(dout, y), x, g, n)
+}
+
+/// The output gradient a weight gradient reads: as it is, or to be masked by a ReLU's output.
+enum Dout<'a> {
+    Plain(&'a [f32]),
+    Masked(&'a mut [f32], &'a [f32]),
+}
+
+fn backward_weight(
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    mut dout: Dout,
+    x: &[f32],
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
     const OP: &str = "conv2d_backward_weight";
+    let dout_len = match &dout {
+        Dout::Plain(d) => d.len(),
+        Dout::Masked(d, _) => d.len(),
+    };
     g.check(OP, "dw", dw.len(), g.weight_len())?;
-    g.check(OP, "dout", dout.len(), n * g.out_len())?;
+    g.check(OP, "dout", dout_len, n * g.out_len())?;
     g.check(OP, "x", x.len(), n * g.in_len())?;
     if let Some(db) = &db {
         g.check(OP, "db", db.len(), g.c_out)?;
@@ -387,34 +425,52 @@ pub fn conv2d_backward_weight(
     let cols = g.col_cols();
     let part_len = g.weight_len() + g.c_out;
     let chunks = n.div_ceil(WEIGHT_GRAD_CHUNK);
+    let chunk_out = WEIGHT_GRAD_CHUNK * g.out_len();
+    // Chunk c's partial sums from its images' output gradients `dc`.
+    let chunk = |c: usize, part: &mut [f32], dc: &[f32]| {
+        let (pw, pb) = part.split_at_mut(g.weight_len());
+        pb.fill(0.0);
+        let first = c * WEIGHT_GRAD_CHUNK;
+        for (k, di) in dc.chunks_exact(g.out_len()).enumerate() {
+            let i = first + k;
+            let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+            let accumulate = k > 0;
+            if conv_thin::applies(g) {
+                with_col(conv_thin::padded_len(g), |xp| {
+                    pad_thin(xp, xi, g);
+                    let _l = profile::leaf(Family::Gemm);
+                    conv_thin::backward_weight(pw, di, xp, g, accumulate);
+                });
+            } else {
+                weight_grad_gemm(pw, di, xi, g, accumulate);
+            }
+            let _l = profile::leaf(Family::Elementwise);
+            for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
+                *bc += elementwise::sum(plane);
+            }
+        }
+    };
     // Each chunk's partial sums live in this thread's reused buffer: a fresh one per call was
     // tens of megabytes for a wide layer (ResNet-18's layer4 at batch 32: 75 MB), mapped,
     // zeroed by the kernel page by page and unmapped again every step. The first image of a
     // chunk overwrites its partial sums, so the buffer needs no clearing.
-    let fill = |parts: &mut [f32]| {
-        par::for_each_chunk_mut(parts, part_len, |c, part| {
-            let (pw, pb) = part.split_at_mut(g.weight_len());
-            pb.fill(0.0);
-            let first = c * WEIGHT_GRAD_CHUNK;
-            for i in first..((c + 1) * WEIGHT_GRAD_CHUNK).min(n) {
-                let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-                let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
-                let accumulate = i > first;
-                if conv_thin::applies(g) {
-                    with_col(conv_thin::padded_len(g), |xp| {
-                        pad_thin(xp, xi, g);
-                        let _l = profile::leaf(Family::Gemm);
-                        conv_thin::backward_weight(pw, di, xp, g, accumulate);
-                    });
-                } else {
-                    weight_grad_gemm(pw, di, xi, g, accumulate);
+    let mut fill = |parts: &mut [f32]| match &mut dout {
+        Dout::Plain(d) => par::for_each_chunk_mut(parts, part_len, |c, part| {
+            let end = (chunk_out * (c + 1)).min(d.len());
+            chunk(c, part, &d[chunk_out * c..end]);
+        }),
+        Dout::Masked(d, y) => {
+            par::for_each_chunk_pair_mut(parts, part_len, d, chunk_out, |c, part, dc| {
+                {
+                    let _l = profile::leaf(Family::Elementwise);
+                    let yc = &y[chunk_out * c..chunk_out * c + dc.len()];
+                    for (d, y) in dc.iter_mut().zip(yc) {
+                        *d = if *y > 0.0 { *d } else { 0.0 };
+                    }
                 }
-                let _l = profile::leaf(Family::Elementwise);
-                for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
-                    *bc += elementwise::sum(plane);
-                }
-            }
-        });
+                chunk(c, part, dc);
+            })
+        }
     };
     let mut db = db;
     let mut reduce = |parts: &[f32]| {
@@ -607,6 +663,21 @@ mod tests {
                     "{c:?} backward_weight {a} vs {r}"
                 );
             }
+
+            // With a fused ReLU's mask: the same bits as masking first, and the mask left in
+            // dout. `y` is the forward's output, so about half of it is ≤ 0.
+            let y = random(n * g.out_len(), &mut rng);
+            let masked: Vec<f32> = dout
+                .iter()
+                .zip(&y)
+                .map(|(d, y)| if *y > 0.0 { *d } else { 0.0 })
+                .collect();
+            let (mut mw, mut mb) = (vec![0.25; g.weight_len()], vec![0.25; g.c_out]);
+            let (mut pw, mut pb) = (mw.clone(), mb.clone());
+            let mut d = dout.clone();
+            conv2d_backward_weight_relu(&mut mw, Some(&mut mb), &mut d, &y, &x, &g, n).unwrap();
+            conv2d_backward_weight(&mut pw, Some(&mut pb), &masked, &x, &g, n).unwrap();
+            assert_eq!((mw, mb, d), (pw, pb, masked), "{c:?} backward_weight_relu");
         }
     }
 
