@@ -66,6 +66,32 @@ where
     }
 }
 
+/// Calls `f(i, &mut a[i], &mut b[i], &mut c[i])` for every index of three slices of one length,
+/// in parallel: per-channel work with three outputs (batch norm's statistics).
+pub fn for_each_zip3_mut<A: Send, B: Send, C: Send, F>(a: &mut [A], b: &mut [B], c: &mut [C], f: F)
+where
+    F: Fn(usize, &mut A, &mut B, &mut C) + Sync + Send,
+{
+    assert!(a.len() == b.len() && a.len() == c.len());
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        a.par_iter_mut()
+            .zip(b.par_iter_mut())
+            .zip(c.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, ((x, y), z))| f(i, x, y, z));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        a.iter_mut()
+            .zip(b.iter_mut())
+            .zip(c.iter_mut())
+            .enumerate()
+            .for_each(|(i, ((x, y), z))| f(i, x, y, z));
+    }
+}
+
 /// Two slices split in lockstep: item `i` gets `a[i*a_len..]` and `b[i*b_len..]`.
 pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     a: &mut [A],

@@ -8,6 +8,11 @@
 use crate::error::{Error, Result};
 use crate::par;
 
+thread_local! {
+    /// Backward's per-channel sums, reused from call to call.
+    static SUMS: std::cell::RefCell<Vec<(f32, f32)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One channel's batch statistics, kept by the training forward for backward.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ChannelStats {
@@ -81,23 +86,20 @@ pub fn batchnorm_forward_train(
         });
     }
     let m = (n * g.plane) as f64;
-    for ch in 0..g.c {
-        let mean = g.planes(x, ch).flatten().map(|v| *v as f64).sum::<f64>() / m;
-        let ss = g
-            .planes(x, ch)
-            .flatten()
-            .map(|v| (*v as f64 - mean).powi(2))
-            .sum::<f64>();
+    // Channel by channel on every core (each reads its planes of every image).
+    par::for_each_zip3_mut(stats, running_mean, running_var, |ch, st, rm, rv| {
+        let mean = channel_sum(g.planes(x, ch), |v| v as f64) / m;
+        let ss = channel_sum(g.planes(x, ch), |v| (v as f64 - mean).powi(2));
         let var = ss / m;
         let inv_std = 1.0 / (var + g.eps as f64).sqrt();
-        stats[ch] = ChannelStats {
+        *st = ChannelStats {
             mean: mean as f32,
             inv_std: inv_std as f32,
         };
         let unbiased = if m > 1.0 { ss / (m - 1.0) } else { var };
-        running_mean[ch] = (1.0 - g.momentum) * running_mean[ch] + g.momentum * mean as f32;
-        running_var[ch] = (1.0 - g.momentum) * running_var[ch] + g.momentum * unbiased as f32;
-    }
+        *rm = (1.0 - g.momentum) * *rm + g.momentum * mean as f32;
+        *rv = (1.0 - g.momentum) * *rv + g.momentum * unbiased as f32;
+    });
     apply(y, x, g, |ch| {
         let s = stats[ch];
         (
@@ -106,6 +108,28 @@ pub fn batchnorm_forward_train(
         )
     });
     Ok(())
+}
+
+/// Σ f(v) over a channel's planes in f64: each plane in 8 lanes (which the compiler keeps in
+/// vector registers) added in lane order, then the planes in image order, so the sum does not
+/// depend on the thread count.
+fn channel_sum<'a>(planes: impl Iterator<Item = &'a [f32]>, f: impl Fn(f32) -> f64) -> f64 {
+    let mut total = 0.0;
+    for p in planes {
+        let mut acc = [0.0f64; 8];
+        let mut it = p.chunks_exact(8);
+        for c in &mut it {
+            for k in 0..8 {
+                acc[k] += f(c[k]);
+            }
+        }
+        let mut s: f64 = acc.iter().sum();
+        for &v in it.remainder() {
+            s += f(v);
+        }
+        total += s;
+    }
+    total
 }
 
 /// Evaluation forward with the running statistics.
@@ -185,37 +209,65 @@ pub fn batchnorm_backward(
         });
     }
     let m = (n * g.plane) as f32;
-    let cp = g.c * g.plane;
-    // Channel by channel: its sums (Σ dy, Σ dy·x̂) over the batch, then its dx.
-    for ch in 0..g.c {
-        let st = stats[ch];
-        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
-        for (dp, xp) in g.planes(dy, ch).zip(g.planes(x, ch)) {
-            for (d, v) in dp.iter().zip(xp) {
-                sum_dy += *d as f64;
-                sum_dy_xhat += (*d * (v - st.mean) * st.inv_std) as f64;
+    // Per channel (Σ dy, Σ dy·x̂) on every core, into this thread's reused buffer; then dx image
+    // by image on every core.
+    let sums = |buf: &mut [(f32, f32)]| {
+        par::for_each_chunk_mut(buf, 1, |ch, s| {
+            let st = stats[ch];
+            let mut total = (0.0f64, 0.0f64);
+            for (dp, xp) in g.planes(dy, ch).zip(g.planes(x, ch)) {
+                let (mut a, mut b) = ([0.0f64; 8], [0.0f64; 8]);
+                let (mut dc, mut xc) = (dp.chunks_exact(8), xp.chunks_exact(8));
+                for (d, v) in (&mut dc).zip(&mut xc) {
+                    for k in 0..8 {
+                        a[k] += d[k] as f64;
+                        b[k] += (d[k] * (v[k] - st.mean) * st.inv_std) as f64;
+                    }
+                }
+                let (mut sa, mut sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
+                for (d, v) in dc.remainder().iter().zip(xc.remainder()) {
+                    sa += *d as f64;
+                    sb += (*d * (v - st.mean) * st.inv_std) as f64;
+                }
+                total.0 += sa;
+                total.1 += sb;
             }
+            s[0] = (total.0 as f32, total.1 as f32);
+        });
+    };
+    let mut dx_and_params = |sums: &[(f32, f32)]| {
+        for (ch, &(sum_dy, sum_dy_xhat)) in sums.iter().enumerate() {
+            dbeta[ch] += sum_dy;
+            dgamma[ch] += sum_dy_xhat;
         }
-        dbeta[ch] += sum_dy as f32;
-        dgamma[ch] += sum_dy_xhat as f32;
-        let (sum_dy, sum_dy_xhat) = (sum_dy as f32, sum_dy_xhat as f32);
-        let k = gamma[ch] * st.inv_std / m;
-        let r = ch * g.plane..(ch + 1) * g.plane;
-        for ((dxi, dyi), xi) in dx
-            .chunks_exact_mut(cp)
-            .zip(dy.chunks_exact(cp))
-            .zip(x.chunks_exact(cp))
-        {
-            for ((d, gy), v) in dxi[r.clone()]
-                .iter_mut()
-                .zip(&dyi[r.clone()])
-                .zip(&xi[r.clone()])
-            {
-                let xhat = (v - st.mean) * st.inv_std;
-                *d += k * (m * gy - sum_dy - xhat * sum_dy_xhat);
+        let cp = g.c * g.plane;
+        par::for_each_chunk_mut(dx, cp, |i, dxi| {
+            let (dyi, xi) = (&dy[i * cp..(i + 1) * cp], &x[i * cp..(i + 1) * cp]);
+            for (ch, &(sum_dy, sum_dy_xhat)) in sums.iter().enumerate() {
+                let st = stats[ch];
+                let k = gamma[ch] * st.inv_std / m;
+                let r = ch * g.plane..(ch + 1) * g.plane;
+                for ((d, gy), v) in dxi[r.clone()].iter_mut().zip(&dyi[r.clone()]).zip(&xi[r]) {
+                    let xhat = (v - st.mean) * st.inv_std;
+                    *d += k * (m * gy - sum_dy - xhat * sum_dy_xhat);
+                }
             }
+        });
+    };
+    SUMS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(g.c, (0.0, 0.0));
+            sums(&mut buf);
+            dx_and_params(&buf);
         }
-    }
+        // Re-entered on this thread (a parallel task of a caller ran another backward): a
+        // buffer of its own.
+        Err(_) => {
+            let mut buf = vec![(0.0, 0.0); g.c];
+            sums(&mut buf);
+            dx_and_params(&buf);
+        }
+    });
     Ok(())
 }
 
