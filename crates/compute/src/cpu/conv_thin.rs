@@ -292,21 +292,17 @@ mod tests {
             let b = random(g.c_out, &mut rng);
             let mut xp = vec![f32::NAN; padded_len(&g)];
             pad_image(&mut xp, &x, &g);
-            for relu in [false, true] {
+            for (bias, relu) in [(Some(&b[..]), false), (Some(&b[..]), true), (None, false)] {
                 let mut fast = vec![f32::NAN; g.out_len()];
-                forward(&mut fast, &xp, &w, Some(&b), &g, relu);
+                forward(&mut fast, &xp, &w, bias, &g, relu);
                 let mut slow = vec![0.0; g.out_len()];
-                reference::conv2d_forward(&mut slow, &x, &w, Some(&b), &g, 1);
+                reference::conv2d_forward(&mut slow, &x, &w, bias, &g, 1);
                 if relu {
                     slow.iter_mut().for_each(|v| *v = v.max(0.0));
                 }
-                close(&fast, &slow, &format!("{g:?} relu={relu}"));
+                let case = format!("{g:?} bias={} relu={relu}", bias.is_some());
+                close(&fast, &slow, &case);
             }
-            let mut fast = vec![f32::NAN; g.out_len()];
-            forward(&mut fast, &xp, &w, None, &g, false);
-            let mut slow = vec![0.0; g.out_len()];
-            reference::conv2d_forward(&mut slow, &x, &w, None, &g, 1);
-            close(&fast, &slow, &format!("{g:?} without bias"));
         }
     }
 
