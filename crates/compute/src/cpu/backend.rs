@@ -57,6 +57,14 @@ fn grad_pair(grads: &mut [f32], w: Param, b: Option<Param>) -> (&mut [f32], Opti
 }
 
 impl<'a> CpuBackend<'a> {
+    /// The start of every primitive but `relu_mask`: applies a pending ReLU mask, then times the
+    /// call as `family` (after the mask, which is timed as a call of its own: no call is timed
+    /// inside another).
+    fn begin(&mut self, family: Family) -> Result<profile::Call> {
+        self.flush()?;
+        Ok(profile::call(family))
+    }
+
     /// Applies a pending ReLU mask: dy = 0 where y ≤ 0.
     fn flush(&mut self) -> Result<()> {
         if let Some((dy, y)) = self.pending_mask.take() {
@@ -88,8 +96,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         relu: bool,
     ) -> Result<()> {
-        let _p = profile::call(Family::Gemm);
-        self.flush()?;
+        let _p = self.begin(Family::Gemm)?;
         let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
         self.ws.write(out, |o, ws| {
             conv2d::conv2d_forward_act(o, ws.get(x), wv, bv, g, n, relu)
@@ -105,15 +112,15 @@ impl Backend for CpuBackend<'_> {
         g: &Conv2dGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Gemm);
         if let Some((masked, y)) = self.pending_mask.filter(|(masked, _)| *masked == dy) {
             self.pending_mask = None;
+            let _p = profile::call(Family::Gemm);
             let (dw, db) = grad_pair(self.grads, w, b);
             return self.ws.write(masked, |d, ws| {
                 conv2d::conv2d_backward_weight_relu(dw, db, d, ws.get(y), ws.get(x), g, n)
             });
         }
-        self.flush()?;
+        let _p = self.begin(Family::Gemm)?;
         let ws = &*self.ws;
         let (dyv, xv) = (ws.get(dy), ws.get(x));
         let (dw, db) = grad_pair(self.grads, w, b);
@@ -128,8 +135,7 @@ impl Backend for CpuBackend<'_> {
         g: &Conv2dGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Gemm);
-        self.flush()?;
+        let _p = self.begin(Family::Gemm)?;
         let wv = self.p(w)?;
         self.ws.write(dx, |d, ws| {
             conv2d::conv2d_backward_input(d, ws.get(dy), wv, g, n)
@@ -146,8 +152,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         relu: bool,
     ) -> Result<()> {
-        let _p = profile::call(Family::Gemm);
-        self.flush()?;
+        let _p = self.begin(Family::Gemm)?;
         let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
         self.ws.write(out, |o, ws| {
             dense::dense_forward(o, ws.get(x), wv, bv, g, n)?;
@@ -168,8 +173,7 @@ impl Backend for CpuBackend<'_> {
         g: &DenseGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Gemm);
-        self.flush()?;
+        let _p = self.begin(Family::Gemm)?;
         let ws = &*self.ws;
         let (dyv, xv) = (ws.get(dy), ws.get(x));
         let (dw, db) = grad_pair(self.grads, w, b);
@@ -184,8 +188,7 @@ impl Backend for CpuBackend<'_> {
         g: &DenseGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Gemm);
-        self.flush()?;
+        let _p = self.begin(Family::Gemm)?;
         let wv = self.p(w)?;
         self.ws.write(dx, |d, ws| {
             dense::dense_backward_input(d, ws.get(dy), wv, g, n)
@@ -204,42 +207,36 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn relu_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws.write(out, |o, ws| relu::relu_forward(o, ws.get(x)))
     }
 
     fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(dx, |d, ws| relu::relu_backward(d, ws.get(dy), ws.get(y)))
     }
 
     fn relu6_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(out, |o, ws| relu::relu6_forward(o, ws.get(x)))
     }
 
     fn relu6_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(dx, |d, ws| relu::relu6_backward(d, ws.get(dy), ws.get(y)))
     }
 
     fn add_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(out, |o, ws| add::add_forward(o, ws.get(a), ws.get(b)))
     }
 
     fn add_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(dx, |d, ws| add::add_backward_addend(d, ws.get(dy)))
     }
@@ -253,8 +250,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         rate: Option<f32>,
     ) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         let Some(rate) = rate else {
             return self.ws.write(out, |o, ws| {
                 let xv = ws.get(x);
@@ -280,8 +276,7 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, node: usize, _len: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws.write(dx, |d, ws| {
             dropout::dropout_backward(d, ws.get(dy), &ws.masks[node])
         })
@@ -294,8 +289,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         _total: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws.write(out, |o, ws| {
             let views: Vec<&[f32]> = parts.iter().map(|p| ws.get(p.tensor)).collect();
             concat::concat_forward(o, &views, n)
@@ -309,8 +303,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         _total: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         // A tensor that feeds the concatenation more than once gathers its later parts'
         // gradients in scratch, added once the split is done.
         let repeat: Vec<bool> = (0..parts.len())
@@ -347,29 +340,25 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn pad_forward(&mut self, out: Tensor, x: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(out, |o, ws| pad::pad_forward(o, ws.get(x), g, n))
     }
 
     fn pad_backward(&mut self, dx: Tensor, dy: Tensor, g: &PadGeom, n: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(dx, |d, ws| pad::pad_backward(d, ws.get(dy), g, n))
     }
 
     fn blur_forward(&mut self, out: Tensor, x: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(out, |o, ws| blur::blur_forward(o, ws.get(x), g, n))
     }
 
     fn blur_backward(&mut self, dx: Tensor, dy: Tensor, g: &BlurGeom, n: usize) -> Result<()> {
-        let _p = profile::call(Family::Elementwise);
-        self.flush()?;
+        let _p = self.begin(Family::Elementwise)?;
         self.ws
             .write(dx, |d, ws| blur::blur_backward(d, ws.get(dy), g, n))
     }
@@ -382,8 +371,7 @@ impl Backend for CpuBackend<'_> {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
         let r = self.ws.write(out, |o, ws| {
             pool::max_pool_forward(o, &mut argmax, ws.get(x), g, n)
@@ -400,23 +388,20 @@ impl Backend for CpuBackend<'_> {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws.write(dx, |d, ws| {
             pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n)
         })
     }
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws
             .write(out, |o, ws| pool::avg_pool_forward(o, ws.get(x), g, n))
     }
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws
             .write(dx, |d, ws| pool::avg_pool_backward(d, ws.get(dy), g, n))
     }
@@ -428,8 +413,7 @@ impl Backend for CpuBackend<'_> {
         g: &AdaptivePoolGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws.write(out, |o, ws| {
             adaptive_pool::adaptive_avg_pool_forward(o, ws.get(x), g, n)
         })
@@ -442,23 +426,20 @@ impl Backend for CpuBackend<'_> {
         g: &AdaptivePoolGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws.write(dx, |d, ws| {
             adaptive_pool::adaptive_avg_pool_backward(d, ws.get(dy), g, n)
         })
     }
 
     fn gap_forward(&mut self, out: Tensor, x: Tensor, _len: usize, plane: usize) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws
             .write(out, |o, ws| gap::gap_forward(o, ws.get(x), plane))
     }
 
     fn gap_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize, plane: usize) -> Result<()> {
-        let _p = profile::call(Family::Pooling);
-        self.flush()?;
+        let _p = self.begin(Family::Pooling)?;
         self.ws
             .write(dx, |d, ws| gap::gap_backward(d, ws.get(dy), plane))
     }
@@ -473,8 +454,7 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         train: bool,
     ) -> Result<()> {
-        let _p = profile::call(Family::BatchNorm);
-        self.flush()?;
+        let _p = self.begin(Family::BatchNorm)?;
         let c = g.c;
         let gamma = self.p(Param {
             offset: at.gamma,
@@ -528,8 +508,7 @@ impl Backend for CpuBackend<'_> {
         g: &BatchNormGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = profile::call(Family::BatchNorm);
-        self.flush()?;
+        let _p = self.begin(Family::BatchNorm)?;
         let c = g.c;
         let gamma = self.params.get(at.gamma..at.gamma + c);
         let (gr, br) = (at.gamma..at.gamma + c, at.beta..at.beta + c);

@@ -9,7 +9,8 @@
 //! - forward: for a row segment of one vector, 8 filters at once, each tap one load and 8
 //!   fused multiply-adds into 8 accumulators (bias and ReLU applied before the store);
 //! - weight gradient: 2 filters × 9 taps = 18 accumulators over the whole image, each segment
-//!   2 loads of the output gradient, 9 of the input and 18 multiply-adds, summed once at the end.
+//!   2 loads of the output gradient, 9 of the input and 18 multiply-adds, the lanes emptied
+//!   into f64 totals every ~1,024 products.
 //!
 //! Blocks that run past the last filter or tap compute a repeat of the last one and throw it
 //! away, so every block has the same shape. Generic over the ISA token ([`VecF32`]), like the

@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 
-use super::{Padding, window_axis};
+use super::{Padding, relu, window_axis};
 use crate::cpu::gemm::{Mat, sgemm};
 use crate::cpu::profile::{self, Family};
 use crate::cpu::{conv_thin, elementwise};
@@ -463,10 +463,7 @@ fn backward_weight(
             par::for_each_chunk_pair_mut(parts, part_len, d, chunk_out, |c, part, dc| {
                 {
                     let _l = profile::leaf(Family::Elementwise);
-                    let yc = &y[chunk_out * c..chunk_out * c + dc.len()];
-                    for (d, y) in dc.iter_mut().zip(yc) {
-                        *d = if *y > 0.0 { *d } else { 0.0 };
-                    }
+                    relu::mask_in_place(dc, &y[chunk_out * c..chunk_out * c + dc.len()]);
                 }
                 chunk(c, part, dc);
             })

@@ -17,13 +17,16 @@ pub fn relu_forward(y: &mut [f32], x: &[f32]) -> Result<()> {
 /// dy = 0 where y ≤ 0, in place: the backward of a ReLU fused into the layer that made y.
 pub fn relu_mask(dy: &mut [f32], y: &[f32]) -> Result<()> {
     check("relu_mask", dy.len(), y.len())?;
-    par::for_each_span_mut(dy, |at, dy| {
-        let y = &y[at..at + dy.len()];
-        for (d, y) in dy.iter_mut().zip(y) {
-            *d = if *y > 0.0 { *d } else { 0.0 };
-        }
-    });
+    par::for_each_span_mut(dy, |at, dy| mask_in_place(dy, &y[at..at + dy.len()]));
     Ok(())
+}
+
+/// [`relu_mask`] on this thread: for a caller already splitting the work
+/// ([`crate::ops::conv2d::conv2d_backward_weight_relu`]).
+pub(crate) fn mask_in_place(dy: &mut [f32], y: &[f32]) {
+    for (d, y) in dy.iter_mut().zip(y) {
+        *d = if *y > 0.0 { *d } else { 0.0 };
+    }
 }
 
 /// Uses the forward output `y` (not `x`) to decide where gradient flows, as frameworks do.
