@@ -92,7 +92,8 @@ impl Trainer {
             });
         }
         self.check_weights(step)?;
-        let mut shard = self.whole_shard(step, n);
+        let mut shard = std::mem::replace(&mut self.whole, Shard::reusable());
+        self.plan_whole(&mut shard, step, n);
         shard.images.clear();
         shard.images.extend(0..n);
         shard.offsets.clear();
@@ -106,28 +107,23 @@ impl Trainer {
         self.finish_step(stats?)
     }
 
-    /// The trainer's reusable one-shard plan for step `step` of `n` images, with the step's
-    /// dropout generator drawn; its images and offsets are the caller's to fill. Put it back in
-    /// `self.whole` once the shard is computed.
-    fn whole_shard(&mut self, step: u64, n: usize) -> Shard {
-        let mut shard = std::mem::replace(&mut self.whole, Shard::reusable());
+    /// Fills the trainer's reusable plan (taken out of `self.whole`, and put back once the shard
+    /// is computed) as the one shard of step `step` of `n` images, the step's dropout generator
+    /// drawn; its images and offsets are the caller's to fill.
+    fn plan_whole(&mut self, shard: &mut Shard, step: u64, n: usize) {
         shard.step = step;
         shard.index = 0;
         shard.first = 0;
         shard.batch = n;
         shard.dropout = self.draw_dropout();
-        shard
     }
 
-    /// Ends a step whose gradients (the batch's mean) are in the model: refuses a non-finite
-    /// one, else steps the optimizer.
+    /// Ends a step whose gradients (the batch's mean) are in the model and were found finite
+    /// with its loss (by `batch_gradients` for one shard, by [`Trainer::apply_gradients`] for
+    /// their sum): steps the optimizer.
     fn finish_step(&mut self, stats: ShardStats) -> Result<StepStats> {
         let _p = profile::call(Family::Optimizer);
-        let step = self.steps + 1;
         let loss = (stats.loss_sum / stats.images.max(1) as f64) as f32;
-        if !loss.is_finite() || !all_finite(&self.model.grads) {
-            return Err(Error::Diverged { step, loss });
-        }
         self.optimizer
             .step(&mut self.model.params, &self.model.grads)?;
         self.steps += 1;
@@ -200,12 +196,14 @@ impl Trainer {
             ));
         }
         let mut shard = std::mem::replace(&mut self.whole, Shard::reusable());
-        let planned = self
+        if let Err(e) = self
             .streams
-            .offsets_into(&self.spec, indices, &mut shard.offsets);
-        self.whole = shard;
-        planned?;
-        let mut shard = self.whole_shard(step, indices.len());
+            .offsets_into(&self.spec, indices, &mut shard.offsets)
+        {
+            self.whole = shard;
+            return Err(e);
+        }
+        self.plan_whole(&mut shard, step, indices.len());
         shard.images.clear();
         shard.images.extend_from_slice(indices);
         let stats = shard_gradients(&mut self.model, &mut self.scratch, data, &shard);
@@ -281,7 +279,8 @@ impl Trainer {
                 ),
             });
         }
-        let _p = profile::call(Family::Optimizer);
+        let summing = profile::call(Family::Optimizer);
+        let step = self.steps + 1;
         let mut total = ShardStats {
             index: 0,
             loss_sum: 0.0,
@@ -298,6 +297,12 @@ impl Trainer {
                 elementwise::add_assign(&mut self.model.grads, &shard.grads);
             }
         }
+        // Finite shards can still sum to an infinity.
+        let loss = (total.loss_sum / total.images.max(1) as f64) as f32;
+        if !loss.is_finite() || !all_finite(&self.model.grads) {
+            return Err(Error::Diverged { step, loss });
+        }
+        drop(summing);
         self.finish_step(total)
     }
 
