@@ -6,6 +6,7 @@ use std::time::Instant;
 use convplay_compute::data::Dataset;
 use convplay_compute::model::graph::NodeOp;
 use convplay_compute::model::{Mode, Model, Workspace};
+use convplay_compute::ops::GradWrite;
 use convplay_compute::ops::conv2d::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
 };
@@ -373,8 +374,9 @@ fn conv_layers(model: &Model, n: usize) -> CliResult<Vec<serde_json::Value>> {
         let fwd = time(5, || {
             conv2d_forward(&mut y, &x, &w, None, g, n).map_err(err)
         })?;
+        // As a training step runs it: the first (here the only) contribution to dx writes over it.
         let bin = time(5, || {
-            conv2d_backward_input(&mut dx, &dout, &w, g, n).map_err(err)
+            conv2d_backward_input(&mut dx, &dout, &w, g, n, GradWrite::Overwrite).map_err(err)
         })?;
         let bw = time(5, || {
             conv2d_backward_weight(&mut dw, Some(&mut db), &dout, &x, g, n).map_err(err)

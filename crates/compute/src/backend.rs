@@ -74,6 +74,13 @@ pub struct Part {
 /// every contribution. Every method checks its shapes and returns an error, never panics.
 #[allow(clippy::too_many_arguments)]
 pub trait Backend {
+    /// Called by the walker before a node's backward passes read its output gradient `dy`, once
+    /// every contribution to `dy` has been added. A backend that zeroes gradients lazily (the
+    /// CPU: each one's first writer writes over it) zeroes `dy` here if nothing wrote it.
+    fn settle(&mut self, _dy: Tensor) -> Result<()> {
+        Ok(())
+    }
+
     // ---- convolution and dense (implicit GEMM) ----
     /// out = conv(x, w) + b, then ReLU when `relu`.
     fn conv2d_forward(

@@ -18,8 +18,7 @@ use crate::ops::conv2d::{self, Conv2dGeom};
 use crate::ops::dense::{self, DenseGeom};
 use crate::ops::pad::{self, PadGeom};
 use crate::ops::pool::{self, PoolGeom};
-use crate::ops::{add, concat, dropout, gap, relu, same_len};
-use crate::par;
+use crate::ops::{GradWrite, add, concat, dropout, gap, relu, same_len};
 use crate::rng::Rng;
 
 /// Mutable views of two disjoint ranges of one buffer.
@@ -86,6 +85,11 @@ impl<'a> CpuBackend<'a> {
 }
 
 impl Backend for CpuBackend<'_> {
+    fn settle(&mut self, dy: Tensor) -> Result<()> {
+        self.ws.settle(dy);
+        Ok(())
+    }
+
     fn conv2d_forward(
         &mut self,
         out: Tensor,
@@ -137,8 +141,8 @@ impl Backend for CpuBackend<'_> {
     ) -> Result<()> {
         let _p = self.begin(Family::Gemm)?;
         let wv = self.p(w)?;
-        self.ws.write(dx, |d, ws| {
-            conv2d::conv2d_backward_input(d, ws.get(dy), wv, g, n)
+        self.ws.write_grad(dx, |d, write, ws| {
+            conv2d::conv2d_backward_input(d, ws.get(dy), wv, g, n, write)
         })
     }
 
@@ -190,8 +194,8 @@ impl Backend for CpuBackend<'_> {
     ) -> Result<()> {
         let _p = self.begin(Family::Gemm)?;
         let wv = self.p(w)?;
-        self.ws.write(dx, |d, ws| {
-            dense::dense_backward_input(d, ws.get(dy), wv, g, n)
+        self.ws.write_grad(dx, |d, write, ws| {
+            dense::dense_backward_input(d, ws.get(dy), wv, g, n, write)
         })
     }
 
@@ -213,8 +217,9 @@ impl Backend for CpuBackend<'_> {
 
     fn relu_backward(&mut self, dx: Tensor, dy: Tensor, y: Tensor, _len: usize) -> Result<()> {
         let _p = self.begin(Family::Elementwise)?;
-        self.ws
-            .write(dx, |d, ws| relu::relu_backward(d, ws.get(dy), ws.get(y)))
+        self.ws.write_grad(dx, |d, write, ws| {
+            relu::relu_backward(d, ws.get(dy), ws.get(y), write)
+        })
     }
 
     fn relu6_forward(&mut self, out: Tensor, x: Tensor, _len: usize) -> Result<()> {
@@ -237,8 +242,9 @@ impl Backend for CpuBackend<'_> {
 
     fn add_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize) -> Result<()> {
         let _p = self.begin(Family::Elementwise)?;
-        self.ws
-            .write(dx, |d, ws| add::add_backward_addend(d, ws.get(dy)))
+        self.ws.write_grad(dx, |d, write, ws| {
+            add::add_backward_addend(d, ws.get(dy), write)
+        })
     }
 
     fn dropout_forward(
@@ -389,8 +395,8 @@ impl Backend for CpuBackend<'_> {
         n: usize,
     ) -> Result<()> {
         let _p = self.begin(Family::Pooling)?;
-        self.ws.write(dx, |d, ws| {
-            pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n)
+        self.ws.write_grad(dx, |d, write, ws| {
+            pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n, write)
         })
     }
 
@@ -402,8 +408,9 @@ impl Backend for CpuBackend<'_> {
 
     fn avg_pool_backward(&mut self, dx: Tensor, dy: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
         let _p = self.begin(Family::Pooling)?;
-        self.ws
-            .write(dx, |d, ws| pool::avg_pool_backward(d, ws.get(dy), g, n))
+        self.ws.write_grad(dx, |d, write, ws| {
+            pool::avg_pool_backward(d, ws.get(dy), g, n, write)
+        })
     }
 
     fn adaptive_avg_pool_forward(
@@ -440,8 +447,9 @@ impl Backend for CpuBackend<'_> {
 
     fn gap_backward(&mut self, dx: Tensor, dy: Tensor, _len: usize, plane: usize) -> Result<()> {
         let _p = self.begin(Family::Pooling)?;
-        self.ws
-            .write(dx, |d, ws| gap::gap_backward(d, ws.get(dy), plane))
+        self.ws.write_grad(dx, |d, write, ws| {
+            gap::gap_backward(d, ws.get(dy), plane, write)
+        })
     }
 
     fn batchnorm_forward(
@@ -520,7 +528,7 @@ impl Backend for CpuBackend<'_> {
             });
         };
         let (dg, db) = two_mut(self.grads, gr, br);
-        self.ws.write(dx, |d, ws| {
+        self.ws.write_grad(dx, |d, write, ws| {
             batchnorm::batchnorm_backward(
                 d,
                 dg,
@@ -531,6 +539,7 @@ impl Backend for CpuBackend<'_> {
                 &ws.stats[node],
                 g,
                 n,
+                write,
             )
         })
     }
@@ -598,21 +607,25 @@ impl Model {
                 },
             });
         }
+        // Every gradient starts as the sum of no contributions, but is not zeroed here: each
+        // slot is marked stale, its first writer writes over it and any other reader zeroes it
+        // first (`Workspace::write_grad`, `Backend::settle`).
         let slots = ws.layout.slot_len.len();
         ws.grads.resize_with(slots, Vec::new);
-        let zeroing = profile::call(Family::Elementwise);
         for (d, len) in ws.grads.iter_mut().zip(&ws.layout.slot_len) {
-            if d.len() == n * len {
-                par::for_each_span_mut(d, |_, d| d.fill(0.0));
-            } else {
-                d.clear();
-                d.resize(n * len, 0.0);
-            }
+            d.resize(n * len, 0.0);
         }
-        drop(zeroing);
+        ws.stale.clear();
+        ws.stale.resize(slots, true);
         for (v, d) in seeds {
-            let g = &mut ws.grads[ws.layout.slot[*v]];
-            g.iter_mut().zip(*d).for_each(|(g, s)| *g += s);
+            let t = Tensor::Grad(ws.layout.slot[*v]);
+            ws.write_grad(t, |g, write, _| {
+                match write {
+                    GradWrite::Add => elementwise::add_assign(g, d),
+                    GradWrite::Overwrite => g.copy_from_slice(d),
+                }
+                Ok(())
+            })?;
         }
         let layout = std::mem::take(&mut ws.layout);
         let mut b = CpuBackend {
@@ -632,6 +645,42 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gradient buffers are not zeroed before a backward (each one's first writer writes over
+    /// it): poisoned with NaN between two identical steps, every preset (residual adds, batch
+    /// norm, concatenations, an auxiliary head left unseeded, dropout, depthwise convolutions)
+    /// still gives the same gradients, so no pass adds into or reads a buffer left stale.
+    #[test]
+    fn stale_gradient_buffers_never_reach_the_gradients() {
+        use crate::model::{PRESETS, preset_for};
+        use crate::ops::testing::random;
+
+        for name in PRESETS {
+            let mut model = Model::new(preset_for(name, 28).unwrap(), 5).unwrap();
+            let n = 2;
+            let x = random(n * model.input_len(), &mut Rng::new(8));
+            let r = random(
+                n * model.graph.value_len(model.graph.output),
+                &mut Rng::new(9),
+            );
+            let mut ws = Workspace::new();
+            let step = |model: &mut Model, ws: &mut Workspace| {
+                model
+                    .forward(ws, &x, n, Mode::Train(&mut Rng::new(1)))
+                    .unwrap();
+                model.zero_grad();
+                model.backward(ws, &r).unwrap();
+                model.grads.clone()
+            };
+            let first = step(&mut model, &mut ws);
+            for d in &mut ws.grads {
+                d.fill(f32::NAN);
+            }
+            let second = step(&mut model, &mut ws);
+            assert!(first.iter().all(|g| g.is_finite()), "{name}");
+            assert!(first == second, "{name}: the gradients differ");
+        }
+    }
 
     /// A tensor concatenated with itself gets both halves of the gradient (the GPU adds each
     /// part's slice in turn; the CPU must not lose one to the other).

@@ -5,7 +5,9 @@
 use crate::backend::Tensor;
 use crate::error::Result;
 use crate::model::walk::{Layout, StateKind};
+use crate::ops::GradWrite;
 use crate::ops::batchnorm::ChannelStats;
+use crate::par;
 use crate::rng::Rng;
 
 /// Training draws dropout masks from the generator and uses batch statistics; evaluation is
@@ -28,6 +30,9 @@ pub struct Workspace {
     pub(super) output: usize,
     pub(super) acts: Vec<Vec<f32>>,
     pub(super) grads: Vec<Vec<f32>>,
+    /// Per gradient slot: true while no pass has written it in this backward, so that it still
+    /// holds what the last backward left there (see [`Workspace::write_grad`]).
+    pub(super) stale: Vec<bool>,
     pub(super) argmax: Vec<Vec<u32>>,
     pub(super) masks: Vec<Vec<f32>>,
     pub(super) stats: Vec<Vec<ChannelStats>>,
@@ -82,10 +87,33 @@ impl Workspace {
         }
     }
 
+    /// Tensor `t`'s buffer, to add into or write over: a gradient still stale in this backward
+    /// is zeroed first.
     pub(super) fn slot(&mut self, t: Tensor) -> &mut Vec<f32> {
+        self.settle(t);
+        self.buffer(t)
+    }
+
+    fn buffer(&mut self, t: Tensor) -> &mut Vec<f32> {
         match t {
             Tensor::Act(s) => &mut self.acts[s],
             Tensor::Grad(s) => &mut self.grads[s],
+        }
+    }
+
+    /// Zeroes gradient `t` if no pass has written it in this backward, so that it reads as the
+    /// sum of no contributions.
+    pub(super) fn settle(&mut self, t: Tensor) {
+        if let (true, Tensor::Grad(s)) = (self.take_stale(t), t) {
+            par::for_each_span_mut(&mut self.grads[s], |_, d| d.fill(0.0));
+        }
+    }
+
+    /// Whether `t` is a stale gradient, which it no longer is once written.
+    fn take_stale(&mut self, t: Tensor) -> bool {
+        match t {
+            Tensor::Grad(s) => self.stale.get_mut(s).is_some_and(std::mem::take),
+            Tensor::Act(_) => false,
         }
     }
 
@@ -96,9 +124,26 @@ impl Workspace {
         t: Tensor,
         f: impl FnOnce(&mut [f32], &Self) -> Result<R>,
     ) -> Result<R> {
-        let mut out = std::mem::take(self.slot(t));
-        let r = f(&mut out, self);
-        *self.slot(t) = out;
+        self.settle(t);
+        self.write_grad(t, |d, _, ws| f(d, ws))
+    }
+
+    /// [`Workspace::write`] for a backward pass that adds into gradient `t` and can instead write
+    /// over it: `f` is told which ([`GradWrite::Overwrite`] while `t` is stale, the first
+    /// contribution to it in this backward).
+    pub(super) fn write_grad<R>(
+        &mut self,
+        t: Tensor,
+        f: impl FnOnce(&mut [f32], GradWrite, &Self) -> Result<R>,
+    ) -> Result<R> {
+        let write = if self.take_stale(t) {
+            GradWrite::Overwrite
+        } else {
+            GradWrite::Add
+        };
+        let mut out = std::mem::take(self.buffer(t));
+        let r = f(&mut out, write, self);
+        *self.buffer(t) = out;
         r
     }
 }

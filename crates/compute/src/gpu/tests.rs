@@ -10,7 +10,7 @@ use crate::ops::conv2d::{Conv2dGeom, reference as conv_ref};
 use crate::ops::dense::{DenseGeom, reference as dense_ref};
 use crate::ops::pool::{self, PoolGeom};
 use crate::ops::testing::random;
-use crate::ops::{Padding, add, concat, dropout, gap, relu, softmax_ce};
+use crate::ops::{GradWrite, Padding, add, concat, dropout, gap, relu, softmax_ce};
 use crate::optim::{Optimizer, OptimizerSpec};
 use crate::rng::Rng;
 
@@ -443,7 +443,7 @@ async fn pools_match_reference(ctx: &GpuContext) {
         assert_eq!(gam.read_u32(ctx).await.unwrap(), am, "{case} argmax");
 
         let mut dx = dx0.clone();
-        pool::max_pool_backward(&mut dx, &dout, &am, &g, n).unwrap();
+        pool::max_pool_backward(&mut dx, &dout, &am, &g, n, GradWrite::Add).unwrap();
         let gdx = up(ctx, &dx0);
         run(
             ctx,
@@ -463,7 +463,7 @@ async fn pools_match_reference(ctx: &GpuContext) {
         );
 
         let mut dx = dx0.clone();
-        pool::avg_pool_backward(&mut dx, &dout, &g, n).unwrap();
+        pool::avg_pool_backward(&mut dx, &dout, &g, n, GradWrite::Add).unwrap();
         let gdx = up(ctx, &dx0);
         run(
             ctx,
@@ -533,7 +533,7 @@ async fn elementwise_ops_match_reference(ctx: &GpuContext) {
         assert_close("relu forward", &down(ctx, &gy).await, &y);
 
         let mut dx = d0.clone();
-        relu::relu_backward(&mut dx, &b, &y).unwrap();
+        relu::relu_backward(&mut dx, &b, &y, GradWrite::Add).unwrap();
         let gdx = up(ctx, &d0);
         run(
             ctx,
@@ -636,7 +636,7 @@ async fn gap_and_concat_agree(ctx: &GpuContext) {
         assert_close(&case, &down(ctx, &gout).await, &out);
         let dout = random(planes, &mut rng);
         let mut dx = x.clone();
-        gap::gap_backward(&mut dx, &dout, plane).unwrap();
+        gap::gap_backward(&mut dx, &dout, plane, GradWrite::Add).unwrap();
         run(
             ctx,
             &[&ops::gap_backward(ctx, &gx, &up(ctx, &dout), planes, plane).unwrap()],
@@ -907,6 +907,7 @@ async fn batchnorm_matches_reference(ctx: &GpuContext) {
             &stats,
             &g,
             n,
+            GradWrite::Add,
         )
         .unwrap();
         let mut grads = vec![0.0; params.len()];

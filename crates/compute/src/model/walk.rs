@@ -173,6 +173,7 @@ pub fn backward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize) -> Resul
         // The input image needs no gradient: skip the passes into it.
         let wants_dx = l.wants_grad(xi);
         let len = n * g.value_len(node.output);
+        b.settle(dy)?;
         match &node.op {
             NodeOp::Conv2d {
                 geom,

@@ -1,5 +1,6 @@
 //! Residual add: y = a + b. Backward hands dy to both inputs.
 
+use super::GradWrite;
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
 use crate::par;
@@ -21,18 +22,22 @@ pub fn add_forward(y: &mut [f32], a: &[f32], b: &[f32]) -> Result<()> {
 }
 
 /// dx += dy: what one addend receives (the graph walker calls it once per input).
-pub fn add_backward_addend(dx: &mut [f32], dy: &[f32]) -> Result<()> {
+pub fn add_backward_addend(dx: &mut [f32], dy: &[f32], write: GradWrite) -> Result<()> {
     super::same_len("add_backward", dy.len(), dx.len())?;
     par::for_each_span_mut(dx, |at, dx| {
-        elementwise::add_assign(dx, &dy[at..at + dx.len()])
+        let dy = &dy[at..at + dx.len()];
+        match write {
+            GradWrite::Add => elementwise::add_assign(dx, dy),
+            GradWrite::Overwrite => dx.copy_from_slice(dy),
+        }
     });
     Ok(())
 }
 
 /// da += dy and db += dy.
 pub fn add_backward(da: &mut [f32], db: &mut [f32], dy: &[f32]) -> Result<()> {
-    add_backward_addend(da, dy)?;
-    add_backward_addend(db, dy)
+    add_backward_addend(da, dy, GradWrite::Add)?;
+    add_backward_addend(db, dy, GradWrite::Add)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! evaluation uses the running statistics.
 
 use crate::error::{Error, Result};
+use crate::ops::GradWrite;
 use crate::par;
 
 thread_local! {
@@ -182,7 +183,8 @@ fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f
     });
 }
 
-/// dx += ∂L/∂x, dγ += Σ dy·x̂, dβ += Σ dy, for a training-mode forward with batch `stats`.
+/// dx += ∂L/∂x (or dx =, by `write`), dγ += Σ dy·x̂, dβ += Σ dy, for a training-mode forward
+/// with batch `stats`.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward(
     dx: &mut [f32],
@@ -194,6 +196,7 @@ pub fn batchnorm_backward(
     stats: &[ChannelStats],
     g: &BatchNormGeom,
     n: usize,
+    write: GradWrite,
 ) -> Result<()> {
     g.check(
         "batchnorm_backward",
@@ -249,7 +252,8 @@ pub fn batchnorm_backward(
                 let r = ch * g.plane..(ch + 1) * g.plane;
                 for ((d, gy), v) in dxi[r.clone()].iter_mut().zip(&dyi[r.clone()]).zip(&xi[r]) {
                     let xhat = (v - st.mean) * st.inv_std;
-                    *d += k * (m * gy - sum_dy - xhat * sum_dy_xhat);
+                    let v = k * (m * gy - sum_dy - xhat * sum_dy_xhat);
+                    *d = if write == GradWrite::Add { *d + v } else { v };
                 }
             }
         });
@@ -367,7 +371,19 @@ mod tests {
             let r = random(x.len(), &mut rng);
             let (_, stats) = forward(&x, &gamma, &beta, &g, n);
             let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-            batchnorm_backward(&mut dx, &mut dg, &mut db, &r, &x, &gamma, &stats, &g, n).unwrap();
+            batchnorm_backward(
+                &mut dx,
+                &mut dg,
+                &mut db,
+                &r,
+                &x,
+                &gamma,
+                &stats,
+                &g,
+                n,
+                GradWrite::Add,
+            )
+            .unwrap();
             let loss =
                 |x: &[f32], gm: &[f32], bt: &[f32]| weighted_sum(&forward(x, gm, bt, &g, n).0, &r);
             if n * plane > 1 {

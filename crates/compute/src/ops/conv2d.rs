@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 
-use super::{Padding, relu, window_axis};
+use super::{GradWrite, Padding, relu, window_axis};
 use crate::cpu::gemm::{Mat, sgemm};
 use crate::cpu::profile::{self, Family};
 use crate::cpu::{conv_thin, elementwise};
@@ -343,6 +343,7 @@ pub fn conv2d_backward_input(
     w: &[f32],
     g: &Conv2dGeom,
     n: usize,
+    write: GradWrite,
 ) -> Result<()> {
     const OP: &str = "conv2d_backward_input";
     g.check(OP, "dx", dx.len(), n * g.in_len())?;
@@ -351,12 +352,15 @@ pub fn conv2d_backward_input(
     let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
     par::for_each_chunk_mut(dx, g.in_len(), |i, dxi| {
         let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
+        if !g.is_pointwise() {
+            write.prepare(dxi);
+        }
         for grp in 0..g.groups {
             let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
             let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
             if g.is_pointwise() {
                 let dxg = &mut dxi[grp * rows * cols..(grp + 1) * rows * cols];
-                sgemm(wg.t(), dg, dxg, cols, true);
+                sgemm(wg.t(), dg, dxg, cols, write == GradWrite::Add);
             } else {
                 with_col(rows * cols, |col| {
                     sgemm(wg.t(), dg, col, cols, false);
@@ -643,7 +647,7 @@ mod tests {
 
             let mut fast = vec![0.5; n * g.in_len()];
             let mut slow = fast.clone();
-            conv2d_backward_input(&mut fast, &dout, &w, &g, n).unwrap();
+            conv2d_backward_input(&mut fast, &dout, &w, &g, n, GradWrite::Add).unwrap();
             reference::conv2d_backward_input(&mut slow, &dout, &w, &g, n);
             for (a, r) in fast.iter().zip(&slow) {
                 assert!((a - r).abs() <= tol(*r), "{c:?} backward_input {a} vs {r}");
@@ -696,7 +700,7 @@ mod tests {
             };
             let mut dx = vec![0.0; x.len()];
             let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
-            conv2d_backward_input(&mut dx, &r, &w, &g, n).unwrap();
+            conv2d_backward_input(&mut dx, &r, &w, &g, n, GradWrite::Add).unwrap();
             conv2d_backward_weight(&mut dw, Some(&mut db), &r, &x, &g, n).unwrap();
             check_gradient("conv2d dx", &x, &dx, |p| loss(p, &w, &b), 40);
             check_gradient("conv2d dw", &w, &dw, |p| loss(&x, p, &b), 40);

@@ -2,6 +2,7 @@
 //! Forward `y = x·wᵀ + b`; backward `dx += dy·w`, `dw += dyᵀ·x`, `db += Σ_n dy`, each one matrix
 //! multiply on the `gemm` kernels.
 
+use super::GradWrite;
 use crate::cpu::gemm::{Mat, sgemm};
 use crate::error::{Error, Result};
 use crate::par;
@@ -80,6 +81,7 @@ pub fn dense_backward_input(
     w: &[f32],
     g: &DenseGeom,
     n: usize,
+    write: GradWrite,
 ) -> Result<()> {
     let (i, o) = (g.inputs, g.outputs);
     g.check(
@@ -93,7 +95,8 @@ pub fn dense_backward_input(
     par::for_each_chunk_mut(dx, BLOCK * i, |c, dxc| {
         let rows = dxc.len() / i;
         let dyc = &dy[c * BLOCK * o..(c * BLOCK + rows) * o];
-        sgemm(Mat::rm(dyc, rows, o), Mat::rm(w, o, i), dxc, i, true);
+        let add = write == GradWrite::Add;
+        sgemm(Mat::rm(dyc, rows, o), Mat::rm(w, o, i), dxc, i, add);
     });
     Ok(())
 }
@@ -239,7 +242,7 @@ mod tests {
             reference::dense_forward(&mut ry, &x, &w, Some(&b), &g, n);
             close(&fy, &ry, i, "forward");
             let (mut fdx, mut rdx) = (vec![0.5; n * i], vec![0.5; n * i]);
-            dense_backward_input(&mut fdx, &dy, &w, &g, n).unwrap();
+            dense_backward_input(&mut fdx, &dy, &w, &g, n, GradWrite::Add).unwrap();
             reference::dense_backward_input(&mut rdx, &dy, &w, &g, n);
             close(&fdx, &rdx, o, "backward_input");
             let (mut fdw, mut rdw, mut fdb, mut rdb) = (
@@ -276,7 +279,7 @@ mod tests {
                 weighted_sum(&y, &r)
             };
             let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; o]);
-            dense_backward_input(&mut dx, &r, &w, &g, n).unwrap();
+            dense_backward_input(&mut dx, &r, &w, &g, n, GradWrite::Add).unwrap();
             dense_backward_weight(&mut dw, Some(&mut db), &r, &x, &g, n).unwrap();
             check_gradient("dense dx", &x, &dx, |p| loss(p, &w, &b), 50);
             check_gradient("dense dw", &w, &dw, |p| loss(&x, p, &b), 50);

@@ -1,6 +1,7 @@
 //! Global average pooling: the mean of each channel plane. x `[n, c, h, w]` → out `[n, c]`.
 //! It throws away *where* a feature fired, which is why a GAP head survives shifted digits.
 
+use super::GradWrite;
 use crate::cpu::elementwise;
 use crate::error::{Error, Result};
 
@@ -25,13 +26,16 @@ pub fn gap_forward(out: &mut [f32], x: &[f32], plane: usize) -> Result<()> {
     Ok(())
 }
 
-/// dx[n, c, :, :] += dout[n, c] / plane.
-pub fn gap_backward(dx: &mut [f32], dout: &[f32], plane: usize) -> Result<()> {
+/// dx[n, c, :, :] += dout[n, c] / plane (or =, by `write`).
+pub fn gap_backward(dx: &mut [f32], dout: &[f32], plane: usize, write: GradWrite) -> Result<()> {
     check("gap_backward", dx.len(), dout.len(), plane)?;
     let inv = 1.0 / plane as f32;
     for (d, p) in dout.iter().zip(dx.chunks_exact_mut(plane)) {
         let share = d * inv;
-        p.iter_mut().for_each(|v| *v += share);
+        match write {
+            GradWrite::Add => p.iter_mut().for_each(|v| *v += share),
+            GradWrite::Overwrite => p.fill(share),
+        }
     }
     Ok(())
 }
@@ -49,7 +53,7 @@ mod tests {
         let x = random(nc * plane, &mut rng);
         let r = random(nc, &mut rng);
         let mut dx = vec![0.0; x.len()];
-        gap_backward(&mut dx, &r, plane).unwrap();
+        gap_backward(&mut dx, &r, plane, GradWrite::Add).unwrap();
         check_gradient(
             "gap dx",
             &x,

@@ -1,7 +1,8 @@
 //! The primitives of training, one file per op: forward, backward, and their tests.
 //!
 //! Conventions (from llm.c): outputs first, gradients prefixed `d`; backward functions
-//! accumulate into their gradient outputs (callers zero them); tensors are NCHW f32 slices and
+//! accumulate into their gradient outputs (callers zero them), and the ones that write a value's
+//! gradient (`dx`) can instead write over it ([`GradWrite`]); tensors are NCHW f32 slices and
 //! `n` is the batch size. Each op has a plain `reference` implementation and, where it is hot, a
 //! fast one tested against it.
 
@@ -35,6 +36,26 @@ pub(crate) fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// How a backward pass writes the gradient of its input: added into what the buffer holds, or
+/// over it. A value's first gradient contribution in a step writes over a buffer left as the
+/// last step left it, which saves zeroing every gradient buffer up front (a pass over 61 MB per
+/// cnn-gap step at batch 64): each pass zeroes its own chunk just before adding into it, while
+/// that chunk is in cache, or stores directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradWrite {
+    Add,
+    Overwrite,
+}
+
+impl GradWrite {
+    /// Zeroes `d` for [`GradWrite::Overwrite`]: the start of a pass that then adds into `d`.
+    pub(crate) fn prepare(self, d: &mut [f32]) {
+        if self == GradWrite::Overwrite {
+            d.fill(0.0);
+        }
+    }
 }
 
 /// How a window op pads its input: as Keras names it (`"valid"`, `"same"`), or as PyTorch gives
@@ -138,6 +159,94 @@ mod tests {
             window_axis(4, 3, 1, Padding::Explicit(usize::MAX / 2)),
             None
         );
+    }
+
+    /// Every pass that can write over a gradient gives, over a buffer of garbage (NaN and huge
+    /// values, as a stale buffer might hold), what it gives added into zeros.
+    #[test]
+    fn writing_over_a_gradient_equals_adding_into_zeros() {
+        use crate::ops::batchnorm::{self, BatchNormGeom, ChannelStats};
+        use crate::ops::conv2d::{self, Conv2dGeom};
+        use crate::ops::dense::{self, DenseGeom};
+        use crate::ops::pool::{self, PoolGeom};
+        use crate::ops::testing::random;
+        use crate::rng::Rng;
+
+        fn check(name: &str, len: usize, pass: impl Fn(&mut [f32], GradWrite)) {
+            let mut added = vec![0.0; len];
+            pass(&mut added, GradWrite::Add);
+            let mut over: Vec<f32> = (0..len)
+                .map(|i| if i % 3 == 0 { f32::NAN } else { -1e30 })
+                .collect();
+            pass(&mut over, GradWrite::Overwrite);
+            for (i, (a, o)) in added.iter().zip(&over).enumerate() {
+                assert!(a == o, "{name}: element {i} is {o} written over, {a} added");
+            }
+        }
+        let mut rng = Rng::new(3);
+        let n = 3;
+        for (size, stride, padding) in [(2, 2, Padding::Valid), (3, 2, Padding::Same)] {
+            let g = PoolGeom::new([4, 9, 10], size, stride, padding).unwrap();
+            let x = random(n * g.in_len(), &mut rng);
+            let dy = random(n * g.out_len(), &mut rng);
+            let (mut y, mut am) = (vec![0.0; dy.len()], vec![0; dy.len()]);
+            pool::max_pool_forward(&mut y, &mut am, &x, &g, n).unwrap();
+            check("max pool", x.len(), |d, w| {
+                pool::max_pool_backward(d, &dy, &am, &g, n, w).unwrap()
+            });
+            check("average pool", x.len(), |d, w| {
+                pool::avg_pool_backward(d, &dy, &g, n, w).unwrap()
+            });
+        }
+        let dy = random(n * 5, &mut rng);
+        check("global average pool", n * 5 * 12, |d, w| {
+            gap::gap_backward(d, &dy, 12, w).unwrap()
+        });
+        for (kernel, padding, groups) in [(3, Padding::Explicit(1), 2), (1, Padding::Valid, 1)] {
+            let g = Conv2dGeom::new([4, 7, 6], 6, kernel, 1, padding, groups).unwrap();
+            let (wt, dy) = (
+                random(g.weight_len(), &mut rng),
+                random(n * g.out_len(), &mut rng),
+            );
+            check("convolution", n * g.in_len(), |d, w| {
+                conv2d::conv2d_backward_input(d, &dy, &wt, &g, n, w).unwrap()
+            });
+        }
+        let g = DenseGeom {
+            inputs: 21,
+            outputs: 5,
+        };
+        let n = 11;
+        let (wt, dy) = (random(21 * 5, &mut rng), random(n * 5, &mut rng));
+        check("dense", n * 21, |d, w| {
+            dense::dense_backward_input(d, &dy, &wt, &g, n, w).unwrap()
+        });
+        let (dy, y) = (random(40_000, &mut rng), random(40_000, &mut rng));
+        check("relu", dy.len(), |d, w| {
+            relu::relu_backward(d, &dy, &y, w).unwrap()
+        });
+        check("add", dy.len(), |d, w| {
+            add::add_backward_addend(d, &dy, w).unwrap()
+        });
+        let g = BatchNormGeom {
+            c: 3,
+            plane: 10,
+            eps: 1e-5,
+            momentum: 0.1,
+        };
+        let (x, dy) = (random(n * 30, &mut rng), random(n * 30, &mut rng));
+        let stats: Vec<ChannelStats> = (0..3)
+            .map(|c| ChannelStats {
+                mean: 0.1 * c as f32,
+                inv_std: 1.0 + c as f32,
+            })
+            .collect();
+        check("batch norm", x.len(), |d, w| {
+            let (mut dg, mut db) = ([0.0; 3], [0.0; 3]);
+            let gamma = [0.5, 1.0, 2.0];
+            batchnorm::batchnorm_backward(d, &mut dg, &mut db, &dy, &x, &gamma, &stats, &g, n, w)
+                .unwrap()
+        });
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! window's maximum for backward (ties go to the first). Padded cells never win a max and are not
 //! counted in an average (Keras's `same` behaviour).
 
-use super::{Padding, window_axis};
+use super::{GradWrite, Padding, window_axis};
 use crate::error::{Error, Result};
 use crate::par;
 
@@ -146,13 +146,14 @@ fn max_pool_2x2(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
     }
 }
 
-/// dx += dout routed to each window's maximum.
+/// dx += dout routed to each window's maximum (or dx =, by `write`).
 pub fn max_pool_backward(
     dx: &mut [f32],
     dout: &[f32],
     argmax: &[u32],
     g: &PoolGeom,
     n: usize,
+    write: GradWrite,
 ) -> Result<()> {
     g.check("max_pool_backward", dx.len(), dout.len(), n)?;
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
@@ -161,6 +162,7 @@ pub fn max_pool_backward(
             &dout[p * hw_out..(p + 1) * hw_out],
             &argmax[p * hw_out..(p + 1) * hw_out],
         );
+        write.prepare(d);
         for (g, &a) in dp.iter().zip(ap) {
             d[a as usize] += g;
         }
@@ -192,11 +194,18 @@ pub fn avg_pool_forward(out: &mut [f32], x: &[f32], g: &PoolGeom, n: usize) -> R
     Ok(())
 }
 
-/// dx += dout spread evenly over each window's cells.
-pub fn avg_pool_backward(dx: &mut [f32], dout: &[f32], g: &PoolGeom, n: usize) -> Result<()> {
+/// dx += dout spread evenly over each window's cells (or dx =, by `write`).
+pub fn avg_pool_backward(
+    dx: &mut [f32],
+    dout: &[f32],
+    g: &PoolGeom,
+    n: usize,
+    write: GradWrite,
+) -> Result<()> {
     g.check("avg_pool_backward", dx.len(), dout.len(), n)?;
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
     par::for_each_chunk_mut(dx, hw_in, |p, d| {
+        write.prepare(d);
         let dp = &dout[p * hw_out..(p + 1) * hw_out];
         for oy in 0..g.h_out {
             let (y0, y1) = g.span(oy, g.pad_top, g.h_in);
@@ -309,7 +318,7 @@ mod tests {
             let (mut out, mut am) = (vec![0.0; n * g.out_len()], vec![0; n * g.out_len()]);
             max_pool_forward(&mut out, &mut am, &x, &g, n).unwrap();
             let mut dx = vec![0.0; x.len()];
-            max_pool_backward(&mut dx, &r, &am, &g, n).unwrap();
+            max_pool_backward(&mut dx, &r, &am, &g, n, GradWrite::Add).unwrap();
             // Random inputs are at least ~1e-3 apart almost surely; a smaller step keeps the
             // maximum from switching, so use the exact derivative check on the route instead.
             let mut fd_ok = 0;
@@ -341,7 +350,7 @@ mod tests {
                 weighted_sum(&out, &r)
             };
             let mut dx = vec![0.0; x.len()];
-            avg_pool_backward(&mut dx, &r, &g, n).unwrap();
+            avg_pool_backward(&mut dx, &r, &g, n, GradWrite::Add).unwrap();
             check_gradient("avg_pool dx", &x, &dx, loss, 200);
         }
     }

@@ -1,6 +1,7 @@
 //! ReLU, on the SIMD element-wise kernels. y = max(x, 0); dx += dy where y > 0. And ReLU6
 //! (MobileNet v2): y = min(max(x, 0), 6); dx += dy where 0 < y < 6.
 
+use super::GradWrite;
 use super::same_len as check;
 use crate::cpu::elementwise;
 use crate::error::Result;
@@ -30,11 +31,12 @@ pub(crate) fn mask_in_place(dy: &mut [f32], y: &[f32]) {
 }
 
 /// Uses the forward output `y` (not `x`) to decide where gradient flows, as frameworks do.
-pub fn relu_backward(dx: &mut [f32], dy: &[f32], y: &[f32]) -> Result<()> {
+pub fn relu_backward(dx: &mut [f32], dy: &[f32], y: &[f32], write: GradWrite) -> Result<()> {
     check("relu_backward", dx.len(), dy.len())?;
     check("relu_backward", dx.len(), y.len())?;
     par::for_each_span_mut(dx, |at, dx| {
         let r = at..at + dx.len();
+        write.prepare(dx);
         elementwise::relu_backward(dx, &dy[r.clone()], &y[r]);
     });
     Ok(())
@@ -80,7 +82,7 @@ mod tests {
         let mut y = vec![0.0; 300];
         relu_forward(&mut y, &x).unwrap();
         let mut dx = vec![0.0; 300];
-        relu_backward(&mut dx, &r, &y).unwrap();
+        relu_backward(&mut dx, &r, &y, GradWrite::Add).unwrap();
         check_gradient(
             "relu dx",
             &x,
