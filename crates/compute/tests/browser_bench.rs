@@ -114,6 +114,7 @@ fn best_of_5(mut f: impl FnMut()) -> f64 {
 /// Where a wasm SIMD training step of cnn-gap goes: each convolution pass alone at batch 64.
 #[wasm_bindgen_test]
 fn cnn_gap_simd_conv_passes() {
+    use convplay_compute::ops::GradWrite;
     use convplay_compute::ops::conv2d::{
         conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
     };
@@ -132,7 +133,10 @@ fn cnn_gap_simd_conv_passes() {
             vec![0.0; g.c_out],
         );
         let f = best_of_5(|| conv2d_forward(&mut y, &x, &w, None, g, n).expect("forward"));
-        let bi = best_of_5(|| conv2d_backward_input(&mut dx, &dout, &w, g, n).expect("bwd input"));
+        let bi = best_of_5(|| {
+            conv2d_backward_input(&mut dx, &dout, &w, g, n, GradWrite::Overwrite)
+                .expect("bwd input")
+        });
         let bw = best_of_5(|| {
             conv2d_backward_weight(&mut dw, Some(&mut db), &dout, &x, g, n).expect("bwd weight")
         });
