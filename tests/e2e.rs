@@ -2,8 +2,9 @@
 //! WebDriver: it loads without console errors, its worker opens WebGPU (SwiftShader) and offers
 //! it without making a software adapter the default, both models train on a small subset with two
 //! data-parallel workers and beat chance, the share link restores the experiment in a fresh
-//! page, a drawn stroke gets a prediction, a garbage link shows its error and the defaults. Screenshots of every view land in
-//! target/e2e/ (1280×800).
+//! page, a drawn stroke gets a prediction, a garbage link shows its error and the defaults, and
+//! no main-thread task takes 50 ms or more while the page mounts or while it trains. Screenshots
+//! of every view land in target/e2e/ (1280×800).
 //!
 //! Needs `bash scripts/build-web.sh` first (scripts/test.sh does that).
 
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use convplay_compute::experiment::Experiment;
 use convplay_tests::{
-    Browser, R, StaticServer, accuracy, dist, errors, set, shots, state, text, train, value,
-    wait_for_run_end, wait_for_workers,
+    Browser, LONGEST_TASK, R, StaticServer, accuracy, dist, errors, longest_task, set, shots,
+    state, text, train, value, wait_for_run_end, wait_for_workers, watch_long_tasks,
 };
 use serde_json::json;
 
@@ -60,6 +61,13 @@ fn the_playground_end_to_end() -> R<()> {
     );
     let errs = errors(&b)?;
     assert!(errs.is_empty(), "console errors on load: {errs:?}");
+    // No main-thread task of 50 ms or more from the page's start to the worker's answer.
+    let mount = watch_long_tasks(&b)?;
+    println!("longest main-thread task while mounting: {mount:.0} ms");
+    assert!(
+        mount < LONGEST_TASK,
+        "a main-thread task took {mount} ms while the page mounted"
+    );
     assert!(
         b.js("return document.querySelector('#link-error') === null || document.querySelector('#link-error').offsetParent === null;", vec![])? == json!(true),
         "a link error shows on a plain load"
@@ -114,9 +122,17 @@ fn the_playground_end_to_end() -> R<()> {
 
     // 3. Trains both models on two workers; both beat chance (10%) on the centred test set.
     wait_for_workers(&b, 2)?;
+    longest_task(&b, true)?;
     train(&b, Duration::from_secs(30))?;
     wait_for_run_end(&b, Duration::from_secs(600))?;
     assert_eq!(state(&b)?, json!("done"));
+    // Nor while two workers train and the page draws their progress.
+    let (longest, count) = longest_task(&b, false)?;
+    println!("longest main-thread task while training: {longest:.0} ms ({count} of 50 ms or more)");
+    assert!(
+        longest < LONGEST_TASK,
+        "a main-thread task took {longest} ms while training ({count} of 50 ms or more)"
+    );
     assert_eq!(
         text(&b, "#badge-workers")?,
         "2 workers",

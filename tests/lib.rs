@@ -563,3 +563,56 @@ pub fn accuracy(b: &Browser, i: usize, test: &str) -> R<f64> {
         .parse()
         .map_err(|_| format!("{cell}: {t:?} is not a percentage"))
 }
+
+/// The longest main-thread task allowed while the page mounts and while it trains, in ms.
+pub const LONGEST_TASK: f64 = 50.0;
+
+/// Starts watching the page's long main-thread tasks (a `PerformanceObserver` on `longtask`,
+/// 50 ms or more) and returns the longest one since the page's start (0 if none): the mount
+/// and the worker's start-up, from the observer's buffer. The observer is proven on a task of
+/// 80 ms of its own before it is trusted with zero; [`longest_task`] then reads the longest
+/// task after that proof.
+pub fn watch_long_tasks(b: &Browser) -> R<f64> {
+    b.js(
+        "const t0 = performance.now();
+         window.__lt = {before: 0, longest: 0, count: 0};
+         new PerformanceObserver((list) => {
+           for (const e of list.getEntries()) {
+             if (e.startTime < t0) {
+               window.__lt.before = Math.max(window.__lt.before, e.duration);
+             } else {
+               window.__lt.count += 1;
+               window.__lt.longest = Math.max(window.__lt.longest, e.duration);
+             }
+           }
+         }).observe({type: 'longtask', buffered: true});
+         setTimeout(() => { const t = performance.now(); while (performance.now() - t < 80) {} }, 0);
+         return true;",
+        vec![],
+    )?;
+    let seen = b.wait_for(
+        "the long-task observer to see a task of 80 ms",
+        "return window.__lt.count > 0 ? window.__lt.longest : null;",
+        Duration::from_secs(10),
+    )?;
+    if !seen.as_f64().is_some_and(|ms| ms >= 80.0) {
+        return Err(format!("the long-task observer saw {seen}"));
+    }
+    let before = b.js(
+        "window.__lt.longest = 0; window.__lt.count = 0; return window.__lt.before;",
+        vec![],
+    )?;
+    Ok(before.as_f64().unwrap_or(0.0))
+}
+
+/// The longest main-thread task since [`watch_long_tasks`] (or the last reset), in ms, and how
+/// many tasks took 50 ms or more; `reset` starts the count again.
+pub fn longest_task(b: &Browser, reset: bool) -> R<(f64, u64)> {
+    let v = b.js(
+        "const r = [window.__lt.longest, window.__lt.count];
+         if (arguments[0]) { window.__lt.longest = 0; window.__lt.count = 0; }
+         return r;",
+        vec![json!(reset)],
+    )?;
+    Ok((v[0].as_f64().unwrap_or(0.0), v[1].as_u64().unwrap_or(0)))
+}

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use convplay_compute::experiment::Experiment;
 use convplay_compute::model::preset_for;
 use convplay_tests::{
-    Browser, R, StaticServer, accuracy, dist, set, state, text, value, wait_for_webgpu,
-    workers_label,
+    Browser, LONGEST_TASK, R, StaticServer, accuracy, dist, set, state, text, value,
+    wait_for_webgpu, watch_long_tasks, workers_label,
 };
 use serde_json::{Value, json};
 
@@ -27,8 +27,6 @@ use serde_json::{Value, json};
 const WASM_GROWTH: u64 = 1 << 20;
 /// The page's JS heap is collected when V8 likes: its samples are compared with a margin.
 const HEAP_GROWTH: u64 = 8 << 20;
-/// The longest main-thread task allowed while training, in ms.
-const LONGEST_TASK: f64 = 50.0;
 
 /// One sample: the step and what was held then.
 #[derive(Debug, Clone, Copy)]
@@ -53,8 +51,8 @@ const PROBE: &str = "
       wasm: m ? num(m.dataset.wasmBytes) : 0,
       gpu_buffers: m ? num(m.dataset.gpuBuffers) : 0,
       gpu_bytes: m ? num(m.dataset.gpuBytes) : 0,
-      longest: window.__longest || 0,
-      long_tasks: window.__longTasks || 0,
+      longest: window.__lt ? window.__lt.longest : 0,
+      long_tasks: window.__lt ? window.__lt.count : 0,
     };";
 
 /// A run of `steps` steps of cnn-gap (28×28 canvas, batch 8, 10 epochs) on `device`, sampled
@@ -93,28 +91,7 @@ fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: usize) -> 
             text(b, "#badge-workers")
         )
     })?;
-    b.js(
-        "window.__longest = 0; window.__longTasks = 0;
-         new PerformanceObserver((list) => {
-           for (const e of list.getEntries()) {
-             window.__longTasks += 1;
-             window.__longest = Math.max(window.__longest, e.duration);
-           }
-         }).observe({type: 'longtask'});
-         // The observer is proven on a task of 80 ms of its own before it is trusted with zero.
-         setTimeout(() => { const t = performance.now(); while (performance.now() - t < 80) {} }, 0);",
-        vec![],
-    )?;
-    let seen = b.wait_for(
-        "the long-task observer to see a task of 80 ms",
-        "return window.__longTasks > 0 ? window.__longest : null;",
-        Duration::from_secs(10),
-    )?;
-    assert!(
-        seen.as_f64().is_some_and(|ms| ms >= 80.0),
-        "the long-task observer saw {seen}"
-    );
-    b.js("window.__longest = 0; window.__longTasks = 0;", vec![])?;
+    watch_long_tasks(b)?;
     b.click("#train")?;
     let started = Instant::now();
     let mut samples = Vec::new();
