@@ -189,10 +189,13 @@ pub trait Backend {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()>;
+    /// `y` is the pool's output (the CPU routes the gradient through a ReLU before the pool
+    /// with it).
     fn max_pool_backward(
         &mut self,
         dx: Tensor,
         dy: Tensor,
+        y: Tensor,
         node: usize,
         g: &PoolGeom,
         n: usize,

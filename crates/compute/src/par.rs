@@ -47,22 +47,41 @@ where
     F: Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync + Send,
 {
     assert!(a.len() == b.len() && a.len() == c.len());
+    for_each_chunk3_mut(a, SPAN, b, SPAN, c, SPAN, |i, x, y, z| f(i * SPAN, x, y, z));
+}
+
+/// Three slices split in lockstep, in parallel: item `i` gets `a[i*a_len..]`, `b[i*b_len..]`
+/// and `c[i*c_len..]` (as many items as `a` has chunks).
+pub fn for_each_chunk3_mut<A: Send, B: Send, C: Send, F>(
+    a: &mut [A],
+    a_len: usize,
+    b: &mut [B],
+    b_len: usize,
+    c: &mut [C],
+    c_len: usize,
+    f: F,
+) where
+    F: Fn(usize, &mut [A], &mut [B], &mut [C]) + Sync + Send,
+{
+    if a.is_empty() || a_len == 0 || b_len == 0 || c_len == 0 {
+        return;
+    }
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        a.par_chunks_mut(SPAN)
-            .zip(b.par_chunks_mut(SPAN))
-            .zip(c.par_chunks_mut(SPAN))
+        a.par_chunks_mut(a_len)
+            .zip(b.par_chunks_mut(b_len))
+            .zip(c.par_chunks_mut(c_len))
             .enumerate()
-            .for_each(|(i, ((x, y), z))| f(i * SPAN, x, y, z));
+            .for_each(|(i, ((x, y), z))| f(i, x, y, z));
     }
     #[cfg(target_arch = "wasm32")]
     {
-        a.chunks_mut(SPAN)
-            .zip(b.chunks_mut(SPAN))
-            .zip(c.chunks_mut(SPAN))
+        a.chunks_mut(a_len)
+            .zip(b.chunks_mut(b_len))
+            .zip(c.chunks_mut(c_len))
             .enumerate()
-            .for_each(|(i, ((x, y), z))| f(i * SPAN, x, y, z));
+            .for_each(|(i, ((x, y), z))| f(i, x, y, z));
     }
 }
 

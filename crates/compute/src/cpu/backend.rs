@@ -17,7 +17,7 @@ use crate::ops::blur::{self, BlurGeom};
 use crate::ops::conv2d::{self, Conv2dGeom};
 use crate::ops::dense::{self, DenseGeom};
 use crate::ops::pad::{self, PadGeom};
-use crate::ops::pool::{self, PoolGeom};
+use crate::ops::pool::{self, PoolGeom, PoolRoute};
 use crate::ops::{GradWrite, add, concat, dropout, gap, relu, same_len};
 use crate::rng::Rng;
 
@@ -40,8 +40,49 @@ pub struct CpuBackend<'a> {
     ws: &'a mut Workspace,
     /// The dropout generator and the shard's first image, in training.
     dropout: Option<(&'a mut Rng, usize)>,
-    /// A ReLU mask `(dy, y)` not yet applied ([`Backend::relu_mask`]).
-    pending_mask: Option<(Tensor, Tensor)>,
+    /// A call left to be fused into the next one.
+    pending: Option<Pending>,
+}
+
+/// A call the CPU backend leaves pending, to carry out inside the next call when that is the
+/// one it fuses with, or on its own before any other call ([`CpuBackend::flush`]).
+#[derive(Clone, Copy)]
+enum Pending {
+    /// A fused ReLU's backward mask, dy = 0 where y ≤ 0 ([`Backend::relu_mask`]): fused into
+    /// the layer's weight gradient.
+    Mask { dy: Tensor, y: Tensor },
+    /// A convolution ([`Backend::conv2d_forward`]): fused with a max pool of its output.
+    Conv(ConvCall),
+    /// A max pool's backward into a gradient no other pass has written yet
+    /// ([`Backend::max_pool_backward`]): if a ReLU's mask and then the weight gradient of the
+    /// convolution that feeds the pool follow, all three run a few images at a time
+    /// ([`conv2d::conv2d_backward_weight_pooled_relu`]).
+    Pool(PoolCall),
+    /// [`Pending::Pool`] followed by the ReLU mask `(dy = pool.dx, y)`.
+    PoolMask(PoolCall, Tensor),
+}
+
+/// The arguments of a [`Backend::max_pool_backward`] call.
+#[derive(Clone, Copy)]
+struct PoolCall {
+    dx: Tensor,
+    dy: Tensor,
+    y: Tensor,
+    node: usize,
+    g: PoolGeom,
+    n: usize,
+}
+
+/// The arguments of a [`Backend::conv2d_forward`] call.
+#[derive(Clone, Copy)]
+struct ConvCall {
+    out: Tensor,
+    x: Tensor,
+    w: Param,
+    b: Option<Param>,
+    g: Conv2dGeom,
+    n: usize,
+    relu: bool,
 }
 
 /// Weight and optional bias gradient views.
@@ -56,21 +97,53 @@ fn grad_pair(grads: &mut [f32], w: Param, b: Option<Param>) -> (&mut [f32], Opti
 }
 
 impl<'a> CpuBackend<'a> {
-    /// The start of every primitive but `relu_mask`: applies a pending ReLU mask, then times the
-    /// call as `family` (after the mask, which is timed as a call of its own: no call is timed
-    /// inside another).
+    /// The start of every primitive but the ones that leave a call pending: carries out a
+    /// pending call, then times this call as `family` (after the pending one, which is timed as
+    /// a call of its own: no call is timed inside another).
     fn begin(&mut self, family: Family) -> Result<profile::Call> {
         self.flush()?;
         Ok(profile::call(family))
     }
 
-    /// Applies a pending ReLU mask: dy = 0 where y ≤ 0.
+    /// Carries out a pending call on its own.
     fn flush(&mut self) -> Result<()> {
-        if let Some((dy, y)) = self.pending_mask.take() {
-            let _p = profile::call(Family::Elementwise);
-            self.ws.write(dy, |d, ws| relu::relu_mask(d, ws.get(y)))?;
+        match self.pending.take() {
+            None => Ok(()),
+            Some(Pending::Mask { dy, y }) => {
+                let _p = profile::call(Family::Elementwise);
+                self.ws.write(dy, |d, ws| relu::relu_mask(d, ws.get(y)))
+            }
+            Some(Pending::Pool(p)) => self.max_pool_backward_now(p),
+            Some(Pending::PoolMask(p, y)) => {
+                self.max_pool_backward_now(p)?;
+                self.pending = Some(Pending::Mask { dy: p.dx, y });
+                self.flush()
+            }
+            Some(Pending::Conv(c)) => {
+                let _p = profile::call(Family::Gemm);
+                let (wv, bv) = (self.p(c.w)?, c.b.map(|b| self.p(b)).transpose()?);
+                self.ws.write(c.out, |o, ws| {
+                    conv2d::conv2d_forward_act(o, ws.get(c.x), wv, bv, &c.g, c.n, c.relu)
+                })
+            }
         }
-        Ok(())
+    }
+
+    /// [`Backend::max_pool_backward`] on its own.
+    fn max_pool_backward_now(&mut self, p: PoolCall) -> Result<()> {
+        let _p = profile::call(Family::Pooling);
+        self.ws.write_grad(p.dx, |d, write, ws| {
+            let am = &ws.argmax[p.node];
+            pool::max_pool_backward(d, ws.get(p.dy), am, &p.g, p.n, write)
+        })
+    }
+
+    /// The pending max pool's backward, if it writes `t`.
+    fn pending_pool_into(&self, t: Tensor) -> Option<PoolCall> {
+        match self.pending {
+            Some(Pending::Pool(p) | Pending::PoolMask(p, _)) if p.dx == t => Some(p),
+            _ => None,
+        }
     }
 
     /// A parameter's values (borrowed from the model, not from the backend).
@@ -86,7 +159,11 @@ impl<'a> CpuBackend<'a> {
 
 impl Backend for CpuBackend<'_> {
     fn settle(&mut self, dy: Tensor) -> Result<()> {
-        self.ws.settle(dy);
+        // A pending max pool's backward will write `dy`: it stays pending.
+        if self.pending_pool_into(dy).is_none() {
+            self.flush()?;
+            self.ws.settle(dy);
+        }
         Ok(())
     }
 
@@ -100,11 +177,19 @@ impl Backend for CpuBackend<'_> {
         n: usize,
         relu: bool,
     ) -> Result<()> {
-        let _p = self.begin(Family::Gemm)?;
-        let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
-        self.ws.write(out, |o, ws| {
-            conv2d::conv2d_forward_act(o, ws.get(x), wv, bv, g, n, relu)
-        })
+        // Left pending: if the walker's next call max-pools `out`, both run image by image
+        // ([`conv2d::conv2d_forward_max_pool`]); any other call carries it out first.
+        self.flush()?;
+        self.pending = Some(Pending::Conv(ConvCall {
+            out,
+            x,
+            w,
+            b,
+            g: *g,
+            n,
+            relu,
+        }));
+        Ok(())
     }
 
     fn conv2d_backward_weight(
@@ -116,8 +201,26 @@ impl Backend for CpuBackend<'_> {
         g: &Conv2dGeom,
         n: usize,
     ) -> Result<()> {
-        if let Some((masked, y)) = self.pending_mask.filter(|(masked, _)| *masked == dy) {
-            self.pending_mask = None;
+        if let Some(Pending::PoolMask(p, _)) = self.pending
+            && p.dx == dy
+        {
+            self.pending = None;
+            let _p = profile::call(Family::Gemm);
+            let (dw, db) = grad_pair(self.grads, w, b);
+            return self.ws.write_grad(dy, |d, _, ws| {
+                let route = PoolRoute {
+                    dy: ws.get(p.dy),
+                    pooled: ws.get(p.y),
+                    argmax: &ws.argmax[p.node],
+                    g: &p.g,
+                };
+                conv2d::conv2d_backward_weight_pooled_relu(dw, db, d, route, ws.get(x), g, n)
+            });
+        }
+        if let Some(Pending::Mask { dy: masked, y }) = self.pending
+            && masked == dy
+        {
+            self.pending = None;
             let _p = profile::call(Family::Gemm);
             let (dw, db) = grad_pair(self.grads, w, b);
             return self.ws.write(masked, |d, ws| {
@@ -200,13 +303,18 @@ impl Backend for CpuBackend<'_> {
     }
 
     /// Left pending: the walker's next call is the layer's weight gradient on the same `dy`,
-    /// which masks each image just before it reads it ([`conv2d::conv2d_backward_weight_relu`]).
-    /// Any other call carries it out first ([`CpuBackend::flush`]).
+    /// which masks each image just before it reads it ([`conv2d::conv2d_backward_weight_relu`]),
+    /// or, after a pending max pool's backward into `dy`, writes it from the pool's gradient
+    /// ([`Pending::PoolMask`]). Any other call carries it out first ([`CpuBackend::flush`]).
     fn relu_mask(&mut self, dy: Tensor, y: Tensor, len: usize) -> Result<()> {
-        self.flush()?;
         same_len("relu_mask", len, self.ws.get(dy).len())?;
         same_len("relu_mask", len, self.ws.get(y).len())?;
-        self.pending_mask = Some((dy, y));
+        if let Some(p) = self.pending_pool_into(dy) {
+            self.pending = Some(Pending::PoolMask(p, y));
+            return Ok(());
+        }
+        self.flush()?;
+        self.pending = Some(Pending::Mask { dy, y });
         Ok(())
     }
 
@@ -377,6 +485,34 @@ impl Backend for CpuBackend<'_> {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
+        if let Some(Pending::Conv(c)) = self.pending
+            && c.out == x
+            && c.n == n
+        {
+            self.pending = None;
+            let _p = profile::call(Family::Gemm);
+            let (wv, bv) = (self.p(c.w)?, c.b.map(|b| self.p(b)).transpose()?);
+            let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
+            let mut conv = std::mem::take(self.ws.slot(c.out));
+            let r = self.ws.write(out, |o, ws| {
+                let xv = ws.get(c.x);
+                conv2d::conv2d_forward_max_pool(
+                    &mut conv,
+                    o,
+                    &mut argmax,
+                    xv,
+                    wv,
+                    bv,
+                    &c.g,
+                    n,
+                    c.relu,
+                    g,
+                )
+            });
+            *self.ws.slot(c.out) = conv;
+            self.ws.argmax[node] = argmax;
+            return r;
+        }
         let _p = self.begin(Family::Pooling)?;
         let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
         let r = self.ws.write(out, |o, ws| {
@@ -386,18 +522,30 @@ impl Backend for CpuBackend<'_> {
         r
     }
 
+    /// Left pending when it is the first pass to write `dx` (see [`Pending::Pool`]).
     fn max_pool_backward(
         &mut self,
         dx: Tensor,
         dy: Tensor,
+        y: Tensor,
         node: usize,
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
-        let _p = self.begin(Family::Pooling)?;
-        self.ws.write_grad(dx, |d, write, ws| {
-            pool::max_pool_backward(d, ws.get(dy), &ws.argmax[node], g, n, write)
-        })
+        self.flush()?;
+        let call = PoolCall {
+            dx,
+            dy,
+            y,
+            node,
+            g: *g,
+            n,
+        };
+        if self.ws.is_stale(dx) {
+            self.pending = Some(Pending::Pool(call));
+            return Ok(());
+        }
+        self.max_pool_backward_now(call)
     }
 
     fn avg_pool_forward(&mut self, out: Tensor, x: Tensor, g: &PoolGeom, n: usize) -> Result<()> {
@@ -576,9 +724,9 @@ impl Model {
             running: &mut self.buffers,
             ws,
             dropout,
-            pending_mask: None,
+            pending: None,
         };
-        let r = walk::forward(&mut b, &self.graph, &layout, n, train);
+        let r = walk::forward(&mut b, &self.graph, &layout, n, train).and_then(|()| b.flush());
         ws.layout = layout;
         ws.trained = train && r.is_ok();
         r
@@ -634,7 +782,7 @@ impl Model {
             running: &mut self.buffers,
             ws,
             dropout: None,
-            pending_mask: None,
+            pending: None,
         };
         let r = walk::backward(&mut b, &self.graph, &layout, n).and_then(|()| b.flush());
         ws.layout = layout;
@@ -702,7 +850,7 @@ mod tests {
             running: &mut running,
             ws: &mut ws,
             dropout: None,
-            pending_mask: None,
+            pending: None,
         };
         let part = Part {
             tensor: Tensor::Grad(1),

@@ -109,6 +109,11 @@ impl Workspace {
         }
     }
 
+    /// Whether `t` is a gradient no pass has written in this backward.
+    pub(super) fn is_stale(&self, t: Tensor) -> bool {
+        matches!(t, Tensor::Grad(s) if self.stale.get(s) == Some(&true))
+    }
+
     /// Whether `t` is a stale gradient, which it no longer is once written.
     fn take_stale(&mut self, t: Tensor) -> bool {
         match t {

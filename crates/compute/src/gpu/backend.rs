@@ -388,6 +388,7 @@ impl Backend for Recorder<'_> {
         &mut self,
         dx: Tensor,
         dy: Tensor,
+        _y: Tensor,
         node: usize,
         g: &PoolGeom,
         n: usize,

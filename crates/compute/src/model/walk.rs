@@ -223,7 +223,7 @@ pub fn backward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize) -> Resul
                 }
             }
             _ if !wants_dx => {}
-            NodeOp::MaxPool(geom) => b.max_pool_backward(dx, dy, k, geom, n)?,
+            NodeOp::MaxPool(geom) => b.max_pool_backward(dx, dy, y, k, geom, n)?,
             NodeOp::AvgPool(geom) => b.avg_pool_backward(dx, dy, geom, n)?,
             NodeOp::GlobalAvgPool { plane } => b.gap_backward(dx, dy, len, *plane)?,
             NodeOp::Flatten => {}

@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 
+use super::pool::{self, PoolGeom, PoolRoute};
 use super::{GradWrite, Padding, relu, window_axis};
 use crate::cpu::gemm::{Mat, sgemm};
 use crate::cpu::profile::{self, Family};
@@ -270,45 +271,118 @@ pub fn conv2d_forward_act(
     n: usize,
     relu: bool,
 ) -> Result<()> {
+    check_forward(out.len(), x.len(), w.len(), b, g, n)?;
+    par::for_each_chunk_mut(out, g.out_len(), |i, o| {
+        forward_image(o, &x[i * g.in_len()..(i + 1) * g.in_len()], w, b, g, relu);
+    });
+    Ok(())
+}
+
+/// [`conv2d_forward_act`]'s checks.
+fn check_forward(
+    out: usize,
+    x: usize,
+    w: usize,
+    b: Option<&[f32]>,
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
     const OP: &str = "conv2d_forward";
-    g.check(OP, "out", out.len(), n * g.out_len())?;
-    g.check(OP, "x", x.len(), n * g.in_len())?;
-    g.check(OP, "w", w.len(), g.weight_len())?;
+    g.check(OP, "out", out, n * g.out_len())?;
+    g.check(OP, "x", x, n * g.in_len())?;
+    g.check(OP, "w", w, g.weight_len())?;
     if let Some(b) = b {
         g.check(OP, "b", b.len(), g.c_out)?;
     }
+    Ok(())
+}
+
+/// [`conv2d_forward_act`] of one image `xi` into `o`.
+fn forward_image(
+    o: &mut [f32],
+    xi: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    g: &Conv2dGeom,
+    relu: bool,
+) {
     let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
-    par::for_each_chunk_mut(out, g.out_len(), |i, o| {
-        let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-        if conv_thin::applies(g) {
-            with_col(conv_thin::padded_len(g), |xp| {
-                pad_thin(xp, xi, g);
-                let _l = profile::leaf(Family::Gemm);
-                conv_thin::forward(o, xp, w, b, g, relu);
+    if conv_thin::applies(g) {
+        with_col(conv_thin::padded_len(g), |xp| {
+            pad_thin(xp, xi, g);
+            let _l = profile::leaf(Family::Gemm);
+            conv_thin::forward(o, xp, w, b, g, relu);
+        });
+        return;
+    }
+    for grp in 0..g.groups {
+        let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
+        let og = &mut o[grp * cog * cols..(grp + 1) * cog * cols];
+        if g.is_pointwise() {
+            let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
+            sgemm(wg, Mat::rm(xg, rows, cols), og, cols, false);
+        } else {
+            with_col(rows * cols, |col| {
+                im2col(col, xi, g, grp * g.c_in_g());
+                sgemm(wg, Mat::rm(col, rows, cols), og, cols, false);
             });
-            return;
         }
-        for grp in 0..g.groups {
-            let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
-            let og = &mut o[grp * cog * cols..(grp + 1) * cog * cols];
-            if g.is_pointwise() {
-                let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
-                sgemm(wg, Mat::rm(xg, rows, cols), og, cols, false);
-            } else {
-                with_col(rows * cols, |col| {
-                    im2col(col, xi, g, grp * g.c_in_g());
-                    sgemm(wg, Mat::rm(col, rows, cols), og, cols, false);
-                });
+    }
+    let _l = profile::leaf(Family::Elementwise);
+    if let Some(b) = b {
+        elementwise::bias_add_channels(o, b, cols);
+    }
+    if relu {
+        elementwise::relu_forward_inplace(o);
+    }
+}
+
+/// [`conv2d_forward_act`] followed by [`pool::max_pool_forward`] of its output, image by image:
+/// each image's planes are pooled as soon as they are computed, while they are in cache,
+/// instead of in a pass of their own over the whole batch's output read back from memory. `out`
+/// still gets the convolution's output (the ReLU's backward reads it); `pooled` and `argmax` get
+/// what the pool gives. Same bits as the two calls.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_max_pool(
+    out: &mut [f32],
+    pooled: &mut [f32],
+    argmax: &mut [u32],
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    g: &Conv2dGeom,
+    n: usize,
+    relu: bool,
+    pg: &PoolGeom,
+) -> Result<()> {
+    check_forward(out.len(), x.len(), w.len(), b, g, n)?;
+    if [pg.c, pg.h_in, pg.w_in] != [g.c_out, g.h_out, g.w_out] {
+        return Err(Error::ShapeMismatch {
+            op: "conv2d_forward_max_pool",
+            expected: format!("a pool of {}×{}×{}", g.c_out, g.h_out, g.w_out),
+            got: format!("a pool of {}×{}×{}", pg.c, pg.h_in, pg.w_in),
+        });
+    }
+    pg.check_max("max_pool_forward", out.len(), pooled.len(), argmax.len(), n)?;
+    let (hw_in, hw_out) = (pg.h_in * pg.w_in, pg.h_out * pg.w_out);
+    par::for_each_chunk3_mut(
+        out,
+        g.out_len(),
+        pooled,
+        pg.out_len(),
+        argmax,
+        pg.out_len(),
+        |i, o, po, am| {
+            forward_image(o, &x[i * g.in_len()..(i + 1) * g.in_len()], w, b, g, relu);
+            let _l = profile::leaf(Family::Pooling);
+            let planes = o
+                .chunks_exact(hw_in)
+                .zip(po.chunks_exact_mut(hw_out).zip(am.chunks_exact_mut(hw_out)));
+            for (plane, (po, am)) in planes {
+                pool::max_pool_plane(po, am, plane, pg);
             }
-        }
-        let _l = profile::leaf(Family::Elementwise);
-        if let Some(b) = b {
-            elementwise::bias_add_channels(o, b, cols);
-        }
-        if relu {
-            elementwise::relu_forward_inplace(o);
-        }
-    });
+        },
+    );
     Ok(())
 }
 
@@ -401,10 +475,40 @@ pub fn conv2d_backward_weight_relu(
     backward_weight(dw, db, Dout::Masked(dout, y), x, g, n)
 }
 
-/// The output gradient a weight gradient reads: as it is, or to be masked by a ReLU's output.
+/// [`conv2d_backward_weight_relu`] of a convolution whose ReLU'd output is max-pooled: `dout`
+/// is first written, a few images at a time just before the product reads them, as the pool's
+/// backward routes `route.dy` through the ReLU ([`PoolRoute::write_relu_input_grad`]), instead
+/// of in two passes of their own over the whole batch (the pool's backward, the mask). `dout`
+/// is left holding that gradient, for the input's gradient; what it held before is not read.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_weight_pooled_relu(
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    dout: &mut [f32],
+    route: PoolRoute,
+    x: &[f32],
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
+    const OP: &str = "conv2d_backward_weight";
+    let pg = route.g;
+    if [pg.c, pg.h_in, pg.w_in] != [g.c_out, g.h_out, g.w_out] {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            expected: format!("a pool of {}×{}×{}", g.c_out, g.h_out, g.w_out),
+            got: format!("a pool of {}×{}×{}", pg.c, pg.h_in, pg.w_in),
+        });
+    }
+    route.check(OP, n)?;
+    backward_weight(dw, db, Dout::Pooled(dout, route), x, g, n)
+}
+
+/// The output gradient a weight gradient reads: as it is, to be masked by a ReLU's output, or
+/// to be written from a max pool's backward through the ReLU.
 enum Dout<'a> {
     Plain(&'a [f32]),
     Masked(&'a mut [f32], &'a [f32]),
+    Pooled(&'a mut [f32], PoolRoute<'a>),
 }
 
 fn backward_weight(
@@ -418,7 +522,7 @@ fn backward_weight(
     const OP: &str = "conv2d_backward_weight";
     let dout_len = match &dout {
         Dout::Plain(d) => d.len(),
-        Dout::Masked(d, _) => d.len(),
+        Dout::Masked(d, _) | Dout::Pooled(d, _) => d.len(),
     };
     g.check(OP, "dw", dw.len(), g.weight_len())?;
     g.check(OP, "dout", dout_len, n * g.out_len())?;
@@ -468,6 +572,15 @@ fn backward_weight(
                 {
                     let _l = profile::leaf(Family::Elementwise);
                     relu::mask_in_place(dc, &y[chunk_out * c..chunk_out * c + dc.len()]);
+                }
+                chunk(c, part, dc);
+            })
+        }
+        Dout::Pooled(d, route) => {
+            par::for_each_chunk_pair_mut(parts, part_len, d, chunk_out, |c, part, dc| {
+                {
+                    let _l = profile::leaf(Family::Pooling);
+                    route.write_relu_input_grad(dc, c * WEIGHT_GRAD_CHUNK * g.c_out);
                 }
                 chunk(c, part, dc);
             })
@@ -679,6 +792,131 @@ mod tests {
             conv2d_backward_weight_relu(&mut mw, Some(&mut mb), &mut d, &y, &x, &g, n).unwrap();
             conv2d_backward_weight(&mut pw, Some(&mut pb), &masked, &x, &g, n).unwrap();
             assert_eq!((mw, mb, d), (pw, pb, masked), "{c:?} backward_weight_relu");
+        }
+    }
+
+    /// The convolution with its max pool image by image gives the same bits as the two passes,
+    /// on the thin kernels' shapes as on the matrix multiply's, and refuses a pool of another
+    /// shape.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn conv2d_with_its_max_pool_equals_the_two_passes() {
+        let mut rng = Rng::new(12);
+        let mut all = cases();
+        all.push(([1, 20, 19], 8, 3, 1, Padding::Valid, 1, 3));
+        all.push(([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 2));
+        for c in &all {
+            let g = geom(c);
+            let n = c.6;
+            let (x, w, b) = (
+                random(n * g.in_len(), &mut rng),
+                random(g.weight_len(), &mut rng),
+                random(g.c_out, &mut rng),
+            );
+            let pools = [(2, 2, Padding::Valid), (3, 2, Padding::Same)];
+            for (pg, relu) in pools
+                .iter()
+                .zip([true, false])
+                .filter_map(|(&(k, s, p), relu)| {
+                    let pg = PoolGeom::new([g.c_out, g.h_out, g.w_out], k, s, p).ok()?;
+                    Some((pg, relu))
+                })
+            {
+                let mut y = vec![0.0; n * g.out_len()];
+                let (mut p, mut am) = (vec![0.0; n * pg.out_len()], vec![0; n * pg.out_len()]);
+                conv2d_forward_act(&mut y, &x, &w, Some(&b), &g, n, relu).unwrap();
+                pool::max_pool_forward(&mut p, &mut am, &y, &pg, n).unwrap();
+                let mut fy = vec![f32::NAN; y.len()];
+                let (mut fp, mut fam) = (vec![f32::NAN; p.len()], vec![u32::MAX; am.len()]);
+                conv2d_forward_max_pool(
+                    &mut fy,
+                    &mut fp,
+                    &mut fam,
+                    &x,
+                    &w,
+                    Some(&b),
+                    &g,
+                    n,
+                    relu,
+                    &pg,
+                )
+                .unwrap();
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fy), bits(&y), "{c:?} {pg:?}: the convolution");
+                assert_eq!(bits(&fp), bits(&p), "{c:?} {pg:?}: the pool");
+                assert_eq!(fam, am, "{c:?} {pg:?}: the winners");
+            }
+        }
+        let g = geom(&([2, 8, 8], 4, 3, 1, Padding::Same, 1, 1));
+        let pg = PoolGeom::new([4, 7, 8], 2, 2, Padding::Valid).unwrap();
+        let (x, w) = (vec![0.0; g.in_len()], vec![0.0; g.weight_len()]);
+        let (mut y, mut p, mut am) = (
+            vec![0.0; g.out_len()],
+            vec![0.0; pg.out_len()],
+            vec![0; pg.out_len()],
+        );
+        let err = conv2d_forward_max_pool(&mut y, &mut p, &mut am, &x, &w, None, &g, 1, true, &pg);
+        assert!(err.is_err(), "a pool of another shape is refused");
+    }
+
+    /// The weight gradient that writes its output gradient from the max pool's backward through
+    /// the ReLU gives the same bits as the pool's backward, the mask and the weight gradient,
+    /// for pools with and without overlapping windows, and leaves the same output gradient.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn weight_gradient_through_the_pool_equals_the_three_passes() {
+        let mut rng = Rng::new(14);
+        let shapes: [Case; 4] = [
+            ([1, 20, 19], 8, 3, 1, Padding::Valid, 1, 6),
+            ([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 5),
+            ([4, 9, 9], 6, 3, 1, Padding::Same, 2, 3),
+            ([3, 7, 7], 7, 3, 1, Padding::Same, 1, 1),
+        ];
+        for c in &shapes {
+            let g = geom(c);
+            let n = c.6;
+            let (x, w, b) = (
+                random(n * g.in_len(), &mut rng),
+                random(g.weight_len(), &mut rng),
+                random(g.c_out, &mut rng),
+            );
+            let mut y = vec![0.0; n * g.out_len()];
+            conv2d_forward_act(&mut y, &x, &w, Some(&b), &g, n, true).unwrap();
+            for (k, s, p) in [(2, 2, Padding::Valid), (3, 2, Padding::Same)] {
+                let pg = PoolGeom::new([g.c_out, g.h_out, g.w_out], k, s, p).unwrap();
+                let (mut pooled, mut am) = (vec![0.0; n * pg.out_len()], vec![0; n * pg.out_len()]);
+                pool::max_pool_forward(&mut pooled, &mut am, &y, &pg, n).unwrap();
+                let pdy = random(pooled.len(), &mut rng);
+
+                let mut dy = vec![0.0; y.len()];
+                pool::max_pool_backward(&mut dy, &pdy, &am, &pg, n, GradWrite::Add).unwrap();
+                relu::relu_mask(&mut dy, &y).unwrap();
+                let (mut dw, mut db) = (vec![0.5; g.weight_len()], vec![0.5; g.c_out]);
+                conv2d_backward_weight(&mut dw, Some(&mut db), &dy, &x, &g, n).unwrap();
+
+                let mut fdy = vec![f32::NAN; y.len()];
+                let (mut fdw, mut fdb) = (vec![0.5; g.weight_len()], vec![0.5; g.c_out]);
+                let route = PoolRoute {
+                    dy: &pdy,
+                    pooled: &pooled,
+                    argmax: &am,
+                    g: &pg,
+                };
+                conv2d_backward_weight_pooled_relu(
+                    &mut fdw,
+                    Some(&mut fdb),
+                    &mut fdy,
+                    route,
+                    &x,
+                    &g,
+                    n,
+                )
+                .unwrap();
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fdy), bits(&dy), "{c:?} {pg:?}: the output gradient");
+                assert_eq!(bits(&fdw), bits(&dw), "{c:?} {pg:?}: the weight gradient");
+                assert_eq!(bits(&fdb), bits(&db), "{c:?} {pg:?}: the bias gradient");
+            }
         }
     }
 

@@ -63,6 +63,26 @@ impl PoolGeom {
     fn check(&self, op: &'static str, x: usize, out: usize, n: usize) -> Result<()> {
         super::check_planes(op, x, out, n, self.in_len(), self.out_len())
     }
+
+    /// [`PoolGeom::check`] plus one winner index per output element.
+    pub(crate) fn check_max(
+        &self,
+        op: &'static str,
+        x: usize,
+        out: usize,
+        argmax: usize,
+        n: usize,
+    ) -> Result<()> {
+        self.check(op, x, out, n)?;
+        if argmax != out {
+            return Err(Error::ShapeMismatch {
+                op,
+                expected: format!("argmax of {out}"),
+                got: argmax.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// out = max over each window; `argmax` (same length as out) gets the winning input index within
@@ -74,15 +94,17 @@ pub fn max_pool_forward(
     g: &PoolGeom,
     n: usize,
 ) -> Result<()> {
-    g.check("max_pool_forward", x.len(), out.len(), n)?;
-    if argmax.len() != out.len() {
-        return Err(Error::ShapeMismatch {
-            op: "max_pool_forward",
-            expected: format!("argmax of {}", out.len()),
-            got: argmax.len().to_string(),
-        });
-    }
+    g.check_max("max_pool_forward", x.len(), out.len(), argmax.len(), n)?;
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
+    par::for_each_chunk_pair_mut(out, hw_out, argmax, hw_out, |p, o, am| {
+        max_pool_plane(o, am, &x[p * hw_in..(p + 1) * hw_in], g);
+    });
+    Ok(())
+}
+
+/// [`max_pool_forward`] of one plane: `o` and `am` take `h_out·w_out` elements, `plane`
+/// `h_in·w_in`; each winner's index is within its plane.
+pub(crate) fn max_pool_plane(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
     // Unpadded on every side: `same` padding of an odd side pads after, not before.
     let two_by_two = g.size == 2
         && g.stride == 2
@@ -90,33 +112,29 @@ pub fn max_pool_forward(
         && g.pad_left == 0
         && g.h_in >= 2 * g.h_out
         && g.w_in >= 2 * g.w_out;
-    par::for_each_chunk_pair_mut(out, hw_out, argmax, hw_out, |p, o, am| {
-        let plane = &x[p * hw_in..(p + 1) * hw_in];
-        if two_by_two {
-            max_pool_2x2(o, am, plane, g);
-            return;
-        }
-        for oy in 0..g.h_out {
-            let (y0, y1) = g.span(oy, g.pad_top, g.h_in);
-            for ox in 0..g.w_out {
-                let (x0, x1) = g.span(ox, g.pad_left, g.w_in);
-                let mut best = f32::NEG_INFINITY;
-                let mut at = (y0 * g.w_in + x0) as u32;
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let v = plane[iy * g.w_in + ix];
-                        if v > best {
-                            best = v;
-                            at = (iy * g.w_in + ix) as u32;
-                        }
+    if two_by_two {
+        max_pool_2x2(o, am, plane, g);
+        return;
+    }
+    for oy in 0..g.h_out {
+        let (y0, y1) = g.span(oy, g.pad_top, g.h_in);
+        for ox in 0..g.w_out {
+            let (x0, x1) = g.span(ox, g.pad_left, g.w_in);
+            let mut best = f32::NEG_INFINITY;
+            let mut at = (y0 * g.w_in + x0) as u32;
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let v = plane[iy * g.w_in + ix];
+                    if v > best {
+                        best = v;
+                        at = (iy * g.w_in + ix) as u32;
                     }
                 }
-                o[oy * g.w_out + ox] = plane[at as usize];
-                am[oy * g.w_out + ox] = at;
             }
+            o[oy * g.w_out + ox] = plane[at as usize];
+            am[oy * g.w_out + ox] = at;
         }
-    });
-    Ok(())
+    }
 }
 
 /// The common 2×2, stride 2, unpadded case of [`max_pool_forward`] on one plane, with the same
@@ -155,7 +173,7 @@ pub fn max_pool_backward(
     n: usize,
     write: GradWrite,
 ) -> Result<()> {
-    g.check("max_pool_backward", dx.len(), dout.len(), n)?;
+    g.check_max("max_pool_backward", dx.len(), dout.len(), argmax.len(), n)?;
     let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
     par::for_each_chunk_mut(dx, hw_in, |p, d| {
         let (dp, ap) = (
@@ -168,6 +186,45 @@ pub fn max_pool_backward(
         }
     });
     Ok(())
+}
+
+/// What a max pool's backward reads, for a caller that routes it through the ReLU before the
+/// pool as it goes ([`crate::ops::conv2d::conv2d_backward_weight_pooled_relu`]).
+#[derive(Clone, Copy)]
+pub struct PoolRoute<'a> {
+    /// The gradient of the pool's output.
+    pub dy: &'a [f32],
+    /// The pool's output: each window's winning value, the ReLU's output there.
+    pub pooled: &'a [f32],
+    pub argmax: &'a [u32],
+    pub g: &'a PoolGeom,
+}
+
+impl PoolRoute<'_> {
+    /// Checks the lengths for `n` images.
+    pub(crate) fn check(&self, op: &'static str, n: usize) -> Result<()> {
+        let g = self.g;
+        g.check_max(op, n * g.in_len(), self.dy.len(), self.argmax.len(), n)?;
+        super::same_len(op, self.dy.len(), self.pooled.len())
+    }
+
+    /// Writes over `d`, whole planes of the pool's input from plane `first` on, the gradient of
+    /// the ReLU's input: [`max_pool_backward`], then 0 wherever the ReLU's output is ≤ 0. A
+    /// window's winner holds the window's value, so the pooled value decides for it, and a cell
+    /// no window picked gets 0 either way. The same bits as the two passes.
+    pub(crate) fn write_relu_input_grad(&self, d: &mut [f32], first: usize) {
+        let (hw_in, hw_out) = (self.g.h_in * self.g.w_in, self.g.h_out * self.g.w_out);
+        for (j, plane) in d.chunks_exact_mut(hw_in).enumerate() {
+            let r = (first + j) * hw_out..(first + j + 1) * hw_out;
+            plane.fill(0.0);
+            let windows = self.dy[r.clone()].iter().zip(&self.argmax[r.clone()]);
+            for ((g, &a), &v) in windows.zip(&self.pooled[r]) {
+                if v > 0.0 {
+                    plane[a as usize] += g;
+                }
+            }
+        }
+    }
 }
 
 /// out = mean over each window's cells inside the input.
