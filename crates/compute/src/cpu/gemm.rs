@@ -36,6 +36,14 @@ impl<'a> Mat<'a> {
             cs: self.rs,
         }
     }
+    /// Columns `r` of this view (`r` within `0..cols`).
+    pub fn columns(self, r: std::ops::Range<usize>) -> Self {
+        Self {
+            data: &self.data[(r.start * self.cs).min(self.data.len())..],
+            cols: r.len(),
+            ..self
+        }
+    }
     fn last_index(&self) -> usize {
         if self.rows == 0 || self.cols == 0 {
             0
