@@ -27,6 +27,26 @@ where
     }
 }
 
+/// Runs `f` with `len` elements of this thread's reusable buffer `key` (grown as needed and
+/// never cleared: `f` writes before it reads), so that a step allocates nothing; or with a fresh
+/// buffer when this thread is already using `key` (a parallel task of an outer call, run on this
+/// thread while it waited, that needs the same buffer).
+pub fn with_scratch<T: Clone + Default, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, T::default());
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![T::default(); len]),
+    })
+}
+
 /// Elements per work item of [`for_each_span_mut`]: 64 KiB of f32, big enough that scheduling
 /// is noise beside the work, small enough to spread one layer's activations over every core.
 pub const SPAN: usize = 1 << 14;

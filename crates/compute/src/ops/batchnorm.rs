@@ -258,19 +258,9 @@ pub fn batchnorm_backward(
             }
         });
     };
-    SUMS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.resize(g.c, (0.0, 0.0));
-            sums(&mut buf);
-            dx_and_params(&buf);
-        }
-        // Re-entered on this thread (a parallel task of a caller ran another backward): a
-        // buffer of its own.
-        Err(_) => {
-            let mut buf = vec![(0.0, 0.0); g.c];
-            sums(&mut buf);
-            dx_and_params(&buf);
-        }
+    par::with_scratch(&SUMS, g.c, |buf| {
+        sums(buf);
+        dx_and_params(buf);
     });
     Ok(())
 }

@@ -150,13 +150,7 @@ thread_local! {
 
 /// Runs `f` with this thread's reusable column buffer of `len` floats.
 fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    COL.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() < len {
-            c.resize(len, 0.0);
-        }
-        f(&mut c[..len])
-    })
+    par::with_scratch(&COL, len, f)
 }
 
 /// Gathers the patches of channels `[c0, c0 + c_in_g)` of one image, for output rows `oys`, into
@@ -651,22 +645,9 @@ fn backward_weight(
             }
         }
     };
-    let len = chunks * part_len;
-    PARTS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            fill(&mut buf[..len]);
-            reduce(&buf[..len]);
-        }
-        // Re-entered on this thread (a caller's parallel task ran another backward while
-        // waiting): a buffer of its own.
-        Err(_) => {
-            let mut parts = vec![0.0f32; len];
-            fill(&mut parts);
-            reduce(&parts);
-        }
+    par::with_scratch(&PARTS, chunks * part_len, |parts| {
+        fill(parts);
+        reduce(parts);
     });
     Ok(())
 }
