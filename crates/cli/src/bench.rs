@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use convplay_compute::data::Dataset;
+use convplay_compute::data::{Dataset, Label};
 use convplay_compute::model::graph::NodeOp;
 use convplay_compute::model::{Mode, Model, Workspace};
 use convplay_compute::ops::GradWrite;
@@ -214,7 +214,7 @@ fn run_images(
     let x: Vec<f32> = (0..batch * m.input_len())
         .map(|_| rng.uniform(-1.0, 1.0))
         .collect();
-    let labels: Vec<u8> = (0..batch).map(|i| (i % classes.min(256)) as u8).collect();
+    let labels: Vec<Label> = (0..batch).map(|i| (i % classes) as Label).collect();
     let spec = TrainSpec {
         batch,
         ..TrainSpec::default()
@@ -278,7 +278,7 @@ fn bench_gpu_images(
     m: Model,
     spec: TrainSpec,
     x: &[f32],
-    labels: &[u8],
+    labels: &[Label],
     steps: usize,
     summary: &convplay_compute::model::Summary,
     json_out: bool,

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use convplay_compute::data::Label;
 use convplay_compute::data::images::{ImageSet, Prefetch, Transform, decode_batch};
 use convplay_compute::gpu::{self, GpuTrainer};
 use convplay_compute::model::{Mode, Model, Workspace};
@@ -42,7 +43,7 @@ impl ImageTrainer {
 
     /// Trains on one batch; returns the figures of the steps now known (the GPU's come back
     /// every few steps, and the rest at [`Self::flush`]).
-    fn step(&mut self, x: &[f32], labels: &[u8]) -> CliResult<Vec<StepStats>> {
+    fn step(&mut self, x: &[f32], labels: &[Label]) -> CliResult<Vec<StepStats>> {
         match self {
             ImageTrainer::Cpu(t) => Ok(vec![t.train_on(x, labels).map_err(err)?]),
             ImageTrainer::Gpu(t, pending) => {

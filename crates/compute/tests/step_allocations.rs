@@ -121,7 +121,7 @@ fn steps_allocate_nothing() {
         let x: Vec<f32> = (0..16 * t.model.input_len())
             .map(|i| (i % 7) as f32 / 7.0)
             .collect();
-        let labels: Vec<u8> = (0..16).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<u16> = (0..16).map(|i| (i % 10) as u16).collect();
         for _ in 0..3 {
             t.train_on(&x, &labels).unwrap();
         }

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Label};
 use crate::rng::{Rng, hash2};
 
 /// Why a placement, an offset or a batch on a canvas is invalid.
@@ -269,14 +269,14 @@ pub fn fill_batch(
     offsets: &[(usize, usize)],
     canvas: usize,
     out: &mut Vec<f32>,
-    labels_out: &mut Vec<u8>,
+    labels_out: &mut Vec<Label>,
 ) -> Result<(), CanvasError> {
     check_batch(dataset, indices, offsets, canvas)?;
     let area = canvas * canvas;
     out.clear();
     out.resize(indices.len() * area, 0.0);
     labels_out.clear();
-    labels_out.extend(indices.iter().map(|&i| dataset.label(i)));
+    labels_out.extend(indices.iter().map(|&i| Label::from(dataset.label(i))));
 
     let side = Dataset::SIDE;
     for ((plane, &index), &(dx, dy)) in out.chunks_exact_mut(area).zip(indices).zip(offsets) {

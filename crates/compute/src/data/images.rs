@@ -14,11 +14,12 @@ use std::sync::mpsc::{Receiver, sync_channel};
 
 use rayon::prelude::*;
 
+use crate::data::Label;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-/// Labels are bytes in the training step (as the digits'): at most 256 classes.
-pub const MAX_CLASSES: usize = 256;
+/// The most classes a training step's labels can name ([`crate::data::Label`]).
+pub const MAX_CLASSES: usize = crate::data::Label::MAX as usize + 1;
 
 /// How a decoded image becomes the network's input.
 #[derive(Clone, Debug, PartialEq)]
@@ -228,7 +229,7 @@ enum Source {
 #[derive(Clone, Debug)]
 pub struct ImageSet {
     pub classes: Vec<String>,
-    pub labels: Vec<u8>,
+    pub labels: Vec<Label>,
     source: Source,
 }
 
@@ -278,7 +279,7 @@ impl ImageSet {
                 })
                 .collect();
             files.sort();
-            labels.extend(std::iter::repeat_n(label as u8, files.len()));
+            labels.extend(std::iter::repeat_n(label as Label, files.len()));
             paths.extend(files);
         }
         if paths.is_empty() {
@@ -314,7 +315,7 @@ impl ImageSet {
                 if r[0] > 9 {
                     return Err(io_err(f, format!("record {i} has label {} (0–9)", r[0])));
                 }
-                labels.push(r[0]);
+                labels.push(Label::from(r[0]));
                 pixels.extend_from_slice(&r[1..]);
             }
         }
@@ -432,7 +433,7 @@ impl ImageSet {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub x: Vec<f32>,
-    pub labels: Vec<u8>,
+    pub labels: Vec<Label>,
     pub skipped: Vec<String>,
 }
 
@@ -591,6 +592,53 @@ mod tests {
         assert!(b.skipped[0].contains("bad.png"));
         assert!(ImageSet::folder(&d.join("x")).is_err());
         assert!(decode(b"GIF89a").is_err());
+    }
+
+    /// More classes than a byte can name (ImageNet has 1,000): labels keep their value, and a
+    /// model of 300 classes learns one past 255.
+    #[test]
+    fn a_folder_of_300_classes_keeps_every_label_and_trains() {
+        use crate::model::{Model, ModelSpec};
+        use crate::train::{TrainSpec, Trainer};
+
+        let d = tmp("classes300");
+        let png = png_bytes(2, 2, |x, y| [(x * 90) as u8, (y * 90) as u8, 30]);
+        for c in 0..300 {
+            let sub = d.join(format!("c{c:03}"));
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join("a.png"), &png).unwrap();
+        }
+        let set = ImageSet::folder(&d).unwrap();
+        assert_eq!(set.classes.len(), 300);
+        assert_eq!(set.labels, (0..300).collect::<Vec<Label>>());
+
+        let spec = ModelSpec::from_json(
+            r#"{"name":"wide","input":[3,2,2],"layers":[{"type":"flatten","name":"f"},{"type":"dense","name":"out","units":300}]}"#,
+        )
+        .unwrap();
+        let train = TrainSpec {
+            batch: 2,
+            optimizer: crate::optim::OptimizerSpec::Sgd {
+                lr: 0.5,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: false,
+            },
+            ..TrainSpec::default()
+        };
+        let mut t = Trainer::for_images(Model::new(spec, 1).unwrap(), train).unwrap();
+        let x = vec![0.5; 2 * 12];
+        let labels = [299, 299];
+        let first = t.train_on(&x, &labels).unwrap().loss;
+        let mut last = first;
+        for _ in 0..30 {
+            last = t.train_on(&x, &labels).unwrap().loss;
+        }
+        assert!(
+            first > 4.0 && last < first / 2.0,
+            "class 299 of 300 is learnt: loss {first} -> {last}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

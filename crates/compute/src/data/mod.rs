@@ -19,6 +19,10 @@ pub use idx::{IdxError, IdxImages, parse_idx_images, parse_idx_labels};
 /// Number of digit classes; labels are `0..CLASSES`.
 pub const CLASSES: usize = 10;
 
+/// A class index as a training step reads it: up to 65,536 classes (an image folder of
+/// ImageNet's 1,000, and more). The digits' files store theirs as bytes ([`Dataset::label`]).
+pub type Label = u16;
+
 /// A set of 28×28 grey-scale digit images (`u8`, 0 = background) with their labels (0–9).
 ///
 /// Images are stored contiguously, `len × 28 × 28` bytes, row-major within each image.

@@ -684,7 +684,7 @@ async fn softmax_ce_matches_reference(ctx: &GpuContext) {
             .iter()
             .map(|v| v * 8.0)
             .collect();
-        let labels: Vec<u8> = (0..n).map(|i| ((i * 7 + 3) % classes) as u8).collect();
+        let labels: Vec<u16> = (0..n).map(|i| ((i * 7 + 3) % classes) as u16).collect();
         let mut probs = vec![0.0; n * classes];
         let out = softmax_ce::softmax_ce_forward(&mut probs, &logits, &labels, classes).unwrap();
         let mut dl = vec![0.0; n * classes];

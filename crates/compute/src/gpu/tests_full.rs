@@ -309,7 +309,7 @@ async fn trains_on_images_as_on_cpu(ctx: &Arc<GpuContext>, name: &str, side: usi
     let mut rng = Rng::new(9);
     for step in 0..steps {
         let x = random(4 * cpu.model.input_len(), &mut rng);
-        let labels: Vec<u8> = (0..4).map(|i| ((step * 4 + i) % 10) as u8).collect();
+        let labels: Vec<u16> = (0..4).map(|i| ((step * 4 + i) % 10) as u16).collect();
         let c = cpu.train_on(&x, &labels).unwrap();
         gpu.train_on(&x, &labels).unwrap();
         let g = gpu.read_metrics().await.unwrap()[0];

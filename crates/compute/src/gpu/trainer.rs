@@ -11,7 +11,7 @@ use super::kernels::SoftmaxParams;
 use super::model::{GpuModel, METRIC_SLOTS};
 use super::ops;
 use super::{GpuBuffer, GpuContext};
-use crate::data::{Dataset, check_batch};
+use crate::data::{Dataset, Label, check_batch};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
 use crate::train::{Infer, Placed, Progress, StepStats, Steps, Streams, TrainSpec, train_epoch};
@@ -136,7 +136,7 @@ impl GpuTrainer {
     /// Submits one step on a ready batch: `x` is `[n, c, h, w]` as the model's input, `labels`
     /// its classes; the canvas is not used. Its loss comes back from [`Self::read_metrics`], as
     /// a digit step's does.
-    pub fn train_on(&mut self, x: &[f32], labels: &[u8]) -> Result<()> {
+    pub fn train_on(&mut self, x: &[f32], labels: &[Label]) -> Result<()> {
         let ctx = self.ctx.clone();
         self.check_room()?;
         let n = labels.len();

@@ -1,6 +1,7 @@
 //! Softmax cross-entropy over logits `[n, classes]` with integer labels: the mean loss over the
 //! batch, the count of correct argmax predictions, and dlogits = (softmax − one_hot) / n.
 
+use crate::data::Label;
 use crate::error::{Error, Result};
 
 /// Mean loss and number of correct predictions of one batch.
@@ -14,7 +15,7 @@ pub struct LossOutput {
 pub fn softmax_ce_forward(
     probs: &mut [f32],
     logits: &[f32],
-    labels: &[u8],
+    labels: &[Label],
     classes: usize,
 ) -> Result<LossOutput> {
     let n = labels.len();
@@ -61,7 +62,7 @@ pub fn softmax_ce_forward(
 pub fn softmax_ce_backward(
     dlogits: &mut [f32],
     probs: &[f32],
-    labels: &[u8],
+    labels: &[Label],
     classes: usize,
 ) -> Result<()> {
     let n = labels.len();
@@ -111,7 +112,7 @@ mod tests {
         let mut rng = Rng::new(12);
         let (n, k) = (5, 10);
         let z: Vec<f32> = random(n * k, &mut rng).iter().map(|v| 3.0 * v).collect();
-        let labels = [0u8, 3, 9, 9, 4];
+        let labels = [0u16, 3, 9, 9, 4];
         let mut p = vec![0.0; n * k];
         softmax_ce_forward(&mut p, &z, &labels, k).unwrap();
         let mut dz = vec![0.0; n * k];

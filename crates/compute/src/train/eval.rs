@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ShardScratch;
-use crate::data::{CanvasPlacement, Dataset, fill_batch, offsets_for};
+use crate::data::{CanvasPlacement, Dataset, Label, fill_batch, offsets_for};
 use crate::error::{Error, Result};
 use crate::metrics::{ClassificationMetrics, ConfusionMatrix, ShiftMap, argmax};
 use crate::model::{Mode, Model};
@@ -128,7 +128,7 @@ pub struct Evaluator {
     loss_sum: f64,
     confusion: ConfusionMatrix,
     logits: Vec<f32>,
-    labels: Vec<u8>,
+    labels: Vec<Label>,
     probs: Vec<f32>,
 }
 
@@ -186,7 +186,8 @@ impl Evaluator {
                 });
             }
             self.labels.clear();
-            self.labels.extend((first..end).map(|i| data.label(i)));
+            self.labels
+                .extend((first..end).map(|i| Label::from(data.label(i))));
             self.probs.resize(n * classes, 0.0);
             let out = softmax_ce_forward(&mut self.probs, &self.logits, &self.labels, classes)?;
             self.loss_sum += out.loss as f64 * n as f64;

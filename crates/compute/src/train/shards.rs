@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::cpu::profile::{self, Family};
-use crate::data::{Dataset, fill_batch};
+use crate::data::{Dataset, Label, fill_batch};
 use crate::error::{Error, Result};
 use crate::model::{Mode, Model, Workspace};
 use crate::ops::softmax_ce::{softmax_ce_backward, softmax_ce_forward};
@@ -91,7 +91,7 @@ pub struct ShardGradients {
 pub struct ShardScratch {
     pub(crate) ws: Workspace,
     pub(crate) x: Vec<f32>,
-    pub(crate) y: Vec<u8>,
+    pub(crate) y: Vec<Label>,
     pub(crate) probs: Vec<f32>,
     pub(crate) dlogits: Vec<f32>,
     /// Logits computed for an evaluation and not yet taken.
@@ -210,7 +210,7 @@ pub(crate) fn batch_gradients(
 fn aux_gradients(
     model: &Model,
     ws: &Workspace,
-    labels: &[u8],
+    labels: &[Label],
     step: u64,
     share: f32,
 ) -> Result<Vec<(usize, Vec<f32>)>> {

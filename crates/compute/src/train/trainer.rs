@@ -3,7 +3,7 @@
 use super::*;
 use crate::cpu::elementwise;
 use crate::cpu::profile::{self, Family};
-use crate::data::Dataset;
+use crate::data::{Dataset, Label};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelSpec};
 use crate::optim::Optimizer;
@@ -81,7 +81,7 @@ impl Trainer {
 
     /// One optimizer step on a ready batch: `x` is `[n, c, h, w]` as the model's input, `labels`
     /// its `n` classes. Refuses a non-finite step as [`Trainer::train_step`] does.
-    pub fn train_on(&mut self, x: &[f32], labels: &[u8]) -> Result<StepStats> {
+    pub fn train_on(&mut self, x: &[f32], labels: &[Label]) -> Result<StepStats> {
         let step = self.steps + 1;
         let n = labels.len();
         if n == 0 || x.len() != n * self.model.input_len() {
