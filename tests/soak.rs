@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use convplay_compute::experiment::Experiment;
 use convplay_compute::model::preset_for;
 use convplay_tests::{
-    Browser, LONGEST_TASK, R, StaticServer, accuracy, dist, set, state, text, value,
+    Browser, LONGEST_TASK, R, StaticServer, accuracy, dist, longest_task, set, state, text, value,
     wait_for_webgpu, watch_long_tasks, workers_label,
 };
 use serde_json::{Value, json};
@@ -92,6 +92,8 @@ fn soak(b: &Browser, base: &str, steps: usize, device: &str, workers: usize) -> 
         )
     })?;
     watch_long_tasks(b)?;
+    // From here on: only the tasks while it trains.
+    longest_task(b, true)?;
     b.click("#train")?;
     let started = Instant::now();
     let mut samples = Vec::new();

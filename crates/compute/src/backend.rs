@@ -71,7 +71,8 @@ pub struct Part {
 /// The primitives of forward and backward. `n` is the batch size and `len` a tensor's length
 /// for the whole batch. Forward passes overwrite their output; backward passes add into the
 /// gradients they write (`dx += …`, `dw += …`), so that a value read by several nodes gathers
-/// every contribution. Every method checks its shapes and returns an error, never panics.
+/// every contribution (the CPU writes a value's first contribution over its unzeroed buffer,
+/// which gives the same sum). Every method checks its shapes and returns an error, never panics.
 #[allow(clippy::too_many_arguments)]
 pub trait Backend {
     /// Called by the walker before a node's backward passes read its output gradient `dy`, once

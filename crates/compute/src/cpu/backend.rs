@@ -18,7 +18,7 @@ use crate::ops::conv2d::{self, Conv2dGeom};
 use crate::ops::dense::{self, DenseGeom};
 use crate::ops::pad::{self, PadGeom};
 use crate::ops::pool::{self, PoolGeom, PoolRoute};
-use crate::ops::{GradWrite, add, concat, dropout, gap, relu, same_len};
+use crate::ops::{add, concat, dropout, gap, relu, same_len};
 use crate::rng::Rng;
 
 /// Mutable views of two disjoint ranges of one buffer.
@@ -201,8 +201,10 @@ impl Backend for CpuBackend<'_> {
         g: &Conv2dGeom,
         n: usize,
     ) -> Result<()> {
+        // Fused only while `dy` is still unwritten: the fused pass writes all of it.
         if let Some(Pending::PoolMask(p, _)) = self.pending
             && p.dx == dy
+            && self.ws.is_stale(dy)
         {
             self.pending = None;
             let _p = profile::call(Family::Gemm);
@@ -768,10 +770,7 @@ impl Model {
         for (v, d) in seeds {
             let t = Tensor::Grad(ws.layout.slot[*v]);
             ws.write_grad(t, |g, write, _| {
-                match write {
-                    GradWrite::Add => elementwise::add_assign(g, d),
-                    GradWrite::Overwrite => g.copy_from_slice(d),
-                }
+                write.store(g, d);
                 Ok(())
             })?;
         }

@@ -162,6 +162,32 @@ mod training {
         blurpool_padding_modes_and_aux_head_train_as_on_cpu
     );
 
+    /// A convolution's ReLU'd output read by a max pool and by another layer, the pool's branch
+    /// first and last: the CPU fuses the pool with the convolution, forward and backward, only
+    /// where that is exact (the GPU does not fuse), so the losses after the first step agree.
+    async fn conv_output_pooled_and_read_again_trains_as_on_cpu(ctx: &Arc<GpuContext>) {
+        let pool = r#"[{"type":"max_pool","name":"bp","size":3,"stride":1,"padding":1}]"#;
+        let conv = r#"[{"type":"conv2d","name":"bc","filters":4,"kernel":1,"activation":"relu"}]"#;
+        for (name, first, second) in [("pool-first", pool, conv), ("pool-last", conv, pool)] {
+            let spec = ModelSpec::from_json(&format!(
+                r#"{{"name":"{name}","input":[1,28,28],"layers":[
+                    {{"type":"conv2d","name":"c1","filters":6,"kernel":3,"padding":"same","activation":"relu"}},
+                    {{"type":"branches","name":"b","branches":[{first},{second}]}},
+                    {{"type":"max_pool","name":"p2","size":2}},
+                    {{"type":"conv2d","name":"c3","filters":8,"kernel":3,"activation":"relu"}},
+                    {{"type":"max_pool","name":"p3","size":2}},
+                    {{"type":"global_avg_pool","name":"g"}},
+                    {{"type":"dense","name":"out","units":10}}]}}"#
+            ))
+            .unwrap();
+            tracks(ctx, spec, 8, 4, 1e-4).await;
+        }
+    }
+    gpu_test!(
+        conv_output_pooled_and_read_again_trains_on_gpu_as_on_cpu,
+        conv_output_pooled_and_read_again_trains_as_on_cpu
+    );
+
     /// Every preset of the zoo, and cnn-gap with each shift toggle, trains its first steps on
     /// the GPU exactly as on the CPU (28×28, batch 4). Native only: minutes on SwiftShader; in
     /// the browser every kernel is compiled with the context and checked by the primitive tests.

@@ -2,8 +2,8 @@
 //!
 //! [`Layout`] plans the buffers (which values share storage, what state each node keeps, how
 //! large each is at a batch size); [`forward`] and [`backward`] call the [`Backend`]'s
-//! primitives node by node. The CPU backend executes those calls at once; the GPU backend
-//! records them into a plan it replays every step. An op therefore appears here once: one arm
+//! primitives node by node. The CPU backend executes those calls at once (or fuses one with the
+//! next); the GPU backend records them into a plan it replays every step. An op therefore appears here once: one arm
 //! in [`forward`], one in [`backward`], and one line in [`Layout::state`] if it keeps state.
 
 use super::graph::{Graph, NodeOp, ParamId};

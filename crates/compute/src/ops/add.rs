@@ -25,11 +25,7 @@ pub fn add_forward(y: &mut [f32], a: &[f32], b: &[f32]) -> Result<()> {
 pub fn add_backward_addend(dx: &mut [f32], dy: &[f32], write: GradWrite) -> Result<()> {
     super::same_len("add_backward", dy.len(), dx.len())?;
     par::for_each_span_mut(dx, |at, dx| {
-        let dy = &dy[at..at + dx.len()];
-        match write {
-            GradWrite::Add => elementwise::add_assign(dx, dy),
-            GradWrite::Overwrite => dx.copy_from_slice(dy),
-        }
+        write.store(dx, &dy[at..at + dx.len()]);
     });
     Ok(())
 }

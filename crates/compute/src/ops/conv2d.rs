@@ -126,8 +126,8 @@ impl Conv2dGeom {
     }
 }
 
-/// Floats of one block of the column matrix. A large layer's column matrix is built and
-/// multiplied a block of output rows at a time, so that im2col's writes are still in cache when
+/// Floats of one block of the column matrix (or of one output row's columns, if more). A large
+/// layer's column matrix is built and multiplied a block of output rows at a time, so that im2col's writes are still in cache when
 /// the product reads them: ResNet-18's first 3×3 layers (64 channels at 56×56) have 7 MB of
 /// columns per image, more than this machine's 2 MiB L2. The lecture models' layers fit in one
 /// block.
@@ -378,6 +378,18 @@ fn forward_image(
     }
 }
 
+/// `Ok` when `pg` pools this convolution's output, else the error that names both shapes.
+fn check_pool_of(op: &'static str, g: &Conv2dGeom, pg: &PoolGeom) -> Result<()> {
+    if [pg.c, pg.h_in, pg.w_in] != [g.c_out, g.h_out, g.w_out] {
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: format!("a pool of {}×{}×{}", g.c_out, g.h_out, g.w_out),
+            got: format!("a pool of {}×{}×{}", pg.c, pg.h_in, pg.w_in),
+        });
+    }
+    Ok(())
+}
+
 /// [`conv2d_forward_act`] followed by [`pool::max_pool_forward`] of its output, image by image:
 /// each image's planes are pooled as soon as they are computed, while they are in cache,
 /// instead of in a pass of their own over the whole batch's output read back from memory. `out`
@@ -397,13 +409,7 @@ pub fn conv2d_forward_max_pool(
     pg: &PoolGeom,
 ) -> Result<()> {
     check_forward(out.len(), x.len(), w.len(), b, g, n)?;
-    if [pg.c, pg.h_in, pg.w_in] != [g.c_out, g.h_out, g.w_out] {
-        return Err(Error::ShapeMismatch {
-            op: "conv2d_forward_max_pool",
-            expected: format!("a pool of {}×{}×{}", g.c_out, g.h_out, g.w_out),
-            got: format!("a pool of {}×{}×{}", pg.c, pg.h_in, pg.w_in),
-        });
-    }
+    check_pool_of("conv2d_forward_max_pool", g, pg)?;
     pg.check_max("max_pool_forward", out.len(), pooled.len(), argmax.len(), n)?;
     let (hw_in, hw_out) = (pg.h_in * pg.w_in, pg.h_out * pg.w_out);
     par::for_each_chunk3_mut(
@@ -541,13 +547,7 @@ pub fn conv2d_backward_weight_pooled_relu(
 ) -> Result<()> {
     const OP: &str = "conv2d_backward_weight";
     let pg = route.g;
-    if [pg.c, pg.h_in, pg.w_in] != [g.c_out, g.h_out, g.w_out] {
-        return Err(Error::ShapeMismatch {
-            op: OP,
-            expected: format!("a pool of {}×{}×{}", g.c_out, g.h_out, g.w_out),
-            got: format!("a pool of {}×{}×{}", pg.c, pg.h_in, pg.w_in),
-        });
-    }
+    check_pool_of(OP, g, pg)?;
     route.check(OP, n)?;
     backward_weight(dw, db, Dout::Pooled(dout, route), x, g, n)
 }
@@ -770,6 +770,15 @@ mod tests {
         Conv2dGeom::new(c.0, c.1, c.2, c.3, c.4, c.5).unwrap()
     }
 
+    /// A case's geometry and batch, with random images, weights and biases.
+    fn inputs(c: &Case, rng: &mut Rng) -> (Conv2dGeom, usize, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (g, n) = (geom(c), c.6);
+        let x = random(n * g.in_len(), rng);
+        let w = random(g.weight_len(), rng);
+        let b = random(g.c_out, rng);
+        (g, n, x, w, b)
+    }
+
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn conv2d_fast_path_matches_reference_on_awkward_shapes() {
@@ -783,11 +792,7 @@ mod tests {
         assert_eq!(col_blocks(&geom(&all[all.len() - 2])).count(), 3);
         assert_eq!(col_blocks(&geom(&all[all.len() - 1])).count(), 2);
         for c in &all {
-            let g = geom(c);
-            let n = c.6;
-            let x = random(n * g.in_len(), &mut rng);
-            let w = random(g.weight_len(), &mut rng);
-            let b = random(g.c_out, &mut rng);
+            let (g, n, x, w, b) = inputs(c, &mut rng);
             let dout = random(n * g.out_len(), &mut rng);
             let tol = |r: f32| 1e-4 * r.abs().max(1.0) * ((g.c_in_g() * g.kh * g.kw) as f32).sqrt();
 
@@ -858,13 +863,7 @@ mod tests {
         all.push(([1, 20, 19], 8, 3, 1, Padding::Valid, 1, 3));
         all.push(([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 2));
         for c in &all {
-            let g = geom(c);
-            let n = c.6;
-            let (x, w, b) = (
-                random(n * g.in_len(), &mut rng),
-                random(g.weight_len(), &mut rng),
-                random(g.c_out, &mut rng),
-            );
+            let (g, n, x, w, b) = inputs(c, &mut rng);
             let pools = [(2, 2, Padding::Valid), (3, 2, Padding::Same)];
             for (pg, relu) in pools
                 .iter()
@@ -925,13 +924,7 @@ mod tests {
             ([3, 7, 7], 7, 3, 1, Padding::Same, 1, 1),
         ];
         for c in &shapes {
-            let g = geom(c);
-            let n = c.6;
-            let (x, w, b) = (
-                random(n * g.in_len(), &mut rng),
-                random(g.weight_len(), &mut rng),
-                random(g.c_out, &mut rng),
-            );
+            let (g, n, x, w, b) = inputs(c, &mut rng);
             let mut y = vec![0.0; n * g.out_len()];
             conv2d_forward_act(&mut y, &x, &w, Some(&b), &g, n, true).unwrap();
             for (k, s, p) in [(2, 2, Padding::Valid), (3, 2, Padding::Same)] {
@@ -977,11 +970,7 @@ mod tests {
     fn conv2d_backward_matches_finite_difference() {
         let mut rng = Rng::new(9);
         for c in &cases() {
-            let g = geom(c);
-            let n = c.6;
-            let x = random(n * g.in_len(), &mut rng);
-            let w = random(g.weight_len(), &mut rng);
-            let b = random(g.c_out, &mut rng);
+            let (g, n, x, w, b) = inputs(c, &mut rng);
             let r = random(n * g.out_len(), &mut rng);
             let loss = |x: &[f32], w: &[f32], b: &[f32]| {
                 let mut out = vec![0.0; n * g.out_len()];

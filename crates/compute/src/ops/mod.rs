@@ -42,7 +42,8 @@ pub(crate) fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
 /// over it. A value's first gradient contribution in a step writes over a buffer left as the
 /// last step left it, which saves zeroing every gradient buffer up front (a pass over 61 MB per
 /// cnn-gap step at batch 64): each pass zeroes its own chunk just before adding into it, while
-/// that chunk is in cache, or stores directly.
+/// that chunk is in cache, or stores directly. The values are those of adding into zeros; a
+/// pass that stores directly keeps a −0.0 that `0.0 + −0.0` would make +0.0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GradWrite {
     Add,
@@ -50,6 +51,14 @@ pub enum GradWrite {
 }
 
 impl GradWrite {
+    /// `d += src` or `d = src` (same lengths).
+    pub(crate) fn store(self, d: &mut [f32], src: &[f32]) {
+        match self {
+            GradWrite::Add => crate::cpu::elementwise::add_assign(d, src),
+            GradWrite::Overwrite => d.copy_from_slice(src),
+        }
+    }
+
     /// Zeroes `d` for [`GradWrite::Overwrite`]: the start of a pass that then adds into `d`.
     pub(crate) fn prepare(self, d: &mut [f32]) {
         if self == GradWrite::Overwrite {
