@@ -112,23 +112,9 @@ where
     F: Fn(usize, &mut A, &mut B, &mut C) + Sync + Send,
 {
     assert!(a.len() == b.len() && a.len() == c.len());
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        a.par_iter_mut()
-            .zip(b.par_iter_mut())
-            .zip(c.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, ((x, y), z))| f(i, x, y, z));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        a.iter_mut()
-            .zip(b.iter_mut())
-            .zip(c.iter_mut())
-            .enumerate()
-            .for_each(|(i, ((x, y), z))| f(i, x, y, z));
-    }
+    for_each_chunk3_mut(a, 1, b, 1, c, 1, |i, x, y, z| {
+        f(i, &mut x[0], &mut y[0], &mut z[0])
+    });
 }
 
 /// Two slices split in lockstep: item `i` gets `a[i*a_len..]` and `b[i*b_len..]`.

@@ -121,7 +121,7 @@ impl<'a> CpuBackend<'a> {
             }
             Some(Pending::Conv(c)) => {
                 let _p = profile::call(Family::Gemm);
-                let (wv, bv) = (self.p(c.w)?, c.b.map(|b| self.p(b)).transpose()?);
+                let (wv, bv) = self.weights(c.w, c.b)?;
                 self.ws.write(c.out, |o, ws| {
                     conv2d::conv2d_forward_act(o, ws.get(c.x), wv, bv, &c.g, c.n, c.relu)
                 })
@@ -138,12 +138,36 @@ impl<'a> CpuBackend<'a> {
         })
     }
 
+    /// The pending convolution `c` and the max pool of its output (into `out`, winners into
+    /// `argmax`), image by image.
+    fn conv_max_pool(
+        &mut self,
+        c: ConvCall,
+        out: Tensor,
+        argmax: &mut [u32],
+        g: &PoolGeom,
+    ) -> Result<()> {
+        let (wv, bv) = self.weights(c.w, c.b)?;
+        let mut conv = std::mem::take(self.ws.slot(c.out));
+        let r = self.ws.write(out, |o, ws| {
+            let xv = ws.get(c.x);
+            conv2d::conv2d_forward_max_pool(&mut conv, o, argmax, xv, wv, bv, &c.g, c.n, c.relu, g)
+        });
+        *self.ws.slot(c.out) = conv;
+        r
+    }
+
     /// The pending max pool's backward, if it writes `t`.
     fn pending_pool_into(&self, t: Tensor) -> Option<PoolCall> {
         match self.pending {
             Some(Pending::Pool(p) | Pending::PoolMask(p, _)) if p.dx == t => Some(p),
             _ => None,
         }
+    }
+
+    /// A layer's weights and optional bias.
+    fn weights(&self, w: Param, b: Option<Param>) -> Result<(&'a [f32], Option<&'a [f32]>)> {
+        Ok((self.p(w)?, b.map(|b| self.p(b)).transpose()?))
     }
 
     /// A parameter's values (borrowed from the model, not from the backend).
@@ -262,7 +286,7 @@ impl Backend for CpuBackend<'_> {
         relu: bool,
     ) -> Result<()> {
         let _p = self.begin(Family::Gemm)?;
-        let (wv, bv) = (self.p(w)?, b.map(|b| self.p(b)).transpose()?);
+        let (wv, bv) = self.weights(w, b)?;
         self.ws.write(out, |o, ws| {
             dense::dense_forward(o, ws.get(x), wv, bv, g, n)?;
             if relu {
@@ -487,39 +511,24 @@ impl Backend for CpuBackend<'_> {
         g: &PoolGeom,
         n: usize,
     ) -> Result<()> {
-        if let Some(Pending::Conv(c)) = self.pending
-            && c.out == x
-            && c.n == n
-        {
-            self.pending = None;
-            let _p = profile::call(Family::Gemm);
-            let (wv, bv) = (self.p(c.w)?, c.b.map(|b| self.p(b)).transpose()?);
-            let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
-            let mut conv = std::mem::take(self.ws.slot(c.out));
-            let r = self.ws.write(out, |o, ws| {
-                let xv = ws.get(c.x);
-                conv2d::conv2d_forward_max_pool(
-                    &mut conv,
-                    o,
-                    &mut argmax,
-                    xv,
-                    wv,
-                    bv,
-                    &c.g,
-                    n,
-                    c.relu,
-                    g,
-                )
-            });
-            *self.ws.slot(c.out) = conv;
-            self.ws.argmax[node] = argmax;
-            return r;
-        }
-        let _p = self.begin(Family::Pooling)?;
+        let fused = match self.pending {
+            Some(Pending::Conv(c)) if c.out == x && c.n == n => {
+                self.pending = None;
+                Some(c)
+            }
+            _ => None,
+        };
+        let _p = match fused {
+            Some(_) => profile::call(Family::Gemm),
+            None => self.begin(Family::Pooling)?,
+        };
         let mut argmax = std::mem::take(&mut self.ws.argmax[node]);
-        let r = self.ws.write(out, |o, ws| {
-            pool::max_pool_forward(o, &mut argmax, ws.get(x), g, n)
-        });
+        let r = match fused {
+            Some(c) => self.conv_max_pool(c, out, &mut argmax, g),
+            None => self.ws.write(out, |o, ws| {
+                pool::max_pool_forward(o, &mut argmax, ws.get(x), g, n)
+            }),
+        };
         self.ws.argmax[node] = argmax;
         r
     }

@@ -142,6 +142,15 @@ fn col_blocks(g: &Conv2dGeom) -> impl Iterator<Item = Range<usize>> {
         .map(move |y| y..(y + rows).min(g.h_out))
 }
 
+/// Runs `f(oys, js, col)` for each block of output rows `oys` ([`col_blocks`]): `js` are the
+/// block's columns of the column matrix, `col` this thread's column buffer sized for them.
+fn each_col_block(g: &Conv2dGeom, mut f: impl FnMut(Range<usize>, Range<usize>, &mut [f32])) {
+    for oys in col_blocks(g) {
+        let js = oys.start * g.w_out..oys.end * g.w_out;
+        with_col(g.col_rows() * js.len(), |col| f(oys, js, col));
+    }
+}
+
 thread_local! {
     static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// The weight gradient's per-chunk partial sums ([`conv2d_backward_weight`]).
@@ -345,11 +354,7 @@ fn forward_image(
 ) {
     let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
     if conv_thin::applies(g) {
-        with_col(conv_thin::padded_len(g), |xp| {
-            pad_thin(xp, xi, g);
-            let _l = profile::leaf(Family::Gemm);
-            conv_thin::forward(o, xp, w, b, g, relu);
-        });
+        with_padded(xi, g, |xp| conv_thin::forward(o, xp, w, b, g, relu));
         return;
     }
     for grp in 0..g.groups {
@@ -359,14 +364,11 @@ fn forward_image(
             let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
             sgemm(wg, Mat::rm(xg, rows, cols), og, cols, false);
         } else {
-            for oys in col_blocks(g) {
-                let js = oys.start * g.w_out..oys.end * g.w_out;
-                with_col(rows * js.len(), |col| {
-                    im2col(col, xi, g, grp * g.c_in_g(), oys);
-                    let c = Mat::rm(col, rows, js.len());
-                    sgemm(wg, c, &mut og[js.start..], cols, false);
-                });
-            }
+            each_col_block(g, |oys, js, col| {
+                im2col(col, xi, g, grp * g.c_in_g(), oys);
+                let c = Mat::rm(col, rows, js.len());
+                sgemm(wg, c, &mut og[js.start..], cols, false);
+            });
         }
     }
     let _l = profile::leaf(Family::Elementwise);
@@ -443,23 +445,27 @@ fn weight_grad_gemm(pw: &mut [f32], di: &[f32], xi: &[f32], g: &Conv2dGeom, accu
             let xg = &xi[grp * rows * cols..(grp + 1) * rows * cols];
             sgemm(dg, Mat::rm(xg, rows, cols).t(), pwg, rows, accumulate);
         } else {
-            for oys in col_blocks(g) {
-                let js = oys.start * g.w_out..oys.end * g.w_out;
+            each_col_block(g, |oys, js, col| {
                 let acc = accumulate || js.start > 0;
-                with_col(rows * js.len(), |col| {
-                    im2col(col, xi, g, grp * g.c_in_g(), oys);
-                    let c = Mat::rm(col, rows, js.len());
-                    sgemm(dg.columns(js), c.t(), pwg, rows, acc);
-                });
-            }
+                im2col(col, xi, g, grp * g.c_in_g(), oys);
+                let c = Mat::rm(col, rows, js.len());
+                sgemm(dg.columns(js), c.t(), pwg, rows, acc);
+            });
         }
     }
 }
 
-/// One image copied into the thin kernels' zero-bordered plane (their im2col).
-fn pad_thin(xp: &mut [f32], xi: &[f32], g: &Conv2dGeom) {
-    let _l = profile::leaf(Family::Im2col);
-    conv_thin::pad_image(xp, xi, g);
+/// Runs a thin kernel `f` on image `xi` copied into this thread's zero-bordered plane (the thin
+/// kernels' im2col).
+fn with_padded(xi: &[f32], g: &Conv2dGeom, f: impl FnOnce(&[f32])) {
+    with_col(conv_thin::padded_len(g), |xp| {
+        {
+            let _l = profile::leaf(Family::Im2col);
+            conv_thin::pad_image(xp, xi, g);
+        }
+        let _l = profile::leaf(Family::Gemm);
+        f(xp)
+    })
 }
 
 /// dx += conv_transpose(dout, w).
@@ -488,13 +494,10 @@ pub fn conv2d_backward_input(
                 let dxg = &mut dxi[grp * rows * cols..(grp + 1) * rows * cols];
                 sgemm(wg.t(), dg, dxg, cols, write == GradWrite::Add);
             } else {
-                for oys in col_blocks(g) {
-                    let js = oys.start * g.w_out..oys.end * g.w_out;
-                    with_col(rows * js.len(), |col| {
-                        sgemm(wg.t(), dg.columns(js.clone()), col, js.len(), false);
-                        col2im(dxi, col, g, grp * g.c_in_g(), oys);
-                    });
-                }
+                each_col_block(g, |oys, js, col| {
+                    sgemm(wg.t(), dg.columns(js.clone()), col, js.len(), false);
+                    col2im(dxi, col, g, grp * g.c_in_g(), oys);
+                });
             }
         }
     });
@@ -527,7 +530,7 @@ pub fn conv2d_backward_weight_relu(
     n: usize,
 ) -> Result<()> {
     g.check("conv2d_backward_weight", "y", y.len(), n * g.out_len())?;
-    backward_weight(dw, db, Dout::Masked(dout, y), x, g, n)
+    backward_weight(dw, db, Dout::Prepared(dout, Prepare::Mask(y)), x, g, n)
 }
 
 /// [`conv2d_backward_weight_relu`] of a convolution whose ReLU'd output is max-pooled: `dout`
@@ -549,15 +552,22 @@ pub fn conv2d_backward_weight_pooled_relu(
     let pg = route.g;
     check_pool_of(OP, g, pg)?;
     route.check(OP, n)?;
-    backward_weight(dw, db, Dout::Pooled(dout, route), x, g, n)
+    backward_weight(dw, db, Dout::Prepared(dout, Prepare::Pool(route)), x, g, n)
 }
 
-/// The output gradient a weight gradient reads: as it is, to be masked by a ReLU's output, or
-/// to be written from a max pool's backward through the ReLU.
+/// The output gradient a weight gradient reads: as it is, or prepared in place a chunk of
+/// images at a time just before the product reads it.
 enum Dout<'a> {
     Plain(&'a [f32]),
-    Masked(&'a mut [f32], &'a [f32]),
-    Pooled(&'a mut [f32], PoolRoute<'a>),
+    Prepared(&'a mut [f32], Prepare<'a>),
+}
+
+/// How a [`Dout::Prepared`] output gradient is prepared.
+enum Prepare<'a> {
+    /// Masked by a ReLU's output `y`: 0 where `y ≤ 0`.
+    Mask(&'a [f32]),
+    /// Written from a max pool's backward through the ReLU.
+    Pool(PoolRoute<'a>),
 }
 
 fn backward_weight(
@@ -571,7 +581,7 @@ fn backward_weight(
     const OP: &str = "conv2d_backward_weight";
     let dout_len = match &dout {
         Dout::Plain(d) => d.len(),
-        Dout::Masked(d, _) | Dout::Pooled(d, _) => d.len(),
+        Dout::Prepared(d, _) => d.len(),
     };
     g.check(OP, "dw", dw.len(), g.weight_len())?;
     g.check(OP, "dout", dout_len, n * g.out_len())?;
@@ -593,10 +603,8 @@ fn backward_weight(
             let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
             let accumulate = k > 0;
             if conv_thin::applies(g) {
-                with_col(conv_thin::padded_len(g), |xp| {
-                    pad_thin(xp, xi, g);
-                    let _l = profile::leaf(Family::Gemm);
-                    conv_thin::backward_weight(pw, di, xp, g, accumulate);
+                with_padded(xi, g, |xp| {
+                    conv_thin::backward_weight(pw, di, xp, g, accumulate)
                 });
             } else {
                 weight_grad_gemm(pw, di, xi, g, accumulate);
@@ -616,20 +624,18 @@ fn backward_weight(
             let end = (chunk_out * (c + 1)).min(d.len());
             chunk(c, part, &d[chunk_out * c..end]);
         }),
-        Dout::Masked(d, y) => {
+        Dout::Prepared(d, prepare) => {
+            let prepare = &*prepare;
             par::for_each_chunk_pair_mut(parts, part_len, d, chunk_out, |c, part, dc| {
-                {
-                    let _l = profile::leaf(Family::Elementwise);
-                    relu::mask_in_place(dc, &y[chunk_out * c..chunk_out * c + dc.len()]);
-                }
-                chunk(c, part, dc);
-            })
-        }
-        Dout::Pooled(d, route) => {
-            par::for_each_chunk_pair_mut(parts, part_len, d, chunk_out, |c, part, dc| {
-                {
-                    let _l = profile::leaf(Family::Pooling);
-                    route.write_relu_input_grad(dc, c * WEIGHT_GRAD_CHUNK * g.c_out);
+                match prepare {
+                    Prepare::Mask(y) => {
+                        let _l = profile::leaf(Family::Elementwise);
+                        relu::mask_in_place(dc, &y[chunk_out * c..chunk_out * c + dc.len()]);
+                    }
+                    Prepare::Pool(route) => {
+                        let _l = profile::leaf(Family::Pooling);
+                        route.write_relu_input_grad(dc, c * WEIGHT_GRAD_CHUNK * g.c_out);
+                    }
                 }
                 chunk(c, part, dc);
             })
