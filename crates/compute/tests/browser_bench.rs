@@ -65,9 +65,10 @@ fn simd_bench(name: &str) {
     }
     let infer = (steps * BATCH) as f64 / (now() - t0);
     log(&format!(
-        "{name}: train {train:.1} img/s ({:.2} GFLOP/s), infer {infer:.1} img/s ({:.2} GFLOP/s), batch {BATCH}, wasm simd128, 1 thread",
+        "{name}: train {train:.1} img/s ({:.2} GFLOP/s), infer {infer:.1} img/s ({:.2} GFLOP/s), batch {BATCH}, wasm {}, 1 thread",
         train * 6.0 * macs / 1e9,
-        infer * 2.0 * macs / 1e9
+        infer * 2.0 * macs / 1e9,
+        convplay_compute::cpu::simd::active_isa()
     ));
 }
 
@@ -155,8 +156,9 @@ fn cnn_gap_simd_conv_passes() {
         ));
     }
     log(&format!(
-        "  the convolution passes of a cnn-gap step take {:.1} ms on wasm simd128",
-        conv_s * 1e3
+        "  the convolution passes of a cnn-gap step take {:.1} ms on wasm {}",
+        conv_s * 1e3,
+        convplay_compute::cpu::simd::active_isa()
     ));
 }
 

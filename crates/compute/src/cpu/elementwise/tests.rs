@@ -138,12 +138,17 @@ fn isa_detection_is_consistent() {
     );
     assert_eq!(supported[0], Isa::best());
     assert!(supported.contains(&Isa::Scalar));
-    assert!(["avx512", "avx2+fma", "simd128", "scalar"].contains(&crate::cpu::simd::active_isa()));
+    assert!(
+        ["avx512", "avx2+fma", "simd128", "simd128+relaxed", "scalar"]
+            .contains(&crate::cpu::simd::active_isa())
+    );
     for isa in Isa::ALL {
         assert_eq!(Kernels::new(isa).is_some(), supported.contains(&isa));
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     assert_eq!(Isa::best(), Isa::Simd128);
+    #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+    assert_eq!(Isa::Simd128.name(), "simd128+relaxed");
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         assert_eq!(Isa::best(), Isa::Avx512);

@@ -116,12 +116,14 @@ impl Isa {
     /// Every ISA, best first.
     pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2Fma, Isa::Simd128, Isa::Scalar];
 
-    /// "avx512", "avx2+fma", "simd128" or "scalar".
+    /// "avx512", "avx2+fma", "simd128" ("simd128+relaxed" with the
+    /// `relaxed-simd` feature: the matrix multiply's kernel) or "scalar".
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2Fma => "avx2+fma",
             Isa::Avx512 => "avx512",
+            Isa::Simd128 if cfg!(feature = "relaxed-simd") => "simd128+relaxed",
             Isa::Simd128 => "simd128",
         }
     }
