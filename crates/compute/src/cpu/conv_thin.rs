@@ -37,6 +37,15 @@ pub fn applies(g: &Conv2dGeom) -> bool {
     g.groups == 1 && g.stride == 1 && g.c_in * g.kh * g.kw <= MAX_TAPS && g.c_in <= 4
 }
 
+/// Whether [`backward_weight`] takes this convolution's weight gradient: where [`applies`],
+/// except on wasm, where im2col and the matrix multiply (the transposed product, 9 × c_out)
+/// were faster in Chromium: conv1's at batch 64 in 11 ms against 14–16, cnn-gap's training
+/// +4% (`bash scripts/bench-browser.sh --relaxed`). With 4 lanes, a multiply and an add per
+/// product and 16 registers, the kernel's 18 accumulators (or 9, tried) ran at 9 GFLOP/s.
+pub fn takes_weight_grad(g: &Conv2dGeom) -> bool {
+    applies(g) && !cfg!(target_arch = "wasm32")
+}
+
 /// Floats of the padded copy of one image ([`pad_image`]).
 pub fn padded_len(g: &Conv2dGeom) -> usize {
     let (hp, wp) = padded_dims(g);

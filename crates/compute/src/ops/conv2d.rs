@@ -602,7 +602,7 @@ fn backward_weight(
             let i = first + k;
             let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
             let accumulate = k > 0;
-            if conv_thin::applies(g) {
+            if conv_thin::takes_weight_grad(g) {
                 with_padded(xi, g, |xp| {
                     conv_thin::backward_weight(pw, di, xp, g, accumulate)
                 });
