@@ -165,6 +165,10 @@ mod tests {
             // Narrow n next to m (computed transposed on wasm), k past one k block.
             (32, 1100, 9),
             (5, 2100, 11),
+            // Whole panels and strips with a k not a multiple of 4, in one and in two k blocks
+            // (wasm packs them by 4 × 4 transposes and a remainder).
+            (8, 13, 16),
+            (12, 1030, 24),
         ];
         for &(m, k, n) in &shapes {
             for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {

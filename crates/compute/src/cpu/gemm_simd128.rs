@@ -83,9 +83,23 @@ fn run(a: Mat, b: Mat, c: &mut [f32], cs: (usize, usize), accumulate: bool) {
 }
 
 /// Packs rows of `a` into MR-row panels, k-major: `pa[(p·kc + q)·MR + r] = a[p·MR + r, k0 + q]`
-/// (zero past the last row).
+/// (zero past the last row). Whole panels of a row-major `a` (a weight matrix) go 4 × 4 blocks
+/// at a time through a vector transpose, of a column-major one (a transposed weight matrix) a
+/// vector at a time; the rest element by element.
 fn pack_a(pa: &mut [f32], a: Mat, k0: usize, kc: usize) {
     for (p, panel) in pa.chunks_exact_mut(MR * kc).enumerate() {
+        if (p + 1) * MR <= a.rows && (a.cs == 1 || a.rs == 1) {
+            let at = |r: usize, q: usize| (p * MR + r) * a.rs + (k0 + q) * a.cs;
+            if a.cs == 1 {
+                let rows: [&[f32]; MR] = std::array::from_fn(|r| &a.data[at(r, 0)..at(r, kc)]);
+                transpose_into(panel, MR, rows, kc);
+            } else {
+                for (q, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                    store4(dst, load4(&a.data[at(0, q)..]));
+                }
+            }
+            continue;
+        }
         for r in 0..MR {
             let i = p * MR + r;
             if i < a.rows {
@@ -103,7 +117,17 @@ fn pack_a(pa: &mut [f32], a: Mat, k0: usize, kc: usize) {
 }
 
 /// Packs columns `j0..j0 + nr` of `b`'s rows `k0..k0 + kc` row by row, 8 wide (zero past `nr`).
+/// A whole strip of a column-major `b` (a transposed im2col matrix, in a weight gradient) goes
+/// 4 × 4 blocks at a time through a vector transpose.
 fn pack_b(pb: &mut [f32], b: Mat, k0: usize, kc: usize, j0: usize, nr: usize) {
+    if b.rs == 1 && b.cs != 1 && nr == NR {
+        for h in 0..NV {
+            let at = |j: usize, q: usize| k0 + q + (j0 + 4 * h + j) * b.cs;
+            let cols: [&[f32]; 4] = std::array::from_fn(|j| &b.data[at(j, 0)..at(j, kc)]);
+            transpose_into(&mut pb[4 * h..], NR, cols, kc);
+        }
+        return;
+    }
     for (q, dst) in pb.chunks_exact_mut(NR).take(kc).enumerate() {
         let row = (k0 + q) * b.rs + j0 * b.cs;
         if b.cs == 1 && nr == NR {
@@ -114,6 +138,55 @@ fn pack_b(pb: &mut [f32], b: Mat, k0: usize, kc: usize, j0: usize, nr: usize) {
             }
         }
     }
+}
+
+/// `dst[q·stride + j] = src[j][q]` for q < `len`, j < 4: four sequences of `len` floats
+/// interleaved into rows of a pack, 4 × 4 at a time by shuffles.
+fn transpose_into(dst: &mut [f32], stride: usize, src: [&[f32]; 4], len: usize) {
+    assert!(src.iter().all(|s| s.len() >= len));
+    assert!(len == 0 || dst.len() >= (len - 1) * stride + 4);
+    let whole = len / 4 * 4;
+    for q in (0..whole).step_by(4) {
+        let [c0, c1, c2, c3] = src.map(|s| load4(&s[q..]));
+        let t0 = i32x4_shuffle::<0, 4, 1, 5>(c0, c1);
+        let t1 = i32x4_shuffle::<2, 6, 3, 7>(c0, c1);
+        let t2 = i32x4_shuffle::<0, 4, 1, 5>(c2, c3);
+        let t3 = i32x4_shuffle::<2, 6, 3, 7>(c2, c3);
+        store4(&mut dst[q * stride..], i32x4_shuffle::<0, 1, 4, 5>(t0, t2));
+        store4(
+            &mut dst[(q + 1) * stride..],
+            i32x4_shuffle::<2, 3, 6, 7>(t0, t2),
+        );
+        store4(
+            &mut dst[(q + 2) * stride..],
+            i32x4_shuffle::<0, 1, 4, 5>(t1, t3),
+        );
+        store4(
+            &mut dst[(q + 3) * stride..],
+            i32x4_shuffle::<2, 3, 6, 7>(t1, t3),
+        );
+    }
+    for q in whole..len {
+        for (j, s) in src.iter().enumerate() {
+            dst[q * stride + j] = s[q];
+        }
+    }
+}
+
+/// `x[..4]` as a vector.
+#[inline(always)]
+fn load4(x: &[f32]) -> v128 {
+    assert!(x.len() >= 4);
+    // SAFETY: `x` holds at least 4 floats (asserted); wasm loads have no alignment requirement.
+    unsafe { v128_load(x.as_ptr().cast::<v128>()) }
+}
+
+/// Stores `v` into `y[..4]`.
+#[inline(always)]
+fn store4(y: &mut [f32], v: v128) {
+    assert!(y.len() >= 4);
+    // SAFETY: `y` holds at least 4 floats (asserted); wasm stores have no alignment requirement.
+    unsafe { v128_store(y.as_mut_ptr().cast::<v128>(), v) }
 }
 
 /// One MR × NR tile of C at `c[at..]` (row and column strides `cs`; `mr` rows and `nr` columns
