@@ -151,8 +151,63 @@ fn each_col_block(g: &Conv2dGeom, mut f: impl FnMut(Range<usize>, Range<usize>, 
     }
 }
 
+/// A layer with fewer output positions per image than this multiplies the column matrices of
+/// several images side by side, [`BATCH_COLS`] columns or more in one product. Image by image,
+/// a 7×7 layer's product has 49 columns and the matrix multiply packs the whole weight matrix
+/// (2.4 M floats at 512 channels) for each 49 of them: one thread, `gemm` crate, the input
+/// gradient's product of ResNet-18's layer4 ran at 59 GFLOP/s with 49 columns and 120 with 392,
+/// the forward's at 122 and 157; layer3's (14×14) at 122 / 143 and 145 / 152.
+const BATCH_BELOW: usize = 256;
+/// Columns a product over several images aims at ([`BATCH_BELOW`]).
+const BATCH_COLS: usize = 384;
+/// Most floats of a column matrix over several images (8 MiB).
+const BATCH_COL_MAX: usize = 1 << 21;
+
+/// Images whose column matrices one product multiplies side by side ([`BATCH_BELOW`]): 1 where
+/// images go one by one (enough positions of their own, groups, a 1×1 or thin convolution).
+fn images_per_product(g: &Conv2dGeom) -> usize {
+    let (rows, cols) = (g.col_rows(), g.col_cols());
+    if g.groups != 1 || g.is_pointwise() || conv_thin::applies(g) || cols >= BATCH_BELOW {
+        return 1;
+    }
+    BATCH_COLS
+        .div_ceil(cols.max(1))
+        .min(BATCH_COL_MAX / (rows * cols).max(1))
+        .max(1)
+}
+
+/// `col [rows, k·cols]`: the column matrices of the `k` images `xs` side by side.
+fn im2col_images(col: &mut [f32], xs: &[f32], g: &Conv2dGeom, k: usize) {
+    let (cols, ld) = (g.col_cols(), k * g.col_cols());
+    for (i, xi) in xs.chunks_exact(g.in_len()).take(k).enumerate() {
+        im2col(&mut col[i * cols..], xi, g, 0, 0..g.h_out, ld);
+    }
+}
+
+/// `wide [c, k·cols]` from `k` images' planes `[k, c, cols]`: their columns side by side.
+fn to_side_by_side(wide: &mut [f32], planes: &[f32], c: usize, cols: usize, k: usize) {
+    let _l = profile::leaf(Family::Im2col);
+    for (i, img) in planes.chunks_exact(c * cols).take(k).enumerate() {
+        for (ch, plane) in img.chunks_exact(cols).enumerate() {
+            wide[ch * k * cols + i * cols..][..cols].copy_from_slice(plane);
+        }
+    }
+}
+
+/// The adjoint copy of [`to_side_by_side`]: `k` images' planes from `wide`.
+fn from_side_by_side(planes: &mut [f32], wide: &[f32], c: usize, cols: usize, k: usize) {
+    let _l = profile::leaf(Family::Im2col);
+    for (i, img) in planes.chunks_exact_mut(c * cols).take(k).enumerate() {
+        for (ch, plane) in img.chunks_exact_mut(cols).enumerate() {
+            plane.copy_from_slice(&wide[ch * k * cols + i * cols..][..cols]);
+        }
+    }
+}
+
 thread_local! {
     static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Several images' outputs or output gradients side by side ([`images_per_product`]).
+    static WIDE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// The weight gradient's per-chunk partial sums ([`conv2d_backward_weight`]).
     static PARTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -163,15 +218,16 @@ fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// Gathers the patches of channels `[c0, c0 + c_in_g)` of one image, for output rows `oys`, into
-/// `col`. x: `[c_in, h_in, w_in]`, col: `[c_in_g·kh·kw, oys.len()·w_out]`.
-fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize, oys: Range<usize>) {
+/// `col`. x: `[c_in, h_in, w_in]`, col: `[c_in_g·kh·kw, oys.len()·w_out]` with row stride `ld`
+/// (`oys.len()·w_out`, or more where several images' columns sit side by side).
+fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize, oys: Range<usize>, ld: usize) {
     let _l = profile::leaf(Family::Im2col);
     let (hw_in, hw_out) = (g.h_in * g.w_in, oys.len() * g.w_out);
     for ci in 0..g.c_in_g() {
         let plane = &x[(c0 + ci) * hw_in..(c0 + ci + 1) * hw_in];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &mut col[((ci * g.kh + ky) * g.kw + kx) * hw_out..][..hw_out];
+                let row = &mut col[((ci * g.kh + ky) * g.kw + kx) * ld..][..hw_out];
                 // The valid output columns for this kx: ix = ox·s + kx − pad_left in [0, w_in).
                 let ox_lo = g
                     .pad_left
@@ -252,16 +308,16 @@ fn copy_block<'a, 'b, const N: usize>(
     (dst, src)
 }
 
-/// Scatters `col` (output rows `oys`) back onto channels `[c0, c0 + c_in_g)` of one image,
-/// accumulating: the adjoint of [`im2col`].
-fn col2im(dx: &mut [f32], col: &[f32], g: &Conv2dGeom, c0: usize, oys: Range<usize>) {
+/// Scatters `col` (output rows `oys`, row stride `ld`) back onto channels `[c0, c0 + c_in_g)`
+/// of one image, accumulating: the adjoint of [`im2col`].
+fn col2im(dx: &mut [f32], col: &[f32], g: &Conv2dGeom, c0: usize, oys: Range<usize>, ld: usize) {
     let _l = profile::leaf(Family::Im2col);
     let (hw_in, hw_out) = (g.h_in * g.w_in, oys.len() * g.w_out);
     for ci in 0..g.c_in_g() {
         let plane = &mut dx[(c0 + ci) * hw_in..(c0 + ci + 1) * hw_in];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &col[((ci * g.kh + ky) * g.kw + kx) * hw_out..][..hw_out];
+                let row = &col[((ci * g.kh + ky) * g.kw + kx) * ld..][..hw_out];
                 let ox_lo = g
                     .pad_left
                     .saturating_sub(kx)
@@ -318,10 +374,52 @@ pub fn conv2d_forward_act(
     relu: bool,
 ) -> Result<()> {
     check_forward(out.len(), x.len(), w.len(), b, g, n)?;
-    par::for_each_chunk_mut(out, g.out_len(), |i, o| {
-        forward_image(o, &x[i * g.in_len()..(i + 1) * g.in_len()], w, b, g, relu);
+    let nb = images_per_product(g);
+    par::for_each_chunk_mut(out, nb * g.out_len(), |c, o| {
+        forward_images(o, &x[c * nb * g.in_len()..], w, b, g, relu);
     });
     Ok(())
+}
+
+/// [`conv2d_forward_act`] of the images of `o` (as many as it holds, from `xs`): one product
+/// over their column matrices side by side where [`images_per_product`] says so, else image by
+/// image.
+fn forward_images(
+    o: &mut [f32],
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    g: &Conv2dGeom,
+    relu: bool,
+) {
+    let k = o.len() / g.out_len();
+    if images_per_product(g) == 1 {
+        for (oi, xi) in o
+            .chunks_exact_mut(g.out_len())
+            .zip(xs.chunks_exact(g.in_len()))
+        {
+            forward_image(oi, xi, w, b, g, relu);
+        }
+        return;
+    }
+    let (rows, cols) = (g.col_rows(), g.col_cols());
+    let ld = k * cols;
+    with_col(rows * ld, |col| {
+        im2col_images(col, xs, g, k);
+        par::with_scratch(&WIDE, g.c_out * ld, |wide| {
+            sgemm(
+                Mat::rm(w, g.c_out, rows),
+                Mat::rm(col, rows, ld),
+                wide,
+                ld,
+                false,
+            );
+            from_side_by_side(o, wide, g.c_out, cols, k);
+        });
+    });
+    for oi in o.chunks_exact_mut(g.out_len()) {
+        finish_image(oi, b, g, relu);
+    }
 }
 
 /// [`conv2d_forward_act`]'s checks.
@@ -365,15 +463,20 @@ fn forward_image(
             sgemm(wg, Mat::rm(xg, rows, cols), og, cols, false);
         } else {
             each_col_block(g, |oys, js, col| {
-                im2col(col, xi, g, grp * g.c_in_g(), oys);
+                im2col(col, xi, g, grp * g.c_in_g(), oys, js.len());
                 let c = Mat::rm(col, rows, js.len());
                 sgemm(wg, c, &mut og[js.start..], cols, false);
             });
         }
     }
+    finish_image(o, b, g, relu);
+}
+
+/// One image's output: the bias added, then the ReLU if `relu`.
+fn finish_image(o: &mut [f32], b: Option<&[f32]>, g: &Conv2dGeom, relu: bool) {
     let _l = profile::leaf(Family::Elementwise);
     if let Some(b) = b {
-        elementwise::bias_add_channels(o, b, cols);
+        elementwise::bias_add_channels(o, b, g.col_cols());
     }
     if relu {
         elementwise::relu_forward_inplace(o);
@@ -414,15 +517,16 @@ pub fn conv2d_forward_max_pool(
     check_pool_of("conv2d_forward_max_pool", g, pg)?;
     pg.check_max("max_pool_forward", out.len(), pooled.len(), argmax.len(), n)?;
     let (hw_in, hw_out) = (pg.h_in * pg.w_in, pg.h_out * pg.w_out);
+    let nb = images_per_product(g);
     par::for_each_chunk3_mut(
         out,
-        g.out_len(),
+        nb * g.out_len(),
         pooled,
-        pg.out_len(),
+        nb * pg.out_len(),
         argmax,
-        pg.out_len(),
-        |i, o, po, am| {
-            forward_image(o, &x[i * g.in_len()..(i + 1) * g.in_len()], w, b, g, relu);
+        nb * pg.out_len(),
+        |c, o, po, am| {
+            forward_images(o, &x[c * nb * g.in_len()..], w, b, g, relu);
             let _l = profile::leaf(Family::Pooling);
             let planes = o
                 .chunks_exact(hw_in)
@@ -447,7 +551,7 @@ fn weight_grad_gemm(pw: &mut [f32], di: &[f32], xi: &[f32], g: &Conv2dGeom, accu
         } else {
             each_col_block(g, |oys, js, col| {
                 let acc = accumulate || js.start > 0;
-                im2col(col, xi, g, grp * g.c_in_g(), oys);
+                im2col(col, xi, g, grp * g.c_in_g(), oys, js.len());
                 let c = Mat::rm(col, rows, js.len());
                 sgemm(dg.columns(js), c.t(), pwg, rows, acc);
             });
@@ -481,27 +585,78 @@ pub fn conv2d_backward_input(
     g.check(OP, "dx", dx.len(), n * g.in_len())?;
     g.check(OP, "dout", dout.len(), n * g.out_len())?;
     g.check(OP, "w", w.len(), g.weight_len())?;
-    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
-    par::for_each_chunk_mut(dx, g.in_len(), |i, dxi| {
-        let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
-        if !g.is_pointwise() {
-            write.prepare(dxi);
-        }
-        for grp in 0..g.groups {
-            let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
-            let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
-            if g.is_pointwise() {
-                let dxg = &mut dxi[grp * rows * cols..(grp + 1) * rows * cols];
-                sgemm(wg.t(), dg, dxg, cols, write == GradWrite::Add);
-            } else {
-                each_col_block(g, |oys, js, col| {
-                    sgemm(wg.t(), dg.columns(js.clone()), col, js.len(), false);
-                    col2im(dxi, col, g, grp * g.c_in_g(), oys);
-                });
-            }
+    let nb = images_per_product(g);
+    par::for_each_chunk_mut(dx, nb * g.in_len(), |c, dxs| {
+        let ds = &dout[c * nb * g.out_len()..];
+        if nb == 1 {
+            input_grad_image(dxs, &ds[..g.out_len()], w, g, write);
+        } else {
+            input_grad_images(dxs, ds, w, g, write);
         }
     });
     Ok(())
+}
+
+/// One image's input gradient `dxi` from its output gradient `di`.
+fn input_grad_image(dxi: &mut [f32], di: &[f32], w: &[f32], g: &Conv2dGeom, write: GradWrite) {
+    let (rows, cols, cog) = (g.col_rows(), g.col_cols(), g.c_out_g());
+    if !g.is_pointwise() {
+        write.prepare(dxi);
+    }
+    for grp in 0..g.groups {
+        let wg = Mat::rm(&w[grp * cog * rows..(grp + 1) * cog * rows], cog, rows);
+        let dg = Mat::rm(&di[grp * cog * cols..(grp + 1) * cog * cols], cog, cols);
+        if g.is_pointwise() {
+            let dxg = &mut dxi[grp * rows * cols..(grp + 1) * rows * cols];
+            sgemm(wg.t(), dg, dxg, cols, write == GradWrite::Add);
+        } else {
+            each_col_block(g, |oys, js, col| {
+                sgemm(wg.t(), dg.columns(js.clone()), col, js.len(), false);
+                col2im(dxi, col, g, grp * g.c_in_g(), oys, js.len());
+            });
+        }
+    }
+}
+
+/// The input gradients of the images of `dxs` (as many as it holds, from `ds`) by one product
+/// over their output gradients side by side ([`images_per_product`]).
+fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, write: GradWrite) {
+    let (rows, cols) = (g.col_rows(), g.col_cols());
+    let k = dxs.len() / g.in_len();
+    let ld = k * cols;
+    par::with_scratch(&WIDE, g.c_out * ld, |wide| {
+        to_side_by_side(wide, ds, g.c_out, cols, k);
+        with_col(rows * ld, |col| {
+            let wm = Mat::rm(w, g.c_out, rows);
+            sgemm(wm.t(), Mat::rm(wide, g.c_out, ld), col, ld, false);
+            for (i, dxi) in dxs.chunks_exact_mut(g.in_len()).enumerate() {
+                write.prepare(dxi);
+                col2im(dxi, &col[i * cols..], g, 0, 0..g.h_out, ld);
+            }
+        });
+    });
+}
+
+/// One product's share of a weight gradient: `pw (+)= dout · colᵀ` over the `k` images `xs`
+/// and their output gradients `ds`, side by side ([`images_per_product`]).
+fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, k: usize, acc: bool) {
+    let (rows, cols) = (g.col_rows(), g.col_cols());
+    let ld = k * cols;
+    with_col(rows * ld, |col| {
+        im2col_images(col, xs, g, k);
+        par::with_scratch(&WIDE, g.c_out * ld, |wide| {
+            to_side_by_side(wide, ds, g.c_out, cols, k);
+            let c = Mat::rm(col, rows, ld);
+            sgemm(Mat::rm(wide, g.c_out, ld), c.t(), pw, rows, acc);
+        });
+    });
+}
+
+/// Images per partial sum of a weight gradient: [`WEIGHT_GRAD_CHUNK`], rounded up to a
+/// multiple of [`images_per_product`].
+fn weight_grad_chunk(g: &Conv2dGeom) -> usize {
+    let nb = images_per_product(g);
+    nb * WEIGHT_GRAD_CHUNK.div_ceil(nb)
 }
 
 /// dw += Σ_images dout · colᵀ, db += Σ dout over images and positions.
@@ -591,23 +746,33 @@ fn backward_weight(
     }
     let cols = g.col_cols();
     let part_len = g.weight_len() + g.c_out;
-    let chunks = n.div_ceil(WEIGHT_GRAD_CHUNK);
-    let chunk_out = WEIGHT_GRAD_CHUNK * g.out_len();
+    let (nb, per_chunk) = (images_per_product(g), weight_grad_chunk(g));
+    let chunks = n.div_ceil(per_chunk);
+    let chunk_out = per_chunk * g.out_len();
     // Chunk c's partial sums from its images' output gradients `dc`.
     let chunk = |c: usize, part: &mut [f32], dc: &[f32]| {
         let (pw, pb) = part.split_at_mut(g.weight_len());
         pb.fill(0.0);
-        let first = c * WEIGHT_GRAD_CHUNK;
+        let first = c * per_chunk;
+        if nb > 1 {
+            for (s, ds) in dc.chunks(nb * g.out_len()).enumerate() {
+                let (k, i) = (ds.len() / g.out_len(), first + s * nb);
+                let xs = &x[i * g.in_len()..(i + k) * g.in_len()];
+                weight_grad_images(pw, ds, xs, g, k, s > 0);
+            }
+        }
         for (k, di) in dc.chunks_exact(g.out_len()).enumerate() {
-            let i = first + k;
-            let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-            let accumulate = k > 0;
-            if conv_thin::takes_weight_grad(g) {
-                with_padded(xi, g, |xp| {
-                    conv_thin::backward_weight(pw, di, xp, g, accumulate)
-                });
-            } else {
-                weight_grad_gemm(pw, di, xi, g, accumulate);
+            if nb == 1 {
+                let i = first + k;
+                let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+                let accumulate = k > 0;
+                if conv_thin::takes_weight_grad(g) {
+                    with_padded(xi, g, |xp| {
+                        conv_thin::backward_weight(pw, di, xp, g, accumulate)
+                    });
+                } else {
+                    weight_grad_gemm(pw, di, xi, g, accumulate);
+                }
             }
             let _l = profile::leaf(Family::Elementwise);
             for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
@@ -634,7 +799,7 @@ fn backward_weight(
                     }
                     Prepare::Pool(route) => {
                         let _l = profile::leaf(Family::Pooling);
-                        route.write_relu_input_grad(dc, c * WEIGHT_GRAD_CHUNK * g.c_out);
+                        route.write_relu_input_grad(dc, c * per_chunk * g.c_out);
                     }
                 }
                 chunk(c, part, dc);
@@ -797,6 +962,30 @@ mod tests {
         all.push(([16, 130, 70], 8, 5, 2, Padding::Explicit(2), 2, 1));
         assert_eq!(col_blocks(&geom(&all[all.len() - 2])).count(), 3);
         assert_eq!(col_blocks(&geom(&all[all.len() - 1])).count(), 2);
+        // Several images per product (images_per_product), the last product short: 16 + 3
+        // images (and one weight-gradient chunk of 16), one product of 7 images at stride 2,
+        // 8 + 3 images (weight-gradient chunks of 8), 2 + 2 | 2 + 2 | 1 (two products per
+        // weight-gradient chunk of 4).
+        let several: [Case; 4] = [
+            ([6, 5, 5], 7, 3, 1, Padding::Same, 1, 19),
+            ([10, 9, 9], 5, 3, 2, Padding::Same, 1, 7),
+            ([8, 7, 7], 9, 3, 1, Padding::Explicit(1), 1, 11),
+            ([5, 14, 14], 6, 3, 1, Padding::Same, 1, 9),
+        ];
+        let per_product: Vec<_> = several
+            .iter()
+            .map(|c| images_per_product(&geom(c)))
+            .collect();
+        assert_eq!(per_product, [16, 16, 8, 2]);
+        assert_eq!(weight_grad_chunk(&geom(&several[0])), 16);
+        assert_eq!(weight_grad_chunk(&geom(&several[3])), 4);
+        assert_eq!(
+            images_per_product(&geom(&all[all.len() - 4])),
+            1,
+            "enough positions"
+        );
+        assert_eq!(images_per_product(&geom(&cases()[3])), 1, "groups");
+        all.extend(several);
         for c in &all {
             let (g, n, x, w, b) = inputs(c, &mut rng);
             let dout = random(n * g.out_len(), &mut rng);
@@ -868,6 +1057,8 @@ mod tests {
         let mut all = cases();
         all.push(([1, 20, 19], 8, 3, 1, Padding::Valid, 1, 3));
         all.push(([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 2));
+        // 11 + 2 images per product.
+        all.push(([6, 6, 6], 8, 3, 1, Padding::Same, 1, 13));
         for c in &all {
             let (g, n, x, w, b) = inputs(c, &mut rng);
             let pools = [(2, 2, Padding::Valid), (3, 2, Padding::Same)];
@@ -923,9 +1114,11 @@ mod tests {
     #[test]
     fn weight_gradient_through_the_pool_equals_the_three_passes() {
         let mut rng = Rng::new(14);
-        let shapes: [Case; 4] = [
+        let shapes: [Case; 5] = [
             ([1, 20, 19], 8, 3, 1, Padding::Valid, 1, 6),
             ([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 5),
+            // Weight-gradient chunks of 11 images (images_per_product), the last one of 2.
+            ([6, 6, 6], 8, 3, 1, Padding::Same, 1, 13),
             ([4, 9, 9], 6, 3, 1, Padding::Same, 2, 3),
             ([3, 7, 7], 7, 3, 1, Padding::Same, 1, 1),
         ];
