@@ -147,6 +147,78 @@ pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     }
 }
 
+/// One channel's planes of a `[n, c, plane]` tensor, handed to [`for_each_channel_mut`]'s
+/// task for that channel: plane `i` is image `i`'s.
+pub struct ChannelPlanes<'a> {
+    ptr: *mut f32,
+    n: usize,
+    stride: usize,
+    plane: usize,
+    _data: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl ChannelPlanes<'_> {
+    /// Image `i`'s plane of this channel (one at a time: the borrow ends before the next).
+    pub fn plane(&mut self, i: usize) -> &mut [f32] {
+        assert!(i < self.n, "plane {i} of {}", self.n);
+        // SAFETY: `for_each_channel_mut` checked that `data` holds `n` images of `stride =
+        // c·plane` floats and made `ptr` point at this channel's plane of image 0, so plane `i`
+        // lies inside `data`; no other task gets this channel, and `&mut self` lends one plane
+        // at a time.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.stride), self.plane) }
+    }
+}
+
+/// A pointer that tasks of [`for_each_channel_mut`] share; each derives its own channel's
+/// planes from it, which no other task touches.
+#[derive(Clone, Copy)]
+struct Base(*mut f32);
+
+impl Base {
+    /// The pointer (a method, so that closures capture the whole `Base`, which is `Sync`, and
+    /// not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: see `ChannelPlanes::plane`: tasks write disjoint planes.
+unsafe impl Send for Base {}
+unsafe impl Sync for Base {}
+
+/// Calls `f(ch, &mut per[ch], planes)` for every channel of `data` (`[n, c, plane]`), in
+/// parallel, `planes` lending that channel's plane of each image: per-channel work that reads a
+/// channel's statistics and writes its planes in one task, while they are in cache (batch
+/// norm).
+pub fn for_each_channel_mut<T: Send, F>(
+    data: &mut [f32],
+    c: usize,
+    plane: usize,
+    per: &mut [T],
+    f: F,
+) where
+    F: Fn(usize, &mut T, ChannelPlanes) + Sync + Send,
+{
+    assert_eq!(per.len(), c, "one item per channel");
+    if c == 0 || plane == 0 {
+        return;
+    }
+    assert!(data.len().is_multiple_of(c * plane), "whole images");
+    let (n, base) = (data.len() / (c * plane), Base(data.as_mut_ptr()));
+    let run = |ch: usize, t: &mut T| {
+        let planes = ChannelPlanes {
+            // SAFETY: ch < c, so ch·plane is inside image 0 (or one past the end if n = 0, which
+            // `plane` never dereferences).
+            ptr: unsafe { base.get().add(if n == 0 { 0 } else { ch * plane }) },
+            n,
+            stride: c * plane,
+            plane,
+            _data: std::marker::PhantomData,
+        };
+        f(ch, t, planes)
+    };
+    for_each_chunk_mut(per, 1, |ch, t| run(ch, &mut t[0]));
+}
+
 /// Number of threads work is spread over (1 on wasm32).
 pub fn threads() -> usize {
     #[cfg(not(target_arch = "wasm32"))]
