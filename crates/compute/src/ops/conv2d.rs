@@ -258,9 +258,11 @@ fn im2col(col: &mut [f32], x: &[f32], g: &Conv2dGeom, c0: usize, oys: Range<usiz
                     if g.stride == 1 {
                         copy_short(&mut dst[ox_lo..ox_hi], &src[ix0..ix0 + (ox_hi - ox_lo)]);
                     } else {
-                        for (k, d) in dst[ox_lo..ox_hi].iter_mut().enumerate() {
-                            *d = src[ix0 + k * g.stride];
-                        }
+                        let taps = src[ix0..].iter().step_by(g.stride);
+                        dst[ox_lo..ox_hi]
+                            .iter_mut()
+                            .zip(taps)
+                            .for_each(|(d, v)| *d = *v);
                     }
                 }
             }
@@ -340,9 +342,8 @@ fn col2im(dx: &mut [f32], col: &[f32], g: &Conv2dGeom, c0: usize, oys: Range<usi
                             .zip(&src[ox_lo..ox_hi])
                             .for_each(|(a, b)| *a += b);
                     } else {
-                        for (k, s) in src[ox_lo..ox_hi].iter().enumerate() {
-                            dst[ix0 + k * g.stride] += s;
-                        }
+                        let taps = dst[ix0..].iter_mut().step_by(g.stride);
+                        taps.zip(&src[ox_lo..ox_hi]).for_each(|(d, v)| *d += v);
                     }
                 }
             }
@@ -807,12 +808,18 @@ fn backward_weight(
         }
     };
     let mut db = db;
+    // The chunks' partial sums added in chunk order, a span of the weights per task on every
+    // core (ResNet-18's layer4 adds 4 × 2.4 M of them per layer at batch 32).
     let mut reduce = |parts: &[f32]| {
-        for part in parts.chunks_exact(part_len) {
-            let (pw, pb) = part.split_at(g.weight_len());
-            dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
-            if let Some(db) = db.as_deref_mut() {
-                db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+        let _l = profile::leaf(Family::Elementwise);
+        par::for_each_span_mut(dw, |start, piece| {
+            for part in parts.chunks_exact(part_len) {
+                elementwise::add_assign(piece, &part[start..start + piece.len()]);
+            }
+        });
+        if let Some(db) = db.as_deref_mut() {
+            for part in parts.chunks_exact(part_len) {
+                elementwise::add_assign(db, &part[g.weight_len()..]);
             }
         }
     };
