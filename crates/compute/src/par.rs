@@ -230,3 +230,51 @@ pub fn threads() -> usize {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each channel's task gets exactly its planes, image by image, and nothing else: every
+    /// element is written once, by the right task, with the right image's plane.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn channel_planes_cover_each_plane_once() {
+        for (n, c, plane) in [(3, 5, 7), (1, 1, 1), (4, 64, 49), (0, 3, 4), (2, 3, 0)] {
+            let mut data = vec![f32::NAN; n * c * plane];
+            let mut per = vec![0usize; c];
+            for_each_channel_mut(&mut data, c, plane, &mut per, |ch, count, mut planes| {
+                for i in 0..n {
+                    let p = planes.plane(i);
+                    assert_eq!(p.len(), plane);
+                    for (k, v) in p.iter_mut().enumerate() {
+                        assert!(v.is_nan(), "written twice");
+                        *v = ((i * c + ch) * plane + k) as f32;
+                    }
+                    *count += 1;
+                }
+            });
+            let expected: Vec<f32> = (0..n * c * plane).map(|v| v as f32).collect();
+            assert_eq!(data, expected, "{n}×{c}×{plane}");
+            assert!(per.iter().all(|&k| k == if plane == 0 { 0 } else { n }));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "plane 2 of 2")]
+    fn channel_planes_refuse_an_image_past_the_batch() {
+        let mut data = vec![0.0; 2 * 3 * 4];
+        let mut per = vec![(); 3];
+        for_each_channel_mut(&mut data, 3, 4, &mut per, |_, _, mut planes| {
+            planes.plane(2);
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "whole images")]
+    fn channel_planes_refuse_a_partial_image() {
+        let mut data = vec![0.0; 2 * 3 * 4 + 1];
+        let mut per = vec![(); 3];
+        for_each_channel_mut(&mut data, 3, 4, &mut per, |_, _, _| {});
+    }
+}
