@@ -5,6 +5,7 @@
 //! Training normalises with the batch's statistics and keeps (mean, 1/σ) per channel for backward;
 //! evaluation uses the running statistics.
 
+use crate::cpu::elementwise;
 use crate::cpu::simd::{VecF32, active_backend, dispatch};
 use crate::error::{Error, Result};
 use crate::ops::GradWrite;
@@ -13,6 +14,8 @@ use crate::par::{self, ChannelPlanes};
 thread_local! {
     /// Backward's per-channel sums, reused from call to call.
     static SUMS: std::cell::RefCell<Vec<(f32, f32)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The evaluation forward's per-channel scale and shift, likewise.
+    static COEF: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The training forward's per-channel statistics and unbiased variance, likewise.
     static BATCH: std::cell::RefCell<Vec<(ChannelStats, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -198,22 +201,20 @@ pub fn batchnorm_forward_eval(
 }
 
 /// y = x·scale(ch) + shift(ch).
-fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f32, f32) + Sync) {
-    // Image by image on every core; each channel's coefficients are recomputed per image (a
-    // few operations) rather than kept in a buffer the step would allocate.
+fn apply(y: &mut [f32], x: &[f32], g: &BatchNormGeom, coef: impl Fn(usize) -> (f32, f32)) {
+    // The channels' coefficients once, into this thread's reused buffer; then image by image on
+    // every core with the SIMD kernel (a multiply, then an add: the same bits as plain code).
     let len = g.c * g.plane;
-    par::for_each_chunk_mut(y, len, |i, yi| {
-        let xi = &x[i * len..(i + 1) * len];
-        for ch in 0..g.c {
-            let (scale, shift) = coef(ch);
-            let (yp, xp) = (
-                &mut yi[ch * g.plane..(ch + 1) * g.plane],
-                &xi[ch * g.plane..(ch + 1) * g.plane],
-            );
-            yp.iter_mut()
-                .zip(xp)
-                .for_each(|(a, b)| *a = b * scale + shift);
+    par::with_scratch(&COEF, 2 * g.c, |buf| {
+        let (scale, shift) = buf.split_at_mut(g.c);
+        for (ch, (a, b)) in scale.iter_mut().zip(shift.iter_mut()).enumerate() {
+            (*a, *b) = coef(ch);
         }
+        let (scale, shift) = (&*scale, &*shift);
+        par::for_each_chunk_mut(y, len, |i, yi| {
+            let xi = &x[i * len..(i + 1) * len];
+            elementwise::affine_channels(yi, xi, scale, shift, g.plane);
+        });
     });
 }
 
