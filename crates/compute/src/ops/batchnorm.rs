@@ -96,11 +96,13 @@ pub fn batchnorm_forward_train(
     // for the mean, again for the variance, and a third time to write the output, the second
     // and third time from cache (a channel's planes of a batch are 400 KB for ResNet's 56×56
     // layers at batch 32), instead of the output in a pass over the whole batch of its own.
+    let m = (n * g.plane) as f64;
     par::with_scratch(&BATCH, g.c, |batch| {
         par::for_each_channel_mut(y, g.c, g.plane, batch, |ch, b, mut ys| {
             let (ys, gb) = (&mut ys, (gamma[ch], beta[ch]));
             *b = dispatch!(active_backend() => forward_channel(
-                ys: &mut ChannelPlanes, x: &[f32], g: &BatchNormGeom, ch: usize, gb: (f32, f32)
+                ys: &mut ChannelPlanes, x: &[f32], g: &BatchNormGeom, ch: usize, m: f64,
+                gb: (f32, f32)
             ) -> (ChannelStats, f64));
         });
         for (ch, &(st, unbiased)) in batch.iter().enumerate() {
@@ -113,8 +115,8 @@ pub fn batchnorm_forward_train(
     Ok(())
 }
 
-/// One channel of [`batchnorm_forward_train`]: its statistics, the unbiased variance, and its
-/// planes of `y` (`ys`) with `gb = (γ, β)`. Generic over the instruction set only so that
+/// One channel of [`batchnorm_forward_train`] over `m` values (images × plane): its statistics,
+/// the unbiased variance, and its planes of `y` (`ys`) with `gb = (γ, β)`. Generic over the instruction set only so that
 /// `dispatch!` compiles it for the widest one: the f64 sums in plain Rust vectorise to 2 lanes
 /// on the x86_64 baseline and to 8 under AVX-512, with the same bits (no reassociation, no
 /// fused multiply-add).
@@ -125,9 +127,9 @@ fn forward_channel<S: VecF32>(
     x: &[f32],
     g: &BatchNormGeom,
     ch: usize,
+    m: f64,
     (gamma, beta): (f32, f32),
 ) -> (ChannelStats, f64) {
-    let m = (x.len() / (g.c * g.plane).max(1) * g.plane) as f64;
     let mean = channel_sum(g.planes(x, ch), |v| v as f64) / m;
     let ss = channel_sum(g.planes(x, ch), |v| (v as f64 - mean).powi(2));
     let var = ss / m;
@@ -248,12 +250,13 @@ pub fn batchnorm_backward(
     }
     // Channel by channel on every core: (Σ dy, Σ dy·x̂) into this thread's reused buffer, then
     // the channel's dx while its dy and x are in cache.
+    let m = (n * g.plane) as f32;
     let sums_and_dx = |buf: &mut [(f32, f32)], dx: &mut [f32]| {
         par::for_each_channel_mut(dx, g.c, g.plane, buf, |ch, s, mut dxs| {
             let (dxs, st, gamma) = (&mut dxs, stats[ch], gamma[ch]);
             *s = dispatch!(active_backend() => backward_channel(
                 dxs: &mut ChannelPlanes, dy: &[f32], x: &[f32], g: &BatchNormGeom, ch: usize,
-                st: ChannelStats, gamma: f32, write: GradWrite
+                m: f32, st: ChannelStats, gamma: f32, write: GradWrite
             ) -> (f32, f32));
         });
     };
@@ -267,7 +270,8 @@ pub fn batchnorm_backward(
     Ok(())
 }
 
-/// One channel of [`batchnorm_backward`]: (Σ dy, Σ dy·x̂), and its planes of dx (`dxs`).
+/// One channel of [`batchnorm_backward`] over `m` values (images × plane): (Σ dy, Σ dy·x̂),
+/// and its planes of dx (`dxs`).
 /// Generic over the instruction set for the reason [`forward_channel`] gives.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -278,11 +282,11 @@ fn backward_channel<S: VecF32>(
     x: &[f32],
     g: &BatchNormGeom,
     ch: usize,
+    m: f32,
     st: ChannelStats,
     gamma: f32,
     write: GradWrite,
 ) -> (f32, f32) {
-    let m = (x.len() / (g.c * g.plane).max(1) * g.plane) as f32;
     let mut total = (0.0f64, 0.0f64);
     for (dp, xp) in g.planes(dy, ch).zip(g.planes(x, ch)) {
         let (mut a, mut b) = ([0.0f64; 8], [0.0f64; 8]);
