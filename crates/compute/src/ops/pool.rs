@@ -5,6 +5,7 @@
 //! counted in an average (Keras's `same` behaviour).
 
 use super::{GradWrite, Padding, window_axis};
+use crate::cpu::simd::{VecF32, active_backend, dispatch};
 use crate::error::{Error, Result};
 use crate::par;
 
@@ -60,6 +61,16 @@ impl PoolGeom {
         let hi = ((start + self.size as isize).max(0) as usize).min(len);
         (lo, hi.max(lo))
     }
+    /// The common 2×2, stride 2 pool whose windows lie inside the input (unpadded on every
+    /// side: `same` padding of an odd side pads after, not before), which has fast paths.
+    fn is_2x2(&self) -> bool {
+        self.size == 2
+            && self.stride == 2
+            && self.pad_top == 0
+            && self.pad_left == 0
+            && self.h_in >= 2 * self.h_out
+            && self.w_in >= 2 * self.w_out
+    }
     fn check(&self, op: &'static str, x: usize, out: usize, n: usize) -> Result<()> {
         super::check_planes(op, x, out, n, self.in_len(), self.out_len())
     }
@@ -105,14 +116,7 @@ pub fn max_pool_forward(
 /// [`max_pool_forward`] of one plane: `o` and `am` take `h_out·w_out` elements, `plane`
 /// `h_in·w_in`; each winner's index is within its plane.
 pub(crate) fn max_pool_plane(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
-    // Unpadded on every side: `same` padding of an odd side pads after, not before.
-    let two_by_two = g.size == 2
-        && g.stride == 2
-        && g.pad_top == 0
-        && g.pad_left == 0
-        && g.h_in >= 2 * g.h_out
-        && g.w_in >= 2 * g.w_out;
-    if two_by_two {
+    if g.is_2x2() {
         max_pool_2x2(o, am, plane, g);
         return;
     }
@@ -140,27 +144,71 @@ pub(crate) fn max_pool_plane(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &P
 /// The common 2×2, stride 2, unpadded case of [`max_pool_forward`] on one plane, with the same
 /// tie-breaking (first of the row-major window wins).
 fn max_pool_2x2(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
-    let w = g.w_in;
+    dispatch!(active_backend() => max_pool_2x2_body(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) -> ())
+}
+
+/// [`max_pool_2x2`]'s loops, generic over the instruction set only so that `dispatch!` compiles
+/// them for the widest one. A row goes in blocks of 16 windows (8 on rows of 8 to 15), whose
+/// fixed-length loops vectorise (the stride-2 loads become permutes); the last block of a row
+/// that is not a multiple ends at the row's end and overlaps the one before, recomputing a few
+/// windows with the same result, so no window is left to a scalar tail.
+#[inline(always)]
+fn max_pool_2x2_body<S: VecF32>(_: S, o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
+    let (w, wo) = (g.w_in, g.w_out);
     for oy in 0..g.h_out {
-        let r0 = &plane[2 * oy * w..2 * oy * w + 2 * g.w_out];
-        let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * g.w_out];
-        let orow = &mut o[oy * g.w_out..(oy + 1) * g.w_out];
-        let arow = &mut am[oy * g.w_out..(oy + 1) * g.w_out];
+        let rows = [
+            &plane[2 * oy * w..][..2 * wo],
+            &plane[(2 * oy + 1) * w..][..2 * wo],
+        ];
+        let orow = &mut o[oy * wo..][..wo];
+        let arow = &mut am[oy * wo..][..wo];
         let first = (2 * oy * w) as u32;
-        let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
-        for (ox, ((out, at), (top, bottom))) in orow.iter_mut().zip(arow).zip(windows).enumerate() {
-            let (a, b, c, d) = (top[0], top[1], bottom[0], bottom[1]);
-            // Branch-free selects; strict `>` keeps the first maximum in row-major order.
-            let (t, ti) = if b > a { (b, 1) } else { (a, 0) };
-            let (u, ui) = if d > c {
-                (d, w as u32 + 1)
-            } else {
-                (c, w as u32)
-            };
-            let (m, i) = if u > t { (u, ui) } else { (t, ti) };
-            *out = m;
-            *at = first + 2 * ox as u32 + i;
+        let n = block_len(wo);
+        let mut ox = 0;
+        while ox < wo {
+            let at = ox.min(wo - n);
+            match n {
+                16 => windows_2x2::<16>(rows, orow, arow, at, first, w as u32),
+                8 => windows_2x2::<8>(rows, orow, arow, at, first, w as u32),
+                _ => windows_2x2::<1>(rows, orow, arow, at, first, w as u32),
+            }
+            ox = at + n;
         }
+    }
+}
+
+/// Windows per block on a row of `len`: 16 (rows of at least 16), 8 (8 to 15) or 1. Blocks
+/// start at `ox.min(len - n)`, so the last one ends at the row's end, overlapping the one
+/// before if `len` is not a multiple.
+fn block_len(len: usize) -> usize {
+    match len {
+        16.. => 16,
+        8.. => 8,
+        _ => 1,
+    }
+}
+
+/// `N` windows of a 2×2 pool from window `ox` of the row pair `rows`: maxima into `orow`,
+/// each winner's index in the plane into `arow` (`first` is the top row's first index, `w` the
+/// input's width). Strict `>` keeps the first maximum in row-major order.
+#[inline(always)]
+fn windows_2x2<const N: usize>(
+    rows: [&[f32]; 2],
+    orow: &mut [f32],
+    arow: &mut [u32],
+    ox: usize,
+    first: u32,
+    w: u32,
+) {
+    let (r0, r1) = (&rows[0][2 * ox..][..2 * N], &rows[1][2 * ox..][..2 * N]);
+    let (orow, arow) = (&mut orow[ox..][..N], &mut arow[ox..][..N]);
+    for k in 0..N {
+        let (a, b, c, d) = (r0[2 * k], r0[2 * k + 1], r1[2 * k], r1[2 * k + 1]);
+        let (t, ti) = if b > a { (b, 1) } else { (a, 0) };
+        let (u, ui) = if d > c { (d, w + 1) } else { (c, w) };
+        let (m, i) = if u > t { (u, ui) } else { (t, ti) };
+        orow[k] = m;
+        arow[k] = first + 2 * (ox + k) as u32 + i;
     }
 }
 
@@ -316,7 +364,19 @@ mod tests {
     #[test]
     fn max_pool_2x2_fast_path_matches_brute_force_with_ties_and_odd_sizes() {
         let mut rng = Rng::new(21);
-        for &(h, w) in &[(2, 2), (7, 5), (62, 62), (29, 29), (3, 8)] {
+        // Rows of 1 to 35 windows: blocks of 16 and of 8, whole and overlapping the last.
+        let sizes = [
+            (2, 2),
+            (7, 5),
+            (62, 62),
+            (29, 29),
+            (3, 8),
+            (4, 32),
+            (5, 33),
+            (2, 16),
+            (3, 70),
+        ];
+        for &(h, w) in &sizes {
             let g = PoolGeom::new([3, h, w], 2, 2, Padding::Valid).unwrap();
             // Coarse values so windows often tie.
             let x: Vec<f32> = (0..2 * g.in_len())
