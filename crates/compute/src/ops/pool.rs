@@ -120,24 +120,121 @@ pub(crate) fn max_pool_plane(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &P
         max_pool_2x2(o, am, plane, g);
         return;
     }
+    if g.size == 3 && g.stride == 2 {
+        dispatch!(active_backend() => max_pool_3x3s2_body(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) -> ());
+        return;
+    }
     for oy in 0..g.h_out {
-        let (y0, y1) = g.span(oy, g.pad_top, g.h_in);
         for ox in 0..g.w_out {
-            let (x0, x1) = g.span(ox, g.pad_left, g.w_in);
-            let mut best = f32::NEG_INFINITY;
-            let mut at = (y0 * g.w_in + x0) as u32;
-            for iy in y0..y1 {
-                for ix in x0..x1 {
-                    let v = plane[iy * g.w_in + ix];
-                    if v > best {
-                        best = v;
-                        at = (iy * g.w_in + ix) as u32;
-                    }
+            let i = oy * g.w_out + ox;
+            (o[i], am[i]) = window_max(plane, g, oy, ox);
+        }
+    }
+}
+
+/// The maximum of window `(oy, ox)` of `plane` and its index: the first cell, in row-major
+/// order, greater than every cell before it and than −∞ (a NaN never wins); the window's first
+/// cell if none is.
+#[inline(always)]
+fn window_max(plane: &[f32], g: &PoolGeom, oy: usize, ox: usize) -> (f32, u32) {
+    let (y0, y1) = g.span(oy, g.pad_top, g.h_in);
+    let (x0, x1) = g.span(ox, g.pad_left, g.w_in);
+    let mut best = f32::NEG_INFINITY;
+    let mut at = (y0 * g.w_in + x0) as u32;
+    for iy in y0..y1 {
+        for ix in x0..x1 {
+            let v = plane[iy * g.w_in + ix];
+            if v > best {
+                best = v;
+                at = (iy * g.w_in + ix) as u32;
+            }
+        }
+    }
+    (plane[at as usize], at)
+}
+
+/// The outputs `[lo, hi)` along an axis of `len` inputs (padded by `pad` before) whose windows
+/// lie wholly inside the input.
+fn inner(g: &PoolGeom, outs: usize, pad: usize, len: usize) -> (usize, usize) {
+    if len + pad < g.size {
+        return (0, 0);
+    }
+    let hi = ((len + pad - g.size) / g.stride + 1).min(outs);
+    (pad.div_ceil(g.stride).min(hi), hi)
+}
+
+/// [`max_pool_plane`] of a 3×3, stride 2 pool (ResNet's first), any padding: the windows
+/// wholly inside the input in blocks as in [`max_pool_2x2_body`], the border's through
+/// [`window_max`]. The same cells compared in the same order, so the same results.
+#[inline(always)]
+fn max_pool_3x3s2_body<S: VecF32>(
+    _: S,
+    o: &mut [f32],
+    am: &mut [u32],
+    plane: &[f32],
+    g: &PoolGeom,
+) {
+    let (w, wo) = (g.w_in, g.w_out);
+    let (ylo, yhi) = inner(g, g.h_out, g.pad_top, g.h_in);
+    let (xlo, xhi) = inner(g, wo, g.pad_left, w);
+    for oy in 0..g.h_out {
+        let (orow, arow) = (&mut o[oy * wo..][..wo], &mut am[oy * wo..][..wo]);
+        let (a, b) = if (ylo..yhi).contains(&oy) && xlo < xhi {
+            (xlo, xhi)
+        } else {
+            (wo, wo)
+        };
+        for ox in (0..a).chain(b..wo) {
+            (orow[ox], arow[ox]) = window_max(plane, g, oy, ox);
+        }
+        if a == b {
+            continue;
+        }
+        let y0 = 2 * oy - g.pad_top;
+        let rows = [0, 1, 2].map(|dy| &plane[(y0 + dy) * w..][..w]);
+        let n = block_len(b - a);
+        let mut ox = a;
+        while ox < b {
+            let at = ox.min(b - n);
+            let x0 = 2 * at - g.pad_left;
+            let out = (&mut orow[at..], &mut arow[at..]);
+            match n {
+                16 => windows_3x3s2::<16>(rows, out, x0, y0, w),
+                8 => windows_3x3s2::<8>(rows, out, x0, y0, w),
+                _ => windows_3x3s2::<1>(rows, out, x0, y0, w),
+            }
+            ox = at + n;
+        }
+    }
+}
+
+/// `N` windows of a 3×3, stride 2 pool, wholly inside the input, whose first starts at column
+/// `x0` of row `y0` (`rows` are rows `y0..y0 + 3`, `w` wide), as [`window_max`] finds them.
+#[inline(always)]
+fn windows_3x3s2<const N: usize>(
+    rows: [&[f32]; 3],
+    (orow, arow): (&mut [f32], &mut [u32]),
+    x0: usize,
+    y0: usize,
+    w: usize,
+) {
+    let r = rows.map(|r| &r[x0..][..2 * N + 1]);
+    let (orow, arow) = (&mut orow[..N], &mut arow[..N]);
+    for k in 0..N {
+        let first = (y0 * w + x0 + 2 * k) as u32;
+        let (mut best, mut at) = (f32::NEG_INFINITY, first);
+        for (dy, row) in r.iter().enumerate() {
+            for dx in 0..3 {
+                let v = row[2 * k + dx];
+                if v > best {
+                    best = v;
+                    at = first + (dy * w + dx) as u32;
                 }
             }
-            o[oy * g.w_out + ox] = plane[at as usize];
-            am[oy * g.w_out + ox] = at;
         }
+        // What `window_max` reads back at `at`: the winner, or the first cell if none won.
+        orow[k] = if at == first { r[0][2 * k] } else { best };
+        arow[k] = at;
     }
 }
 
@@ -406,6 +503,53 @@ mod tests {
                             (plane[best], best as u32),
                             "{h}x{w} plane {p} at {oy},{ox}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 3×3, stride 2 path against [`window_max`] window by window, on planes of coarse
+    /// values (ties) with NaNs and −∞ (which never win), `same` and `valid`, rows of 1 to 40
+    /// windows (blocks of 16 and 8, whole and overlapping).
+    #[test]
+    fn max_pool_3x3_stride_2_matches_each_window() {
+        let mut rng = Rng::new(5);
+        for &(h, w) in &[
+            (3, 3),
+            (4, 5),
+            (9, 17),
+            (33, 33),
+            (20, 40),
+            (112, 112),
+            (7, 81),
+        ] {
+            // Mode 1 draws only NaN and −∞: windows where nothing wins.
+            for (padding, mode) in [(Padding::Same, 0), (Padding::Valid, 0), (Padding::Same, 1)] {
+                let Ok(g) = PoolGeom::new([2, h, w], 3, 2, padding) else {
+                    continue;
+                };
+                let x: Vec<f32> = (0..2 * g.in_len())
+                    .map(|_| match rng.below(12) % (12 - 10 * mode) {
+                        0 => f32::NAN,
+                        1 => f32::NEG_INFINITY,
+                        v => (v % 4) as f32 - 1.0,
+                    })
+                    .collect();
+                let (mut out, mut am) = (vec![0.0; 2 * g.out_len()], vec![0; 2 * g.out_len()]);
+                max_pool_forward(&mut out, &mut am, &x, &g, 2).unwrap();
+                for p in 0..4 {
+                    let plane = &x[p * h * w..(p + 1) * h * w];
+                    for oy in 0..g.h_out {
+                        for ox in 0..g.w_out {
+                            let o = p * g.h_out * g.w_out + oy * g.w_out + ox;
+                            let (v, at) = window_max(plane, &g, oy, ox);
+                            assert_eq!(
+                                (out[o].to_bits(), am[o]),
+                                (v.to_bits(), at),
+                                "{h}x{w} {padding:?} plane {p} at {oy},{ox}"
+                            );
+                        }
                     }
                 }
             }
