@@ -617,12 +617,7 @@ pub fn conv2d_backward_input(
     g.check(OP, "w", w.len(), g.weight_len())?;
     let nb = images_per_product(g);
     par::for_each_chunk_mut(dx, nb * g.in_len(), |c, dxs| {
-        let ds = &dout[c * nb * g.out_len()..];
-        if nb == 1 {
-            input_grad_image(dxs, &ds[..g.out_len()], w, g, write);
-        } else {
-            input_grad_images(dxs, ds, w, g, write);
-        }
+        input_grad_images(dxs, &dout[c * nb * g.out_len()..], w, g, write);
     });
     Ok(())
 }
@@ -648,9 +643,19 @@ fn input_grad_image(dxi: &mut [f32], di: &[f32], w: &[f32], g: &Conv2dGeom, writ
     }
 }
 
-/// The input gradients of the images of `dxs` (as many as it holds, from `ds`) by one product
-/// over their output gradients side by side ([`images_per_product`]).
+/// The input gradients of the images of `dxs` (as many as it holds, from `ds`): one product
+/// over their output gradients side by side where [`images_per_product`] says so, else image by
+/// image.
 fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, write: GradWrite) {
+    if images_per_product(g) == 1 {
+        for (dxi, di) in dxs
+            .chunks_exact_mut(g.in_len())
+            .zip(ds.chunks_exact(g.out_len()))
+        {
+            input_grad_image(dxi, di, w, g, write);
+        }
+        return;
+    }
     let (rows, cols) = (g.col_rows(), g.col_cols());
     let k = dxs.len() / g.in_len();
     let ld = k * cols;
@@ -667,9 +672,28 @@ fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, wri
     });
 }
 
-/// One product's share of a weight gradient: `pw (+)= dout · colᵀ` over the `k` images `xs`
-/// and their output gradients `ds`, side by side ([`images_per_product`]).
-fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, k: usize, acc: bool) {
+/// `pw (+)= dout · colᵀ` over the images of `ds` (as many as it holds; their inputs from `xs`):
+/// one product over them side by side where [`images_per_product`] says so, else image by image
+/// (the thin kernel or the matrix multiply).
+fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
+    let k = ds.len() / g.out_len();
+    if images_per_product(g) == 1 {
+        for (j, (di, xi)) in ds
+            .chunks_exact(g.out_len())
+            .zip(xs.chunks_exact(g.in_len()))
+            .enumerate()
+        {
+            let accumulate = acc || j > 0;
+            if conv_thin::takes_weight_grad(g) {
+                with_padded(xi, g, |xp| {
+                    conv_thin::backward_weight(pw, di, xp, g, accumulate)
+                });
+            } else {
+                weight_grad_gemm(pw, di, xi, g, accumulate);
+            }
+        }
+        return;
+    }
     let (rows, cols) = (g.col_rows(), g.col_cols());
     let ld = k * cols;
     with_col(rows * ld, |col| {
@@ -783,28 +807,12 @@ fn backward_weight(
     let chunk = |c: usize, part: &mut [f32], dc: &[f32]| {
         let (pw, pb) = part.split_at_mut(g.weight_len());
         pb.fill(0.0);
-        let first = c * per_chunk;
-        if nb > 1 {
-            for (s, ds) in dc.chunks(nb * g.out_len()).enumerate() {
-                let (k, i) = (ds.len() / g.out_len(), first + s * nb);
-                let xs = &x[i * g.in_len()..(i + k) * g.in_len()];
-                weight_grad_images(pw, ds, xs, g, k, s > 0);
-            }
+        for (s, ds) in dc.chunks(nb * g.out_len()).enumerate() {
+            let i = c * per_chunk + s * nb;
+            weight_grad_images(pw, ds, &x[i * g.in_len()..], g, s > 0);
         }
-        for (k, di) in dc.chunks_exact(g.out_len()).enumerate() {
-            if nb == 1 {
-                let i = first + k;
-                let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-                let accumulate = k > 0;
-                if conv_thin::takes_weight_grad(g) {
-                    with_padded(xi, g, |xp| {
-                        conv_thin::backward_weight(pw, di, xp, g, accumulate)
-                    });
-                } else {
-                    weight_grad_gemm(pw, di, xi, g, accumulate);
-                }
-            }
-            let _l = profile::leaf(Family::Elementwise);
+        let _l = profile::leaf(Family::Elementwise);
+        for di in dc.chunks_exact(g.out_len()) {
             for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
                 *bc += elementwise::sum(plane);
             }
