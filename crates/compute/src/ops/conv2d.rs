@@ -61,6 +61,9 @@ impl Conv2dGeom {
         if c_out == 0 {
             return Err("filters must be at least 1".into());
         }
+        if c_in == 0 {
+            return Err("the input must have at least 1 channel".into());
+        }
         if stride == 0 {
             return Err("stride must be at least 1".into());
         }
@@ -525,8 +528,9 @@ fn check_pool_of(op: &'static str, g: &Conv2dGeom, pg: &PoolGeom) -> Result<()> 
     Ok(())
 }
 
-/// [`conv2d_forward_act`] followed by [`pool::max_pool_forward`] of its output, image by image:
-/// each image's planes are pooled as soon as they are computed, while they are in cache,
+/// [`conv2d_forward_act`] followed by [`pool::max_pool_forward`] of its output, a product's
+/// images at a time (one image, or several where [`images_per_product`] puts them side by
+/// side): their planes are pooled as soon as they are computed, while they are in cache,
 /// instead of in a pass of their own over the whole batch's output read back from memory. `out`
 /// still gets the convolution's output (the ReLU's backward reads it); `pooled` and `argmax` get
 /// what the pool gives. Same bits as the two calls.

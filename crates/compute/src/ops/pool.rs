@@ -153,6 +153,16 @@ fn window_max(plane: &[f32], g: &PoolGeom, oy: usize, ox: usize) -> (f32, u32) {
     (plane[at as usize], at)
 }
 
+/// `x`, or −∞ for a NaN: the key a max pool compares, under which a NaN never wins.
+#[inline(always)]
+fn nan_as_neg_inf(x: f32) -> f32 {
+    if x > f32::NEG_INFINITY {
+        x
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
 /// The outputs `[lo, hi)` along an axis of `len` inputs (padded by `pad` before) whose windows
 /// lie wholly inside the input.
 fn inner(g: &PoolGeom, outs: usize, pad: usize, len: usize) -> (usize, usize) {
@@ -239,13 +249,14 @@ fn windows_3x3s2<const N: usize>(
 }
 
 /// The common 2×2, stride 2, unpadded case of [`max_pool_forward`] on one plane, with the same
-/// tie-breaking (first of the row-major window wins).
+/// results as [`window_max`] (ties, NaN and −∞ included).
 fn max_pool_2x2(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
     dispatch!(active_backend() => max_pool_2x2_body(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) -> ())
 }
 
 /// [`max_pool_2x2`]'s loops, generic over the instruction set only so that `dispatch!` compiles
-/// them for the widest one. A row goes in blocks of 16 windows (8 on rows of 8 to 15), whose
+/// them for the widest one. A row goes in blocks of 16 windows (8 on rows of 8 to 15, 1 on
+/// shorter ones), whose
 /// fixed-length loops vectorise (the stride-2 loads become permutes); the last block of a row
 /// that is not a multiple ends at the row's end and overlaps the one before, recomputing a few
 /// windows with the same result, so no window is left to a scalar tail.
@@ -287,7 +298,9 @@ fn block_len(len: usize) -> usize {
 
 /// `N` windows of a 2×2 pool from window `ox` of the row pair `rows`: maxima into `orow`,
 /// each winner's index in the plane into `arow` (`first` is the top row's first index, `w` the
-/// input's width). Strict `>` keeps the first maximum in row-major order.
+/// input's width). As [`window_max`] finds them: a pairwise tree of strict `>` over the cells
+/// with NaN read as −∞ picks the first maximum in row-major order, and a window where nothing
+/// beats −∞ gives its first cell (value and index), whatever that holds.
 #[inline(always)]
 fn windows_2x2<const N: usize>(
     rows: [&[f32]; 2],
@@ -301,10 +314,12 @@ fn windows_2x2<const N: usize>(
     let (orow, arow) = (&mut orow[ox..][..N], &mut arow[ox..][..N]);
     for k in 0..N {
         let (a, b, c, d) = (r0[2 * k], r0[2 * k + 1], r1[2 * k], r1[2 * k + 1]);
-        let (t, ti) = if b > a { (b, 1) } else { (a, 0) };
-        let (u, ui) = if d > c { (d, w + 1) } else { (c, w) };
+        let [ka, kb, kc, kd] = [a, b, c, d].map(nan_as_neg_inf);
+        let (t, ti) = if kb > ka { (kb, 1) } else { (ka, 0) };
+        let (u, ui) = if kd > kc { (kd, w + 1) } else { (kc, w) };
         let (m, i) = if u > t { (u, ui) } else { (t, ti) };
-        orow[k] = m;
+        // The winner is the first cell, or a later one whose value is `m` (not NaN, > −∞).
+        orow[k] = if i == 0 { a } else { m };
         arow[k] = first + 2 * (ox + k) as u32 + i;
     }
 }
@@ -459,7 +474,7 @@ mod tests {
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
-    fn max_pool_2x2_fast_path_matches_brute_force_with_ties_and_odd_sizes() {
+    fn max_pool_2x2_fast_path_matches_each_window_with_ties_nan_and_odd_sizes() {
         let mut rng = Rng::new(21);
         // Rows of 1 to 35 windows: blocks of 16 and of 8, whole and overlapping the last.
         let sizes = [
@@ -473,11 +488,18 @@ mod tests {
             (2, 16),
             (3, 70),
         ];
-        for &(h, w) in &sizes {
+        // Mode 0: coarse values (ties); 1: with NaN and −∞ as well; 2: only NaN and −∞.
+        for (&(h, w), mode) in sizes.iter().flat_map(|s| [(s, 0), (s, 1), (s, 2)]) {
             let g = PoolGeom::new([3, h, w], 2, 2, Padding::Valid).unwrap();
-            // Coarse values so windows often tie.
+            assert!(g.is_2x2());
             let x: Vec<f32> = (0..2 * g.in_len())
-                .map(|_| (rng.below(4) as f32) - 1.0)
+                .map(|_| match (mode, rng.below(6)) {
+                    (0, v) => (v % 4) as f32 - 1.0,
+                    (_, 0) => f32::NAN,
+                    (_, 1) => f32::NEG_INFINITY,
+                    (1, v) => v as f32 - 3.0,
+                    (_, v) => [f32::NAN, f32::NEG_INFINITY][v as usize % 2],
+                })
                 .collect();
             let (mut out, mut am) = (vec![0.0; 2 * g.out_len()], vec![0; 2 * g.out_len()]);
             max_pool_forward(&mut out, &mut am, &x, &g, 2).unwrap();
@@ -485,23 +507,12 @@ mod tests {
                 let plane = &x[p * h * w..(p + 1) * h * w];
                 for oy in 0..g.h_out {
                     for ox in 0..g.w_out {
-                        let cells = [
-                            (2 * oy) * w + 2 * ox,
-                            (2 * oy) * w + 2 * ox + 1,
-                            (2 * oy + 1) * w + 2 * ox,
-                            (2 * oy + 1) * w + 2 * ox + 1,
-                        ];
-                        let mut best = cells[0];
-                        for &c in &cells[1..] {
-                            if plane[c] > plane[best] {
-                                best = c;
-                            }
-                        }
                         let o = p * g.h_out * g.w_out + oy * g.w_out + ox;
+                        let (v, at) = window_max(plane, &g, oy, ox);
                         assert_eq!(
-                            (out[o], am[o]),
-                            (plane[best], best as u32),
-                            "{h}x{w} plane {p} at {oy},{ox}"
+                            (out[o].to_bits(), am[o]),
+                            (v.to_bits(), at),
+                            "{h}x{w} mode {mode} plane {p} at {oy},{ox}"
                         );
                     }
                 }
@@ -510,8 +521,9 @@ mod tests {
     }
 
     /// The 3×3, stride 2 path against [`window_max`] window by window, on planes of coarse
-    /// values (ties) with NaNs and −∞ (which never win), `same` and `valid`, rows of 1 to 40
-    /// windows (blocks of 16 and 8, whole and overlapping).
+    /// values (ties) with NaNs and −∞ (which never win), `same`, `valid` and explicit padding
+    /// of 1 and 2, sides of 1 to 112 (inner runs of 0 to 55 windows: blocks of 16 and 8, whole
+    /// and overlapping).
     #[test]
     fn max_pool_3x3_stride_2_matches_each_window() {
         let mut rng = Rng::new(5);
@@ -523,9 +535,20 @@ mod tests {
             (20, 40),
             (112, 112),
             (7, 81),
+            (1, 1),
+            (2, 5),
+            (1, 40),
+            (5, 2),
         ] {
-            // Mode 1 draws only NaN and −∞: windows where nothing wins.
-            for (padding, mode) in [(Padding::Same, 0), (Padding::Valid, 0), (Padding::Same, 1)] {
+            let paddings = [
+                (Padding::Same, 0),
+                (Padding::Valid, 0),
+                (Padding::Explicit(1), 0),
+                (Padding::Explicit(2), 0),
+                // Mode 1 draws only NaN and −∞: windows where nothing wins.
+                (Padding::Same, 1),
+            ];
+            for (padding, mode) in paddings {
                 let Ok(g) = PoolGeom::new([2, h, w], 3, 2, padding) else {
                     continue;
                 };
