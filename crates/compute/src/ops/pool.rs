@@ -472,6 +472,28 @@ mod tests {
         assert_eq!(am, vec![5, 7, 13, 15]);
     }
 
+    /// [`max_pool_forward`] of `n` images `x` gives what [`window_max`] gives window by window,
+    /// bit for bit, maxima and indices.
+    fn assert_pools_as_window_max(x: &[f32], g: &PoolGeom, n: usize, case: &str) {
+        let (mut out, mut am) = (vec![0.0; n * g.out_len()], vec![0; n * g.out_len()]);
+        max_pool_forward(&mut out, &mut am, x, g, n).unwrap();
+        let (hw_in, hw_out) = (g.h_in * g.w_in, g.h_out * g.w_out);
+        for p in 0..n * g.c {
+            let plane = &x[p * hw_in..(p + 1) * hw_in];
+            for oy in 0..g.h_out {
+                for ox in 0..g.w_out {
+                    let o = p * hw_out + oy * g.w_out + ox;
+                    let (v, at) = window_max(plane, g, oy, ox);
+                    assert_eq!(
+                        (out[o].to_bits(), am[o]),
+                        (v.to_bits(), at),
+                        "{case} plane {p} at {oy},{ox}"
+                    );
+                }
+            }
+        }
+    }
+
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn max_pool_2x2_fast_path_matches_each_window_with_ties_nan_and_odd_sizes() {
@@ -501,22 +523,7 @@ mod tests {
                     (_, v) => [f32::NAN, f32::NEG_INFINITY][v as usize % 2],
                 })
                 .collect();
-            let (mut out, mut am) = (vec![0.0; 2 * g.out_len()], vec![0; 2 * g.out_len()]);
-            max_pool_forward(&mut out, &mut am, &x, &g, 2).unwrap();
-            for p in 0..6 {
-                let plane = &x[p * h * w..(p + 1) * h * w];
-                for oy in 0..g.h_out {
-                    for ox in 0..g.w_out {
-                        let o = p * g.h_out * g.w_out + oy * g.w_out + ox;
-                        let (v, at) = window_max(plane, &g, oy, ox);
-                        assert_eq!(
-                            (out[o].to_bits(), am[o]),
-                            (v.to_bits(), at),
-                            "{h}x{w} mode {mode} plane {p} at {oy},{ox}"
-                        );
-                    }
-                }
-            }
+            assert_pools_as_window_max(&x, &g, 2, &format!("{h}x{w} mode {mode}"));
         }
     }
 
@@ -524,6 +531,7 @@ mod tests {
     /// values (ties) with NaNs and −∞ (which never win), `same`, `valid` and explicit padding
     /// of 1 and 2, sides of 1 to 112 (inner runs of 0 to 55 windows: blocks of 16 and 8, whole
     /// and overlapping).
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[test]
     fn max_pool_3x3_stride_2_matches_each_window() {
         let mut rng = Rng::new(5);
@@ -559,22 +567,7 @@ mod tests {
                         v => (v % 4) as f32 - 1.0,
                     })
                     .collect();
-                let (mut out, mut am) = (vec![0.0; 2 * g.out_len()], vec![0; 2 * g.out_len()]);
-                max_pool_forward(&mut out, &mut am, &x, &g, 2).unwrap();
-                for p in 0..4 {
-                    let plane = &x[p * h * w..(p + 1) * h * w];
-                    for oy in 0..g.h_out {
-                        for ox in 0..g.w_out {
-                            let o = p * g.h_out * g.w_out + oy * g.w_out + ox;
-                            let (v, at) = window_max(plane, &g, oy, ox);
-                            assert_eq!(
-                                (out[o].to_bits(), am[o]),
-                                (v.to_bits(), at),
-                                "{h}x{w} {padding:?} plane {p} at {oy},{ox}"
-                            );
-                        }
-                    }
-                }
+                assert_pools_as_window_max(&x, &g, 2, &format!("{h}x{w} {padding:?}"));
             }
         }
     }
