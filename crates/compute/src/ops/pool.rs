@@ -174,7 +174,7 @@ fn inner(g: &PoolGeom, outs: usize, pad: usize, len: usize) -> (usize, usize) {
 }
 
 /// [`max_pool_plane`] of a 3×3, stride 2 pool (ResNet's first), any padding: the windows
-/// wholly inside the input in blocks as in [`max_pool_2x2_body`], the border's through
+/// wholly inside the input in [`Blocks`], the border's through
 /// [`window_max`]. The same cells compared in the same order, so the same results.
 #[inline(always)]
 fn max_pool_3x3s2_body<S: VecF32>(
@@ -202,10 +202,9 @@ fn max_pool_3x3s2_body<S: VecF32>(
         }
         let y0 = 2 * oy - g.pad_top;
         let rows = [0, 1, 2].map(|dy| &plane[(y0 + dy) * w..][..w]);
-        let n = block_len(b - a);
-        let mut ox = a;
-        while ox < b {
-            let at = ox.min(b - n);
+        let blocks = Blocks::new(a, b);
+        let n = blocks.n;
+        for at in blocks {
             let x0 = 2 * at - g.pad_left;
             let out = (&mut orow[at..], &mut arow[at..]);
             match n {
@@ -213,7 +212,6 @@ fn max_pool_3x3s2_body<S: VecF32>(
                 8 => windows_3x3s2::<8>(rows, out, x0, y0, w),
                 _ => windows_3x3s2::<1>(rows, out, x0, y0, w),
             }
-            ox = at + n;
         }
     }
 }
@@ -255,11 +253,8 @@ fn max_pool_2x2(o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
 }
 
 /// [`max_pool_2x2`]'s loops, generic over the instruction set only so that `dispatch!` compiles
-/// them for the widest one. A row goes in blocks of 16 windows (8 on rows of 8 to 15, 1 on
-/// shorter ones), whose
-/// fixed-length loops vectorise (the stride-2 loads become permutes); the last block of a row
-/// that is not a multiple ends at the row's end and overlaps the one before, recomputing a few
-/// windows with the same result, so no window is left to a scalar tail.
+/// them for the widest one. A row goes in [`Blocks`] of 16, 8 or 1 windows, whose fixed-length
+/// loops vectorise (the stride-2 loads become permutes).
 #[inline(always)]
 fn max_pool_2x2_body<S: VecF32>(_: S, o: &mut [f32], am: &mut [u32], plane: &[f32], g: &PoolGeom) {
     let (w, wo) = (g.w_in, g.w_out);
@@ -271,28 +266,50 @@ fn max_pool_2x2_body<S: VecF32>(_: S, o: &mut [f32], am: &mut [u32], plane: &[f3
         let orow = &mut o[oy * wo..][..wo];
         let arow = &mut am[oy * wo..][..wo];
         let first = (2 * oy * w) as u32;
-        let n = block_len(wo);
-        let mut ox = 0;
-        while ox < wo {
-            let at = ox.min(wo - n);
+        let blocks = Blocks::new(0, wo);
+        let n = blocks.n;
+        for at in blocks {
             match n {
                 16 => windows_2x2::<16>(rows, orow, arow, at, first, w as u32),
                 8 => windows_2x2::<8>(rows, orow, arow, at, first, w as u32),
                 _ => windows_2x2::<1>(rows, orow, arow, at, first, w as u32),
             }
-            ox = at + n;
         }
     }
 }
 
-/// Windows per block on a row of `len`: 16 (rows of at least 16), 8 (8 to 15) or 1. Blocks
-/// start at `ox.min(len - n)`, so the last one ends at the row's end, overlapping the one
-/// before if `len` is not a multiple.
-fn block_len(len: usize) -> usize {
-    match len {
-        16.. => 16,
-        8.. => 8,
-        _ => 1,
+/// The first windows of the blocks over a run of windows `[at, end)`, each block `n` windows:
+/// 16 (runs of at least 16), 8 (8 to 15) or 1. Every block is whole; the last one ends at `end`
+/// and overlaps the one before if the run is not a multiple of `n` (its windows are computed
+/// twice, with the same result), so no window is left to a scalar tail. An iterator, not a
+/// closure, so that it compiles inside the `dispatch!`ed bodies with their instruction set.
+struct Blocks {
+    at: usize,
+    end: usize,
+    n: usize,
+}
+
+impl Blocks {
+    fn new(at: usize, end: usize) -> Self {
+        let n = match end - at {
+            16.. => 16,
+            8.. => 8,
+            _ => 1,
+        };
+        Blocks { at, end, n }
+    }
+}
+
+impl Iterator for Blocks {
+    type Item = usize;
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.at >= self.end {
+            return None;
+        }
+        let start = self.at.min(self.end - self.n);
+        self.at = start + self.n;
+        Some(start)
     }
 }
 
