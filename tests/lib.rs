@@ -279,8 +279,8 @@ impl Browser {
         self.goto("about:blank")?;
         self.goto(url)?;
         self.wait_for(
-            "the page to be idle (worker ready, data loaded)",
-            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle';",
+            "the page to be idle (worker ready, data loaded, every section rendered)",
+            "const e = document.querySelector('#run-status'); return e && e.dataset.state === 'idle' && document.documentElement.dataset.sections === 'rendered';",
             Duration::from_secs(120),
         )?;
         Ok(())

@@ -9,6 +9,9 @@ fn main() {
     if let Some(p) = &performance {
         let _ = p.mark("convplay-mount-start");
     }
+    if let Some(boot) = leptos::prelude::document().get_element_by_id("boot") {
+        boot.remove();
+    }
     leptos::mount::mount_to_body(App);
     // The first render's duration, for profiles and tests: performance entry "convplay-mount".
     if let Some(p) = &performance {

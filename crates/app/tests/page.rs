@@ -11,7 +11,7 @@ use convplay_app::page::handle::use_worker;
 use convplay_app::page::link::SECTIONS;
 use convplay_app::page::playground::Playground;
 use convplay_app::page::results::Results;
-use convplay_app::page::settings::Settings;
+use convplay_app::page::settings::{Settings, ShareLink};
 use convplay_app::page::state::PageState;
 use convplay_app::protocol::FromWorker;
 use convplay_compute::data::CanvasPlacement;
@@ -36,6 +36,21 @@ async fn tick() {
         });
         wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
     }
+}
+
+/// Waits until the page's sections below the first render have rendered (they come one per
+/// frame: `data-sections` on the document element).
+async fn rendered() {
+    for _ in 0..200 {
+        tick().await;
+        let state = document()
+            .document_element()
+            .and_then(|root| root.get_attribute("data-sections"));
+        if state.as_deref() == Some("rendered") {
+            return;
+        }
+    }
+    panic!("the page's sections did not all render");
 }
 
 /// A fresh host element in the body.
@@ -127,7 +142,7 @@ async fn the_page_has_every_element_of_the_dom_contract() {
         .unwrap();
     let host = host();
     let _mounted = mount_to(host.clone(), App);
-    tick().await;
+    rendered().await;
     let controls = [
         "backend-badge",
         "run-status",
@@ -189,7 +204,10 @@ async fn the_page_has_every_element_of_the_dom_contract() {
 
 #[wasm_bindgen_test]
 async fn settings_change_the_experiment_and_the_share_link() {
-    let (host, ctx, _m) = mount_with_ctx(Experiment::default(), || view! { <Settings /> });
+    let (host, ctx, _m) = mount_with_ctx(
+        Experiment::default(),
+        || view! { <Settings /><ShareLink /> },
+    );
     tick().await;
     let before: HtmlInputElement = find(&host, "#share-link").unchecked_into();
     let link_before = before.value();
@@ -448,7 +466,7 @@ async fn a_garbage_fragment_shows_the_error_and_the_defaults() {
     history
         .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&base))
         .unwrap();
-    tick().await;
+    rendered().await;
     let error = text(&host, "#link-error");
     assert!(error.contains("could not be opened"), "{error}");
     assert!(error.contains("default"), "{error}");

@@ -14,7 +14,7 @@ use crate::page::inspect_view::Inspect;
 use crate::page::link;
 use crate::page::playground::Playground;
 use crate::page::results::Results;
-use crate::page::settings::Settings;
+use crate::page::settings::{Settings, ShareLink};
 use crate::page::state::{PageState, Status};
 use crate::page::summary_table::SummaryTable;
 use crate::page::training::Training;
@@ -37,6 +37,7 @@ pub fn App() -> impl IntoView {
     let ctx = Ctx::new(exp, play, worker);
     ctx_cell.set_value(Some(ctx));
     ctx.provide();
+    provide_context(Reveals::new());
 
     // A link pasted into the address bar of the open page changes only the fragment.
     let _ = window_event_listener(leptos::ev::hashchange, move |_| {
@@ -98,44 +99,133 @@ pub fn App() -> impl IntoView {
                     "shifted digits. In the lecture flatten scored 99.36% centred but 11.03% shifted, "
                     "GAP 99.34% and 99.06%."
                 </p>
-                <ModelCards />
-                <Later><Settings /></Later>
+                <Later name="models"><ModelCards /></Later>
+                <Later name="settings"><Settings /></Later>
+                <Later name="share"><ShareLink /></Later>
             </section>
             <section id="training" aria-labelledby="training-title">
                 <h2 id="training-title">"Training"</h2>
-                <Later><Training /></Later>
+                <Later name="training"><Training /></Later>
             </section>
             <section id="results" aria-labelledby="results-title">
                 <h2 id="results-title">"Results"</h2>
-                <Later><Results /></Later>
+                <Later name="results"><Results /></Later>
             </section>
             <section id="heatmaps" aria-labelledby="heatmaps-title">
                 <h2 id="heatmaps-title">"Accuracy by shift"</h2>
-                <Later><Heatmaps /></Later>
+                <Later name="heatmaps"><Heatmaps /></Later>
             </section>
             <section id="playground" aria-labelledby="playground-title">
                 <h2 id="playground-title">"Draw a digit"</h2>
-                <Later><Playground /></Later>
+                <Later name="playground"><Playground /></Later>
             </section>
             <section id="inspect" aria-labelledby="inspect-title">
                 <h2 id="inspect-title">"Inside the models"</h2>
-                <Later><Inspect /></Later>
+                <Later name="inspect"><Inspect /></Later>
             </section>
             <section id="editor" aria-labelledby="editor-title">
                 <h2 id="editor-title">"Edit the models"</h2>
-                <Later><Editor /></Later>
+                <Later name="editor"><Editor /></Later>
             </section>
         </main>
     }
 }
 
-/// Renders its children in a task of their own, after the page's first render: each section
-/// below the fold comes in its own short task instead of one long main-thread task at mount.
+/// Renders its children after the page's first render, when [`Reveals`] comes to it: the
+/// sections below the first render come one per frame, each in a short task of its own, so no
+/// main-thread task while mounting holds the whole page's DOM, style and layout. Outside the
+/// page (a component mounted on its own) it renders at once.
 #[component]
-fn Later(children: ChildrenFn) -> impl IntoView {
+pub fn Later(#[prop(into)] name: String, children: ChildrenFn) -> impl IntoView {
     let shown = RwSignal::new(false);
-    set_timeout(move || shown.set(true), std::time::Duration::ZERO);
+    match use_context::<Reveals>() {
+        Some(reveals) => reveals.push(name, shown),
+        None => shown.set(true),
+    }
     move || shown.get().then(|| children())
+}
+
+/// The sections waiting to render, in page order. Each renders in the task after a frame (the
+/// one that laid out the section before it), or after 100 ms where no frame comes (a tab in
+/// the background). Each render is a performance entry `convplay-render:NAME`, for profiles;
+/// the document element's `data-sections` is `rendering` while any waits, then `rendered`.
+#[derive(Clone, Copy)]
+struct Reveals(StoredValue<RevealQueue>);
+
+#[derive(Default)]
+struct RevealQueue {
+    waiting: std::collections::VecDeque<(String, RwSignal<bool>)>,
+    pumping: bool,
+}
+
+impl Reveals {
+    fn new() -> Self {
+        Reveals(StoredValue::new(RevealQueue::default()))
+    }
+
+    fn push(self, name: String, shown: RwSignal<bool>) {
+        let start = self
+            .0
+            .try_update_value(|q| {
+                q.waiting.push_back((name, shown));
+                !std::mem::replace(&mut q.pumping, true)
+            })
+            .unwrap_or(false);
+        if start {
+            sections_state("rendering");
+            self.after_next_frame();
+        }
+    }
+
+    fn after_next_frame(self) {
+        let fired = std::rc::Rc::new(std::cell::Cell::new(false));
+        let step = move || {
+            if !fired.replace(true) {
+                self.reveal_one();
+            }
+        };
+        let on_frame = step.clone();
+        request_animation_frame(move || set_timeout(on_frame, std::time::Duration::ZERO));
+        set_timeout(step, std::time::Duration::from_millis(100));
+    }
+
+    fn reveal_one(self) {
+        let Some((next, more)) = self
+            .0
+            .try_update_value(|q| {
+                let next = q.waiting.pop_front();
+                q.pumping = !q.waiting.is_empty();
+                next.map(|n| (n, q.pumping))
+            })
+            .flatten()
+        else {
+            return;
+        };
+        let (name, shown) = next;
+        let performance = window().performance();
+        let start = format!("convplay-render-start:{name}");
+        if let Some(p) = &performance {
+            let _ = p.mark(&start);
+        }
+        shown.set(true);
+        // The render runs in the effect that `set` queued; this task is queued behind it.
+        leptos::task::spawn_local(async move {
+            if let Some(p) = &performance {
+                let _ = p.measure_with_start_mark(&format!("convplay-render:{name}"), &start);
+            }
+        });
+        if more {
+            self.after_next_frame();
+        } else {
+            sections_state("rendered");
+        }
+    }
+}
+
+fn sections_state(state: &str) {
+    if let Some(root) = document().document_element() {
+        let _ = root.set_attribute("data-sections", state);
+    }
 }
 
 /// A section link that scrolls without changing the fragment, which holds the experiment.

@@ -9,6 +9,7 @@ use convplay_compute::ops::pad::PadMode;
 use leptos::prelude::*;
 
 use crate::experiment::Experiment;
+use crate::page::app::Later;
 use crate::page::charts::model_colour;
 use crate::page::ctx::Ctx;
 use crate::page::summary_table::SummaryTable;
@@ -230,14 +231,19 @@ pub fn faulty_layer(error: &str) -> Option<String> {
 #[component]
 pub fn Editor() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let count = move || ctx.exp.with(|e| e.models.len());
+    // A memo: the editors are built again when a model is added or removed, not on every edit.
+    let count = Memo::new(move |_| ctx.exp.with(|e| e.models.len()));
     view! {
         <p class="lede">
             "Change a model layer by layer; shapes and parameter counts follow as you type. A model "
             "that does not compile keeps the last one that did, and says what is wrong."
         </p>
         <div class="editors">
-            {move || (0..count()).map(|i| view! { <ModelEditor index=i /> }).collect_view()}
+            {move || {
+                (0..count.get())
+                    .map(|i| view! { <Later name=format!("editor-{i}")><ModelEditor index=i /></Later> })
+                    .collect_view()
+            }}
         </div>
     }
 }

@@ -287,9 +287,32 @@ pub fn PresetSelect(index: usize) -> impl IntoView {
     }
 }
 
-/// The settings form and the share link with its CLI command.
+/// The settings form: the models and the data and training fields.
 #[component]
 pub fn Settings() -> impl IntoView {
+    let exp = expect_context::<RwSignal<Experiment>>();
+    let models = move || exp.with(|e| e.models.len());
+    view! {
+        <div class="settings">
+            <fieldset class="models-choice">
+                <legend>"Models"</legend>
+                {move || (0..models()).map(|i| view! { <div class="field"><PresetSelect index=i /></div> }).collect_view()}
+            </fieldset>
+            <fieldset>
+                <legend>"Data and training"</legend>
+                <div class="fields">
+                    {Field::ALL.into_iter().map(|field| view! { <SettingInput field /> }).collect_view()}
+                    <crate::page::app::DeviceInput />
+                    <crate::page::parallel::WorkersInput />
+                </div>
+            </fieldset>
+        </div>
+    }
+}
+
+/// The share link (also kept in the address bar) and the same experiment as a CLI command.
+#[component]
+pub fn ShareLink() -> impl IntoView {
     let exp = expect_context::<RwSignal<Experiment>>();
     let base = link::page_address();
     let url = Memo::new(move |_| exp.with(|e| link::share_url(&base, e)));
@@ -307,22 +330,7 @@ pub fn Settings() -> impl IntoView {
             }));
         });
     };
-    let models = move || exp.with(|e| e.models.len());
     view! {
-        <div class="settings">
-            <fieldset class="models-choice">
-                <legend>"Models"</legend>
-                {move || (0..models()).map(|i| view! { <div class="field"><PresetSelect index=i /></div> }).collect_view()}
-            </fieldset>
-            <fieldset>
-                <legend>"Data and training"</legend>
-                <div class="fields">
-                    {Field::ALL.into_iter().map(|field| view! { <SettingInput field /> }).collect_view()}
-                    <crate::page::app::DeviceInput />
-                    <crate::page::parallel::WorkersInput />
-                </div>
-            </fieldset>
-        </div>
         <div class="share">
             <label for="share-link">"Share link"</label>
             <div class="share-row">
