@@ -206,6 +206,17 @@ impl Browser {
     /// Starts `$CHROMEDRIVER` (default /usr/bin/chromedriver) and a headless Chromium session
     /// with WebGPU enabled (SwiftShader here), a fresh profile and a 1280×800 window.
     pub fn start() -> R<Browser> {
+        Browser::start_with(None)
+    }
+
+    /// [`Browser::start`] with Chromium's trace of `categories` (comma-separated) recorded
+    /// into the performance log, for [`Browser::trace_events`]. Tracing slows the page: for
+    /// benchmarks, not for the tests' limits.
+    pub fn start_traced(categories: &str) -> R<Browser> {
+        Browser::start_with(Some(categories))
+    }
+
+    fn start_with(trace: Option<&str>) -> R<Browser> {
         let exe = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let port = free_port()?;
         let driver = Command::new(&exe)
@@ -226,7 +237,7 @@ impl Browser {
             std::process::id(),
             port
         )));
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let mut caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
@@ -239,6 +250,15 @@ impl Browser {
                 ]
             }
         }}});
+        if let Some(categories) = trace {
+            let always = &mut caps["capabilities"]["alwaysMatch"];
+            always["goog:loggingPrefs"]["performance"] = json!("ALL");
+            always["goog:chromeOptions"]["perfLoggingPrefs"] = json!({
+                "enableNetwork": false,
+                "enablePage": false,
+                "traceCategories": categories,
+            });
+        }
         let v = http(port, "POST", "/session", Some(&caps))?;
         let session = v["value"]["sessionId"]
             .as_str()
@@ -266,6 +286,30 @@ impl Browser {
             ));
         }
         Ok(v["value"].clone())
+    }
+
+    /// The trace events recorded since the last call (a session from
+    /// [`Browser::start_traced`]; chromedriver ends the trace to hand it over and starts it again).
+    pub fn trace_events(&self) -> R<Vec<Value>> {
+        let log = self.cmd("POST", "/se/log", Some(json!({"type": "performance"})))?;
+        let mut events = Vec::new();
+        for entry in log.as_array().into_iter().flatten() {
+            let Some(message) = entry["message"].as_str() else {
+                continue;
+            };
+            let Ok(message) = serde_json::from_str::<Value>(message) else {
+                continue;
+            };
+            let message = &message["message"];
+            if message["method"] != "Tracing.dataCollected" {
+                continue;
+            }
+            match message["params"].get("value").and_then(Value::as_array) {
+                Some(values) => events.extend(values.iter().cloned()),
+                None => events.push(message["params"].clone()),
+            }
+        }
+        Ok(events)
     }
 
     pub fn goto(&self, url: &str) -> R<()> {

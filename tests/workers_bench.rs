@@ -5,6 +5,10 @@
 //! `bash scripts/build-web.sh`, then
 //! `cargo test --release -p convplay-tests --test workers_bench -- --ignored --nocapture`.
 //! `CONVPLAY_WORKERS=1,2` picks the counts, `CONVPLAY_SECONDS=60` how long each trains.
+//!
+//! Also ignored, `page_mount_long_tasks`: `CONVPLAY_LOADS` (5) fresh loads of the page, each
+//! with its long tasks (50 ms or more, as the e2e counts them) and, from Chromium's trace, its
+//! six longest main-thread tasks of any length and when each section rendered.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -78,9 +82,16 @@ fn cnn_gap_images_per_second_by_worker_count() -> R<()> {
 #[test]
 #[ignore = "a measurement: prints the page's long main-thread tasks; run with --ignored"]
 fn page_mount_long_tasks() -> R<()> {
+    let loads: usize = std::env::var("CONVPLAY_LOADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let server = StaticServer::start(dist())?;
-    let b = Browser::start()?;
-    for run in 1..=3 {
+    // The lightest trace that times every main-thread task, plus the page's own entries.
+    let b = Browser::start_traced("toplevel,blink.user_timing")?;
+    for run in 1..=loads {
+        b.goto("about:blank")?;
+        b.trace_events()?;
         b.open(&server.url())?;
         // Long tasks are buffered from the page's start (up to 200 of them).
         b.js(
@@ -99,11 +110,50 @@ fn page_mount_long_tasks() -> R<()> {
                 Duration::from_secs(5),
             )
             .unwrap_or(json!([]));
-        let mount = b.js(
-            "const m = performance.getEntriesByName('convplay-mount')[0]; return m ? [Math.round(m.startTime), Math.round(m.duration)] : null;",
-            vec![],
-        )?;
-        println!("load {run}: long tasks [start ms, duration ms] {tasks}; mount {mount}");
+        b.goto("about:blank")?;
+        let events = b.trace_events()?;
+        println!(
+            "load {run}: long tasks [start ms, duration ms] {tasks}; {}",
+            main_thread_tasks(&events)
+        );
     }
     Ok(())
+}
+
+/// The page's longest main-thread tasks (ms, and when, in ms from the mount's start) from its
+/// trace, and when each section rendered.
+fn main_thread_tasks(events: &[serde_json::Value]) -> String {
+    let name = |e: &serde_json::Value| e["name"].as_str().unwrap_or("").to_string();
+    let Some(mount) = events.iter().find(|e| name(e) == "convplay-mount") else {
+        return "no convplay-mount in the trace".into();
+    };
+    let (pid, tid) = (mount["pid"].clone(), mount["tid"].clone());
+    let t0 = mount["ts"].as_f64().unwrap_or(0.0);
+    let mut tasks: Vec<(f64, f64)> = events
+        .iter()
+        .filter(|e| e["pid"] == pid && e["tid"] == tid)
+        .filter(|e| name(e) == "ThreadControllerImpl::RunTask")
+        .filter_map(|e| Some((e["dur"].as_f64()? / 1e3, (e["ts"].as_f64()? - t0) / 1e3)))
+        .filter(|&(_, at)| at > -300.0)
+        .collect();
+    tasks.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let longest: Vec<String> = tasks
+        .iter()
+        .take(6)
+        .map(|(d, at)| format!("{d:.0}@{at:.0}"))
+        .collect();
+    let renders: Vec<String> = events
+        .iter()
+        .filter(|e| e["pid"] == pid && e["ph"] == "b")
+        .filter_map(|e| {
+            let n = name(e);
+            let section = n.strip_prefix("convplay-render:")?;
+            Some(format!("{section}@{:.0}", (e["ts"].as_f64()? - t0) / 1e3))
+        })
+        .collect();
+    format!(
+        "main-thread tasks, longest first [ms@ms from mount]: {}; sections rendered at: {}",
+        longest.join(" "),
+        renders.join(" ")
+    )
 }
