@@ -318,7 +318,7 @@ impl Browser {
     }
 
     /// Opens the playground at `url` as a fresh document (not a same-page fragment change) and
-    /// waits until it is idle: the worker ready and the data loaded.
+    /// waits until it is idle: the worker ready, the data loaded and every section rendered.
     pub fn open(&self, url: &str) -> R<()> {
         self.goto("about:blank")?;
         self.goto(url)?;

@@ -7,8 +7,10 @@
 //! `CONVPLAY_WORKERS=1,2` picks the counts, `CONVPLAY_SECONDS=60` how long each trains.
 //!
 //! Also ignored, `page_mount_long_tasks`: `CONVPLAY_LOADS` (5) fresh loads of the page, each
-//! with its long tasks (50 ms or more, as the e2e counts them) and, from Chromium's trace, its
-//! six longest main-thread tasks of any length and when each section rendered.
+//! with its long tasks (50 ms or more, the observer the e2e uses) and, from Chromium's trace,
+//! its six longest main-thread tasks of any length and when each section rendered. The browser
+//! records a trace (light: the toplevel category), so its tasks run a little longer than the
+//! e2e's.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

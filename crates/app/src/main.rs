@@ -1,4 +1,4 @@
-//! The page's entry point: mounts the app, nothing else.
+//! The page's entry point: removes the boot line of index.html and mounts the app.
 
 use convplay_app::page::app::App;
 use leptos::prelude::window;

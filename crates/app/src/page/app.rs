@@ -216,7 +216,8 @@ impl Reveals {
         });
         if more {
             self.after_next_frame();
-        } else {
+        } else if self.0.try_with_value(|q| !q.pumping).unwrap_or(false) {
+            // (A render that queued sections of its own has started the queue again.)
             sections_state("rendered");
         }
     }

@@ -231,8 +231,12 @@ pub fn faulty_layer(error: &str) -> Option<String> {
 #[component]
 pub fn Editor() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    // A memo: the editors are built again when a model is added or removed, not on every edit.
+    // A memo: the editors are built again when a model is added or removed, not on every edit
+    // (each keeps its draft, which follows changes from elsewhere while it compiles).
     let count = Memo::new(move |_| ctx.exp.with(|e| e.models.len()));
+    // The page's first render defers each editor to a frame of its own; later ones (a link
+    // with another number of models) render at once, so the section does not empty meanwhile.
+    let first = StoredValue::new(true);
     view! {
         <p class="lede">
             "Change a model layer by layer; shapes and parameter counts follow as you type. A model "
@@ -240,8 +244,16 @@ pub fn Editor() -> impl IntoView {
         </p>
         <div class="editors">
             {move || {
+                let deferred = first.try_update_value(|f| std::mem::replace(f, false)).unwrap_or(false);
                 (0..count.get())
-                    .map(|i| view! { <Later name=format!("editor-{i}")><ModelEditor index=i /></Later> })
+                    .map(|i| {
+                        if deferred {
+                            view! { <Later name=format!("editor-{i}")><ModelEditor index=i /></Later> }
+                                .into_any()
+                        } else {
+                            view! { <ModelEditor index=i /> }.into_any()
+                        }
+                    })
                     .collect_view()
             }}
         </div>
