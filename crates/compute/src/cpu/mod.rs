@@ -8,4 +8,5 @@ pub mod gemm;
 mod gemm_simd128;
 pub mod profile;
 pub mod simd;
+pub mod winograd;
 pub mod workspace;

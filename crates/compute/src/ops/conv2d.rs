@@ -9,7 +9,9 @@
 //! `col2im(w_gᵀ · dout_g)`; backward weight is `dw_g += dout_g · colᵀ`. A large layer's `col` is
 //! built and used a block of output rows at a time, to stay in cache. Images run in parallel;
 //! weight gradients are summed per fixed chunk of images, then chunks in order, so the result does
-//! not depend on the thread count.
+//! not depend on the thread count. A 3×3 stride-1 convolution that keeps its size, with 16
+//! channels or more in and out, runs all three passes through Winograd F(2×2, 3×3) instead
+//! ([`crate::cpu::winograd`]).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -18,6 +20,7 @@ use super::pool::{self, PoolGeom, PoolRoute};
 use super::{GradWrite, Padding, relu, window_axis};
 use crate::cpu::gemm::{Mat, sgemm};
 use crate::cpu::profile::{self, Family};
+use crate::cpu::winograd::{self, Pass};
 use crate::cpu::{conv_thin, elementwise};
 use crate::error::{Error, Result};
 use crate::par;
@@ -407,11 +410,42 @@ pub fn conv2d_forward_act(
     relu: bool,
 ) -> Result<()> {
     check_forward(out.len(), x.len(), w.len(), b, g, n)?;
-    let nb = images_per_product(g);
-    par::for_each_chunk_mut(out, nb * g.out_len(), |c, o| {
-        forward_images(o, &x[c * nb * g.in_len()..], w, b, g, relu);
+    let nb = images_per_task(g);
+    with_forward_weights(w, g, |w| {
+        par::for_each_chunk_mut(out, nb * g.out_len(), |c, o| {
+            forward_images(o, &x[c * nb * g.in_len()..], w, b, g, relu);
+        })
     });
     Ok(())
+}
+
+/// A convolution's weights as its forward pass reads them.
+#[derive(Clone, Copy)]
+enum Weights<'a> {
+    /// `[c_out, c_in_g, kh, kw]`, as given: im2col, the thin kernels.
+    Plain(&'a [f32]),
+    /// Transformed for Winograd F(2×2, 3×3) ([`winograd::with_weights`]).
+    Winograd(&'a [f32]),
+}
+
+/// Runs `f` with `w` as the forward pass of `g` reads it: transformed once per call where
+/// Winograd applies ([`winograd::applies`]), else as given.
+fn with_forward_weights<R>(w: &[f32], g: &Conv2dGeom, f: impl FnOnce(Weights) -> R) -> R {
+    if winograd::applies(g) {
+        winograd::with_weights(w, g, Pass::Forward, |u| f(Weights::Winograd(u)))
+    } else {
+        f(Weights::Plain(w))
+    }
+}
+
+/// Images of one task of the forward pass and of the input gradient: one Winograd product's
+/// ([`winograd::images_per_product`]) or one im2col product's ([`images_per_product`]).
+fn images_per_task(g: &Conv2dGeom) -> usize {
+    if winograd::applies(g) {
+        winograd::images_per_product(g)
+    } else {
+        images_per_product(g)
+    }
 }
 
 /// [`conv2d_forward_act`] of the images of `o` (as many as it holds, from `xs`): one product
@@ -420,11 +454,30 @@ pub fn conv2d_forward_act(
 fn forward_images(
     o: &mut [f32],
     xs: &[f32],
-    w: &[f32],
+    w: Weights,
     b: Option<&[f32]>,
     g: &Conv2dGeom,
     relu: bool,
 ) {
+    let w = match w {
+        Weights::Winograd(u) => {
+            winograd::conv(
+                o,
+                xs,
+                u,
+                g.c_in,
+                g.c_out,
+                g.h_in,
+                g.w_in,
+                GradWrite::Overwrite,
+            );
+            for oi in o.chunks_exact_mut(g.out_len()) {
+                finish_image(oi, b, g, relu);
+            }
+            return;
+        }
+        Weights::Plain(w) => w,
+    };
     let k = o.len() / g.out_len();
     if images_per_product(g) == 1 {
         for (oi, xi) in o
@@ -551,25 +604,27 @@ pub fn conv2d_forward_max_pool(
     check_pool_of("conv2d_forward_max_pool", g, pg)?;
     pg.check_max("max_pool_forward", out.len(), pooled.len(), argmax.len(), n)?;
     let (hw_in, hw_out) = (pg.h_in * pg.w_in, pg.h_out * pg.w_out);
-    let nb = images_per_product(g);
-    par::for_each_chunk3_mut(
-        out,
-        nb * g.out_len(),
-        pooled,
-        nb * pg.out_len(),
-        argmax,
-        nb * pg.out_len(),
-        |c, o, po, am| {
-            forward_images(o, &x[c * nb * g.in_len()..], w, b, g, relu);
-            let _l = profile::leaf(Family::Pooling);
-            let planes = o
-                .chunks_exact(hw_in)
-                .zip(po.chunks_exact_mut(hw_out).zip(am.chunks_exact_mut(hw_out)));
-            for (plane, (po, am)) in planes {
-                pool::max_pool_plane(po, am, plane, pg);
-            }
-        },
-    );
+    let nb = images_per_task(g);
+    with_forward_weights(w, g, |w| {
+        par::for_each_chunk3_mut(
+            out,
+            nb * g.out_len(),
+            pooled,
+            nb * pg.out_len(),
+            argmax,
+            nb * pg.out_len(),
+            |c, o, po, am| {
+                forward_images(o, &x[c * nb * g.in_len()..], w, b, g, relu);
+                let _l = profile::leaf(Family::Pooling);
+                let planes = o
+                    .chunks_exact(hw_in)
+                    .zip(po.chunks_exact_mut(hw_out).zip(am.chunks_exact_mut(hw_out)));
+                for (plane, (po, am)) in planes {
+                    pool::max_pool_plane(po, am, plane, pg);
+                }
+            },
+        )
+    });
     Ok(())
 }
 
@@ -619,6 +674,16 @@ pub fn conv2d_backward_input(
     g.check(OP, "dx", dx.len(), n * g.in_len())?;
     g.check(OP, "dout", dout.len(), n * g.out_len())?;
     g.check(OP, "w", w.len(), g.weight_len())?;
+    if winograd::applies(g) {
+        let nb = winograd::images_per_product(g);
+        winograd::with_weights(w, g, Pass::InputGrad, |u| {
+            par::for_each_chunk_mut(dx, nb * g.in_len(), |c, dxs| {
+                let ds = &dout[c * nb * g.out_len()..];
+                winograd::conv(dxs, ds, u, g.c_out, g.c_in, g.h_in, g.w_in, write);
+            })
+        });
+        return Ok(());
+    }
     let nb = images_per_product(g);
     par::for_each_chunk_mut(dx, nb * g.in_len(), |c, dxs| {
         input_grad_images(dxs, &dout[c * nb * g.out_len()..], w, g, write);
@@ -680,6 +745,10 @@ fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, wri
 /// one product over them side by side where [`images_per_product`] says so, else image by image
 /// (the thin kernel or the matrix multiply).
 fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
+    if winograd::applies(g) {
+        winograd::weight_grad(pw, ds, xs, g, acc);
+        return;
+    }
     let k = ds.len() / g.out_len();
     if images_per_product(g) == 1 {
         for (j, (di, xi)) in ds
@@ -711,9 +780,9 @@ fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, ac
 }
 
 /// Images per partial sum of a weight gradient: [`WEIGHT_GRAD_CHUNK`], rounded up to a
-/// multiple of [`images_per_product`].
+/// multiple of the images of one product ([`images_per_task`]).
 fn weight_grad_chunk(g: &Conv2dGeom) -> usize {
-    let nb = images_per_product(g);
+    let nb = images_per_task(g);
     nb * WEIGHT_GRAD_CHUNK.div_ceil(nb)
 }
 
@@ -804,7 +873,14 @@ fn backward_weight(
     }
     let cols = g.col_cols();
     let part_len = g.weight_len() + g.c_out;
-    let (nb, per_chunk) = (images_per_product(g), weight_grad_chunk(g));
+    // Winograd takes a chunk's images in one call (its products inside, summed before one
+    // inverse transform per chunk).
+    let per_chunk = weight_grad_chunk(g);
+    let nb = if winograd::applies(g) {
+        per_chunk
+    } else {
+        images_per_product(g)
+    };
     let chunks = n.div_ceil(per_chunk);
     let chunk_out = per_chunk * g.out_len();
     // Chunk c's partial sums from its images' output gradients `dc`.
@@ -1034,6 +1110,28 @@ mod tests {
         );
         assert_eq!(images_per_product(&geom(&cases()[3])), 1, "groups");
         all.extend(several);
+        // Winograd F(2×2, 3×3): odd sides (the last tiles' outputs cut), a 1×1 plane (one tile,
+        // all padding), 6 + 3 images per product, one image per product, and shapes beside the
+        // rule that run im2col (stride 2, groups, no padding, too few channels).
+        let winograd: [Case; 4] = [
+            ([16, 7, 5], 16, 3, 1, Padding::Same, 1, 3),
+            ([17, 1, 1], 20, 3, 1, Padding::Explicit(1), 1, 2),
+            ([24, 14, 14], 16, 3, 1, Padding::Same, 1, 9),
+            ([16, 34, 33], 20, 3, 1, Padding::Same, 1, 2),
+        ];
+        let per_product: Vec<_> = winograd
+            .iter()
+            .map(|c| winograd::applies(&geom(c)).then(|| winograd::images_per_product(&geom(c))))
+            .collect();
+        assert_eq!(per_product, [Some(22), Some(256), Some(6), Some(1)]);
+        let beside: [Case; 4] = [
+            ([16, 8, 8], 16, 3, 2, Padding::Same, 1, 2),
+            ([16, 8, 8], 16, 3, 1, Padding::Same, 2, 2),
+            ([16, 8, 8], 16, 3, 1, Padding::Valid, 1, 2),
+            ([8, 8, 8], 16, 3, 1, Padding::Same, 1, 2),
+        ];
+        assert!(beside.iter().all(|c| !winograd::applies(&geom(c))));
+        all.extend(winograd);
         for c in &all {
             let (g, n, x, w, b) = inputs(c, &mut rng);
             let dout = random(n * g.out_len(), &mut rng);
@@ -1053,6 +1151,17 @@ mod tests {
             reference::conv2d_backward_input(&mut slow, &dout, &w, &g, n);
             for (a, r) in fast.iter().zip(&slow) {
                 assert!((a - r).abs() <= tol(*r), "{c:?} backward_input {a} vs {r}");
+            }
+            // Overwriting: every cell written (NaN before), as the reference adds into zeros.
+            let mut fast = vec![f32::NAN; n * g.in_len()];
+            let mut slow = vec![0.0; n * g.in_len()];
+            conv2d_backward_input(&mut fast, &dout, &w, &g, n, GradWrite::Overwrite).unwrap();
+            reference::conv2d_backward_input(&mut slow, &dout, &w, &g, n);
+            for (a, r) in fast.iter().zip(&slow) {
+                assert!(
+                    (a - r).abs() <= tol(*r),
+                    "{c:?} backward_input over {a} vs {r}"
+                );
             }
 
             let (mut fw, mut fb) = (vec![0.25; g.weight_len()], vec![0.25; g.c_out]);

@@ -1,0 +1,542 @@
+//! Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions that keep the input's size (padding 1 on
+//! every side): the forward pass and the input gradient (itself such a convolution, of the
+//! output gradient with the weights flipped and transposed).
+//!
+//! Each 2×2 block of outputs (a tile) comes from a 4×4 patch of input `d` as `Aᵀ [(G g Gᵀ) ⊙
+//! (Bᵀ d B)] A`, so a tile takes 16 multiplies per pair of channels where the direct
+//! convolution takes 36. Over channels the element-wise products are 16 matrix multiplies, one
+//! per element `e` of the 4×4 transforms: `M_e [c_out, tiles] = U_e [c_out, c_in] · V_e [c_in,
+//! tiles]`, with `U = G g Gᵀ` (the weights, transformed once per call) and `V = Bᵀ d B` (the
+//! input, transformed image by image). The transforms add and subtract only (and halve, in
+//! `G`), so the result differs from the direct sum by rounding, not by an approximation: the
+//! tests hold it to the im2col path's tolerance against the plain direct convolution.
+//!
+//! Layouts: `u [rows, 16, cols]` (the multiply of element `e` reads rows `r·16 + e`), `v [16,
+//! c_in, tiles]`, `m [16, c_out, tiles]`; tiles run over the images of one product, row by row
+//! of each image.
+
+use std::cell::RefCell;
+
+use super::gemm::{Mat, sgemm};
+use super::profile::{self, Family};
+use super::simd::{VecF32, active_backend, dispatch};
+use crate::ops::GradWrite;
+use crate::ops::conv2d::Conv2dGeom;
+use crate::par;
+
+/// Fewest input and output channels for which the transforms pay: with few channels the
+/// multiplies saved are few and the transforms' passes over memory cost more than they save.
+pub const MIN_CHANNELS: usize = 16;
+
+/// Tiles one product aims at (the multiplies' columns): enough that packing `U_e` is repaid.
+const TILES_PER_PRODUCT: usize = 256;
+/// Most floats of one product's transformed input or output (8 MiB).
+const MAX_FLOATS: usize = 1 << 21;
+
+/// Whether a convolution runs through Winograd F(2×2, 3×3) here.
+pub fn applies(g: &Conv2dGeom) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.stride == 1
+        && g.groups == 1
+        && g.pad_top == 1
+        && g.pad_left == 1
+        && g.h_out == g.h_in
+        && g.w_out == g.w_in
+        && g.c_in >= MIN_CHANNELS
+        && g.c_out >= MIN_CHANNELS
+}
+
+/// Tile rows and tile columns of an `h × w` plane.
+fn tiles(h: usize, w: usize) -> (usize, usize) {
+    (h.div_ceil(2), w.div_ceil(2))
+}
+
+/// Where one `h × w` plane's tiles sit in a transformed buffer: tile `j`'s element `e` at
+/// `e·stride + at + j`.
+#[derive(Clone, Copy)]
+struct Place {
+    at: usize,
+    stride: usize,
+    h: usize,
+    w: usize,
+}
+
+impl Place {
+    fn new(at: usize, stride: usize, h: usize, w: usize) -> Self {
+        Place { at, stride, h, w }
+    }
+}
+
+/// Images one product takes (their tiles side by side): [`TILES_PER_PRODUCT`] tiles or more,
+/// within [`MAX_FLOATS`]. Fixed by the shape alone, so results do not depend on threads.
+pub fn images_per_product(g: &Conv2dGeom) -> usize {
+    let (th, tw) = tiles(g.h_in, g.w_in);
+    let t = (th * tw).max(1);
+    TILES_PER_PRODUCT
+        .div_ceil(t)
+        .min(MAX_FLOATS / (16 * g.c_in.max(g.c_out) * t))
+        .max(1)
+}
+
+/// Which pass the transformed weights serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// `out = conv(x, w)`: `U` is `[c_out, 16, c_in]`.
+    Forward,
+    /// `dx = conv(dout, flip(wᵀ))`: `U` is `[c_in, 16, c_out]`.
+    InputGrad,
+}
+
+thread_local! {
+    static U: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static V: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static M: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static PAD: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// A weight gradient in the transformed domain, `[16, c_out, c_in]`.
+    static DU: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the weights `w` (`[c_out, c_in, 3, 3]`) transformed for `pass`, in this
+/// thread's reused buffer; the transform is split over every core.
+pub fn with_weights<R>(w: &[f32], g: &Conv2dGeom, pass: Pass, f: impl FnOnce(&[f32]) -> R) -> R {
+    let (rows, cols) = match pass {
+        Pass::Forward => (g.c_out, g.c_in),
+        Pass::InputGrad => (g.c_in, g.c_out),
+    };
+    par::with_scratch(&U, rows * 16 * cols, |u| {
+        {
+            let _l = profile::leaf(Family::Im2col);
+            par::for_each_chunk_mut(u, 16 * cols, |r, ur| {
+                for c in 0..cols {
+                    let k: [f32; 9] = match pass {
+                        Pass::Forward => w[(r * cols + c) * 9..][..9].try_into().unwrap(),
+                        Pass::InputGrad => {
+                            let mut k: [f32; 9] = w[(c * rows + r) * 9..][..9].try_into().unwrap();
+                            k.reverse(); // both axes flipped
+                            k
+                        }
+                    };
+                    for (e, v) in transform_kernel(&k).into_iter().enumerate() {
+                        ur[e * cols + c] = v;
+                    }
+                }
+            });
+        }
+        f(u)
+    })
+}
+
+/// `G g Gᵀ` of one 3×3 kernel (row-major), with `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
+fn transform_kernel(k: &[f32; 9]) -> [f32; 16] {
+    // Rows of G·g.
+    let mut gg = [[0.0f32; 3]; 4];
+    for c in 0..3 {
+        let (a, b, d) = (k[c], k[3 + c], k[6 + c]);
+        gg[0][c] = a;
+        gg[1][c] = 0.5 * (a + b + d);
+        gg[2][c] = 0.5 * (a - b + d);
+        gg[3][c] = d;
+    }
+    let mut u = [0.0f32; 16];
+    for (i, r) in gg.iter().enumerate() {
+        u[4 * i] = r[0];
+        u[4 * i + 1] = 0.5 * (r[0] + r[1] + r[2]);
+        u[4 * i + 2] = 0.5 * (r[0] - r[1] + r[2]);
+        u[4 * i + 3] = r[2];
+    }
+    u
+}
+
+/// The convolution of the images `xs` (`[k, cin, h, w]`, `k` = as many as `out` holds) with
+/// the transformed weights `u` (from [`with_weights`]): `out` (`[k, cout, h, w]`) is written or
+/// added to, as `write` says. `(cin, cout)` are the pass's own: the layer's `(c_in, c_out)`
+/// forward, `(c_out, c_in)` for the input gradient.
+#[allow(clippy::too_many_arguments)]
+pub fn conv(
+    out: &mut [f32],
+    xs: &[f32],
+    u: &[f32],
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    write: GradWrite,
+) {
+    let hw = h * w;
+    let k = out.len() / (cout * hw);
+    let (th, tw) = tiles(h, w);
+    let per_image = th * tw;
+    let t = k * per_image;
+    par::with_scratch(&V, 16 * cin * t, |v| {
+        {
+            let _l = profile::leaf(Family::Im2col);
+            for (i, xi) in xs.chunks_exact(cin * hw).take(k).enumerate() {
+                for (ci, plane) in xi.chunks_exact(hw).enumerate() {
+                    transform_input(v, Place::new(ci * t + i * per_image, cin * t, h, w), plane);
+                }
+            }
+        }
+        par::with_scratch(&M, 16 * cout * t, |m| {
+            for e in 0..16 {
+                let ue = Mat {
+                    data: &u[e * cin..],
+                    rows: cout,
+                    cols: cin,
+                    rs: 16 * cin,
+                    cs: 1,
+                };
+                let ve = Mat::rm(&v[e * cin * t..(e + 1) * cin * t], cin, t);
+                sgemm(ue, ve, &mut m[e * cout * t..(e + 1) * cout * t], t, false);
+            }
+            let _l = profile::leaf(Family::Im2col);
+            for (i, oi) in out.chunks_exact_mut(cout * hw).enumerate() {
+                for (co, plane) in oi.chunks_exact_mut(hw).enumerate() {
+                    transform_output(
+                        plane,
+                        m,
+                        Place::new(co * t + i * per_image, cout * t, h, w),
+                        write,
+                    );
+                }
+            }
+        });
+    });
+}
+
+/// The weight gradient over the images of `ds` (output gradients `[k, c_out, h, w]`, `k` = as
+/// many as it holds) and `xs` (their inputs): `pw (+)= Σ dout ⋆ x` (`[c_out, c_in, 3, 3]`), as
+/// `acc` says. The adjoint of [`conv`]: `dU_e [c_out, c_in] = Σ_tiles (A dY Aᵀ)_e · (Bᵀ d B)_eᵀ`,
+/// summed over the images [`images_per_product`] at a time, then `Gᵀ dU G` per kernel.
+pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
+    let (cin, cout, h, w) = (g.c_in, g.c_out, g.h_in, g.w_in);
+    let hw = h * w;
+    let k = ds.len() / (cout * hw);
+    if k == 0 {
+        if !acc {
+            pw.fill(0.0);
+        }
+        return;
+    }
+    let (th, tw) = tiles(h, w);
+    let per_image = th * tw;
+    let nb = images_per_product(g);
+    par::with_scratch(&DU, 16 * cout * cin, |du| {
+        for first in (0..k).step_by(nb) {
+            let kk = nb.min(k - first);
+            let t = kk * per_image;
+            par::with_scratch(&V, 16 * cin * t, |v| {
+                par::with_scratch(&M, 16 * cout * t, |m| {
+                    {
+                        let _l = profile::leaf(Family::Im2col);
+                        for i in 0..kk {
+                            let xi = &xs[(first + i) * cin * hw..][..cin * hw];
+                            for (ci, plane) in xi.chunks_exact(hw).enumerate() {
+                                transform_input(
+                                    v,
+                                    Place::new(ci * t + i * per_image, cin * t, h, w),
+                                    plane,
+                                );
+                            }
+                            let di = &ds[(first + i) * cout * hw..][..cout * hw];
+                            for (co, plane) in di.chunks_exact(hw).enumerate() {
+                                transform_output_grad(
+                                    m,
+                                    Place::new(co * t + i * per_image, cout * t, h, w),
+                                    plane,
+                                );
+                            }
+                        }
+                    }
+                    for e in 0..16 {
+                        let me = Mat::rm(&m[e * cout * t..(e + 1) * cout * t], cout, t);
+                        let ve = Mat::rm(&v[e * cin * t..(e + 1) * cin * t], cin, t);
+                        let due = &mut du[e * cout * cin..(e + 1) * cout * cin];
+                        sgemm(me, ve.t(), due, cin, first > 0);
+                    }
+                });
+            });
+        }
+        let _l = profile::leaf(Family::Im2col);
+        for (co, pwo) in pw.chunks_exact_mut(cin * 9).enumerate() {
+            for (ci, kernel) in pwo.chunks_exact_mut(9).enumerate() {
+                let d: [f32; 16] = std::array::from_fn(|e| du[(e * cout + co) * cin + ci]);
+                let dk = transform_kernel_grad(&d);
+                if acc {
+                    for (o, v) in kernel.iter_mut().zip(dk) {
+                        *o += v;
+                    }
+                } else {
+                    kernel.copy_from_slice(&dk);
+                }
+            }
+        }
+    });
+}
+
+/// `Gᵀ d G` of one 4×4 `d` (row-major): the adjoint of [`transform_kernel`].
+fn transform_kernel_grad(d: &[f32; 16]) -> [f32; 9] {
+    // Rows of Gᵀ·d, with Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+    let mut y = [[0.0f32; 4]; 3];
+    for j in 0..4 {
+        let (a, b, c, e) = (d[j], d[4 + j], d[8 + j], d[12 + j]);
+        y[0][j] = a + 0.5 * (b + c);
+        y[1][j] = 0.5 * (b - c);
+        y[2][j] = 0.5 * (b + c) + e;
+    }
+    let mut k = [0.0f32; 9];
+    for (a, r) in y.iter().enumerate() {
+        k[3 * a] = r[0] + 0.5 * (r[1] + r[2]);
+        k[3 * a + 1] = 0.5 * (r[1] - r[2]);
+        k[3 * a + 2] = 0.5 * (r[1] + r[2]) + r[3];
+    }
+    k
+}
+
+/// `A dy Aᵀ` of every 2×2 tile of one `h × w` output-gradient plane `dy` (zero outside it), with
+/// `A = [1 0; 1 1; 1 −1; 0 −1]`: the adjoint of [`transform_output`]; tile `j`'s element `e`
+/// goes to `m[e·stride + at + j]`.
+fn transform_output_grad(m: &mut [f32], p: Place, dy: &[f32]) {
+    let tw = tiles(p.h, p.w).1;
+    par::with_scratch(
+        &PAD,
+        12 * tw,
+        |buf| dispatch!(active_backend() => output_grad_body(m: &mut [f32], p: Place, dy: &[f32], buf: &mut [f32]) -> ()),
+    )
+}
+
+/// [`transform_output_grad`]'s loops, compiled for the widest instruction set (as
+/// [`input_body`]); `buf` is scratch.
+#[inline(always)]
+fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &mut [f32]) {
+    let Place { at, stride, h, w } = p;
+    let (th, tw) = tiles(h, w);
+    // The tile row's two rows, even and odd columns apart (zero past the plane), then the four
+    // rows of A·dy, each its even and odd columns.
+    let [e0, o0, e1, o1, xe1, xo1, xe2, xo2, xe3, xo3, _, _]: [&mut [f32]; 12] = {
+        let mut it = buf.chunks_exact_mut(tw);
+        std::array::from_fn(|_| it.next().unwrap())
+    };
+    for ty in 0..th {
+        for (r, (e, o)) in [(&mut *e0, &mut *o0), (&mut *e1, &mut *o1)]
+            .into_iter()
+            .enumerate()
+        {
+            e.fill(0.0);
+            o.fill(0.0);
+            let y = 2 * ty + r;
+            if y < h {
+                for (x, pair) in dy[y * w..(y + 1) * w].chunks(2).enumerate() {
+                    e[x] = pair[0];
+                    if let Some(&b) = pair.get(1) {
+                        o[x] = b;
+                    }
+                }
+            }
+        }
+        // A dy: rows dy0, dy0 + dy1, dy0 − dy1, −dy1.
+        add(xe1, e0, e1);
+        add(xo1, o0, o1);
+        sub(xe2, e0, e1);
+        sub(xo2, o0, o1);
+        for (d, s) in xe3.iter_mut().zip(&*e1) {
+            *d = -s;
+        }
+        for (d, s) in xo3.iter_mut().zip(&*o1) {
+            *d = -s;
+        }
+        // (A dy) Aᵀ: columns x0, x0 + x1, x0 − x1, −x1 of each row.
+        let base = at + ty * tw;
+        for (i, (xe, xo)) in [(&*e0, &*o0), (&*xe1, &*xo1), (&*xe2, &*xo2), (&*xe3, &*xo3)]
+            .into_iter()
+            .enumerate()
+        {
+            let row = |j: usize| (4 * i + j) * stride + base;
+            m[row(0)..][..tw].copy_from_slice(xe);
+            add(&mut m[row(1)..][..tw], xe, xo);
+            sub(&mut m[row(2)..][..tw], xe, xo);
+            for (d, s) in m[row(3)..][..tw].iter_mut().zip(xo) {
+                *d = -s;
+            }
+        }
+    }
+}
+
+/// `Bᵀ d B` of every tile of one `h × w` plane, with `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0
+/// −1]`: tile `j`'s element `e` goes to `v[e·stride + at + j]`. Tile (ty, tx) reads the 4×4
+/// patch from input row `2ty − 1` and column `2tx − 1`, zero outside the plane.
+fn transform_input(v: &mut [f32], p: Place, plane: &[f32]) {
+    let (th, tw) = tiles(p.h, p.w);
+    par::with_scratch(
+        &PAD,
+        2 * (2 * th + 2) * (tw + 1) + 8 * (tw + 1),
+        |buf| dispatch!(active_backend() => input_body(v: &mut [f32], p: Place, plane: &[f32], buf: &mut [f32]) -> ()),
+    )
+}
+
+/// [`transform_input`]'s loops, generic over the instruction set only so that `dispatch!`
+/// compiles them for the widest one; `buf` is scratch.
+#[inline(always)]
+fn input_body<S: VecF32>(_: S, v: &mut [f32], p: Place, plane: &[f32], buf: &mut [f32]) {
+    let Place { at, stride, h, w } = p;
+    let (th, tw) = tiles(h, w);
+    // The plane with a border of zeros (1 above and left, enough below and right for whole
+    // tiles: 2·th + 2 rows of 2·tw + 2), its even and odd columns apart: a tile's four columns
+    // are even[tx], odd[tx], even[tx + 1], odd[tx + 1], so every step below is a run of
+    // consecutive floats.
+    let (ph, n) = (2 * th + 2, tw + 1);
+    {
+        let (even, rest) = buf.split_at_mut(ph * n);
+        let (odd, rows) = rest.split_at_mut(ph * n);
+        // Rows 0 and below the plane are zero; a plane row y is row y + 1, its even columns
+        // from input column 2x − 1 (0 at x = 0), its odd ones from 2x, zero past the plane.
+        even[..n].fill(0.0);
+        odd[..n].fill(0.0);
+        even[(h + 1) * n..].fill(0.0);
+        odd[(h + 1) * n..].fill(0.0);
+        let half = w / 2;
+        for (y, src) in plane.chunks_exact(w).take(h).enumerate() {
+            let e = &mut even[(y + 1) * n..(y + 2) * n];
+            let o = &mut odd[(y + 1) * n..(y + 2) * n];
+            let pairs = src.chunks_exact(2);
+            let last = pairs.remainder().first().copied();
+            for ((oc, ec), p) in o[..half].iter_mut().zip(&mut e[1..=half]).zip(pairs) {
+                *oc = p[0];
+                *ec = p[1];
+            }
+            e[0] = 0.0;
+            e[half + 1..].fill(0.0);
+            o[half..].fill(0.0);
+            if let Some(l) = last {
+                o[half] = l;
+            }
+        }
+        let [t0, t1, t2, t3, t4, t5, t6, t7]: [&mut [f32]; 8] = {
+            let mut it = rows.chunks_exact_mut(n);
+            std::array::from_fn(|_| it.next().unwrap())
+        };
+        for ty in 0..th {
+            // Bᵀ d: the four rows' combinations, even and odd columns.
+            for (half, [a, b, c, d]) in
+                [(&*even, [&mut *t0, t1, t2, t3]), (&*odd, [t4, t5, t6, t7])]
+            {
+                let r = |i: usize| &half[(2 * ty + i) * n..(2 * ty + i + 1) * n];
+                sub(a, r(0), r(2));
+                add(b, r(1), r(2));
+                sub(c, r(2), r(1));
+                sub(d, r(1), r(3));
+            }
+            // (Bᵀ d) B: the same combinations along each tile's four columns.
+            let base = at + ty * tw;
+            for (i, (te, to)) in [(&*t0, &*t4), (&*t1, &*t5), (&*t2, &*t6), (&*t3, &*t7)]
+                .into_iter()
+                .enumerate()
+            {
+                let (e0, e1, o0, o1) = (&te[..tw], &te[1..], &to[..tw], &to[1..]);
+                let row = |j: usize| (4 * i + j) * stride + base;
+                sub(&mut v[row(0)..][..tw], e0, e1);
+                add(&mut v[row(1)..][..tw], o0, e1);
+                sub(&mut v[row(2)..][..tw], e1, o0);
+                sub(&mut v[row(3)..][..tw], o0, o1);
+            }
+        }
+    }
+}
+
+/// `dst = a − b`, element by element (as many as `dst` holds).
+#[inline(always)]
+fn sub(dst: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((d, a), b) in dst.iter_mut().zip(a).zip(b) {
+        *d = a - b;
+    }
+}
+
+/// `dst = a + b`, element by element.
+#[inline(always)]
+fn add(dst: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((d, a), b) in dst.iter_mut().zip(a).zip(b) {
+        *d = a + b;
+    }
+}
+
+/// `dst = (a + b) + c`, element by element.
+#[inline(always)]
+fn add3(dst: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((d, a), b), c) in dst.iter_mut().zip(a).zip(b).zip(c) {
+        *d = a + b + c;
+    }
+}
+
+/// `dst = (a − b) − c`, element by element.
+#[inline(always)]
+fn sub3(dst: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((d, a), b), c) in dst.iter_mut().zip(a).zip(b).zip(c) {
+        *d = a - b - c;
+    }
+}
+
+/// `dst[2x] = a[x]`, `dst[2x + 1] = b[x]`.
+#[inline(always)]
+fn interleave(dst: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((d, a), b) in dst.chunks_exact_mut(2).zip(a).zip(b) {
+        d[0] = *a;
+        d[1] = *b;
+    }
+}
+
+/// `Aᵀ m A` of every tile of one `h × w` output plane, with `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: tile
+/// `j`'s element `e` is read from `m[e·stride + at + j]`; its 2×2 outputs are written to
+/// `plane` or added to it (`write`), the parts outside the plane (odd sides) dropped.
+fn transform_output(plane: &mut [f32], m: &[f32], p: Place, write: GradWrite) {
+    let tw = tiles(p.h, p.w).1;
+    par::with_scratch(
+        &PAD,
+        16 * tw,
+        |rows| dispatch!(active_backend() => output_body(plane: &mut [f32], m: &[f32], p: Place, write: GradWrite, rows: &mut [f32]) -> ()),
+    )
+}
+
+/// [`transform_output`]'s loops, compiled for the widest instruction set (as [`input_body`]).
+#[inline(always)]
+fn output_body<S: VecF32>(
+    _: S,
+    plane: &mut [f32],
+    m: &[f32],
+    p: Place,
+    write: GradWrite,
+    rows: &mut [f32],
+) {
+    let Place { at, stride, h, w } = p;
+    let (th, tw) = tiles(h, w);
+    let (y0, rest) = rows.split_at_mut(2 * tw);
+    let (y1, rest) = rest.split_at_mut(2 * tw);
+    let [s0, s1, s2, s3, d0, d1, d2, d3, a0, a1, b0, b1]: [&mut [f32]; 12] = {
+        let mut it = rest.chunks_exact_mut(tw);
+        std::array::from_fn(|_| it.next().unwrap())
+    };
+    for ty in 0..th {
+        let base = at + ty * tw;
+        let r = |e: usize| &m[e * stride + base..][..tw];
+        // Aᵀ m: two rows of four.
+        for (j, (s, d)) in [(&mut *s0, &mut *d0), (s1, d1), (s2, d2), (s3, d3)]
+            .into_iter()
+            .enumerate()
+        {
+            add3(s, r(j), r(4 + j), r(8 + j));
+            sub3(d, r(4 + j), r(8 + j), r(12 + j));
+        }
+        // (Aᵀ m) A: two columns of each.
+        add3(a0, s0, s1, s2);
+        sub3(a1, s1, s2, s3);
+        add3(b0, d0, d1, d2);
+        sub3(b1, d1, d2, d3);
+        interleave(y0, a0, a1);
+        interleave(y1, b0, b1);
+        for (a, y) in [&*y0, &*y1].into_iter().enumerate() {
+            let oy = 2 * ty + a;
+            if oy < h {
+                write.store(&mut plane[oy * w..(oy + 1) * w], &y[..w]);
+            }
+        }
+    }
+}
