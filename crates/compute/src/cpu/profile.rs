@@ -20,8 +20,8 @@ use std::time::Instant;
 pub enum Family {
     /// Matrix multiplies: convolutions' and dense layers' products.
     Gemm,
-    /// im2col and col2im around a convolution's product, and direct convolution kernels'
-    /// gathers.
+    /// im2col and col2im around a convolution's product, Winograd's transforms around its
+    /// products, and direct convolution kernels' gathers.
     Im2col,
     /// Max, average, global average and adaptive pooling.
     Pooling,
