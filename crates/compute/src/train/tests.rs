@@ -22,8 +22,12 @@ fn spec(seed: u64) -> TrainSpec {
 }
 
 fn run(seed: u64, steps: usize) -> (Vec<f32>, Vec<f32>) {
+    run_model("cnn-gap", seed, steps)
+}
+
+fn run_model(model: &str, seed: u64, steps: usize) -> (Vec<f32>, Vec<f32>) {
     let data = toy_data();
-    let mut t = Trainer::new(preset_for("cnn-gap", 28).unwrap(), spec(seed)).unwrap();
+    let mut t = Trainer::new(preset_for(model, 28).unwrap(), spec(seed)).unwrap();
     let mut losses = Vec::new();
     for s in 0..steps {
         let idx: Vec<usize> = (0..8).map(|i| (s * 8 + i) % 40).collect();
@@ -46,18 +50,19 @@ fn same_seed_gives_identical_losses_and_weights() {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn same_seed_gives_identical_results_on_one_and_two_threads() {
-    let one = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap()
-        .install(|| run(7, 4));
-    let two = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap()
-        .install(|| run(7, 4));
-    assert_eq!(one.0, two.0);
-    assert_eq!(one.1, two.1);
+    // resnet-mini's 3×3 layers of 16 channels run Winograd's products (cpu::winograd).
+    for model in ["cnn-gap", "resnet-mini"] {
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| run_model(model, 7, 4))
+        };
+        let (one, two) = (on(1), on(2));
+        assert_eq!(one.0, two.0, "{model}");
+        assert_eq!(one.1, two.1, "{model}");
+    }
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
