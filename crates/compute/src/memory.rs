@@ -33,7 +33,8 @@ fn optimizer_floats(optimizer: &OptimizerSpec) -> usize {
 /// The CPU's training memory at batch `n` with `threads` workers: parameters, gradients,
 /// optimizer state and running statistics; every layer's output and its gradient for the batch;
 /// max-pool winners, dropout masks and batch-norm statistics; each thread's unfolded-input
-/// (im2col) buffer for the largest convolution. Largest first.
+/// (im2col) buffer for the largest convolution, and Winograd's buffers for the largest of the
+/// convolutions that run it (`cpu::winograd`), if any. Largest first.
 pub fn cpu(graph: &Graph, n: usize, optimizer: &OptimizerSpec, threads: usize) -> Vec<Part> {
     let layout = Layout::new(graph);
     let batch_floats: usize = layout.slot_len.iter().map(|l| n * l).sum();
@@ -54,6 +55,17 @@ pub fn cpu(graph: &Graph, n: usize, optimizer: &OptimizerSpec, threads: usize) -
         })
         .max()
         .unwrap_or(0);
+    let winograd = graph
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.op {
+            crate::model::graph::NodeOp::Conv2d { geom, .. } => {
+                crate::cpu::winograd::scratch_floats(geom)
+            }
+            _ => None,
+        })
+        .map(|(per_thread, once)| per_thread * threads.max(1) + once)
+        .max();
     let mut parts = vec![
         part("parameters", graph.param_len),
         part("gradients", graph.param_len),
@@ -70,6 +82,12 @@ pub fn cpu(graph: &Graph, n: usize, optimizer: &OptimizerSpec, threads: usize) -
             col * threads.max(1),
         ),
     ];
+    if let Some(floats) = winograd {
+        parts.push(part(
+            format!("Winograd buffers ({} threads)", threads.max(1)),
+            floats,
+        ));
+    }
     parts.sort_by_key(|p| std::cmp::Reverse(p.bytes));
     parts
 }
@@ -114,6 +132,11 @@ mod tests {
         assert_eq!(acts(&cpu), 32 * acts(&one));
         // conv1's 3·7·7 × 112·112 unfolded input is the largest im2col buffer, one per thread.
         assert_eq!(get("im2col"), 2 * 147 * 112 * 112 * 4);
+        // layer4's 3×3 layers (512 channels, 7×7: 16 tiles) take 16 images per Winograd
+        // product: 16·(512 + 512)·256 transformed floats and 16·512·512 gradient sums per
+        // thread, and 16·512·512 transformed weights.
+        let per_thread = 16 * 1024 * 256 + 16 * 512 * 512;
+        assert_eq!(get("Winograd"), (2 * per_thread + 16 * 512 * 512) * 4);
         #[cfg(feature = "gpu")]
         {
             let gpu = gpu(&g, 32, &adam, Gemm::Registers).unwrap();

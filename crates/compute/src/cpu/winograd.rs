@@ -1,6 +1,7 @@
 //! Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions that keep the input's size (padding 1 on
-//! every side): the forward pass and the input gradient (itself such a convolution, of the
-//! output gradient with the weights flipped and transposed).
+//! every side): the forward pass, the input gradient (itself such a convolution, of the output
+//! gradient with the weights flipped and transposed) and the weight gradient (the adjoint of
+//! the forward's products).
 //!
 //! Each 2×2 block of outputs (a tile) comes from a 4×4 patch of input `d` as `Aᵀ [(G g Gᵀ) ⊙
 //! (Bᵀ d B)] A`, so a tile takes 16 multiplies per pair of channels where the direct
@@ -12,10 +13,13 @@
 //! tests hold it to the im2col path's tolerance against the plain direct convolution.
 //!
 //! Layouts: `u [rows, 16, cols]` (the multiply of element `e` reads rows `r·16 + e`), `v [16,
-//! c_in, tiles]`, `m [16, c_out, tiles]`; tiles run over the images of one product, row by row
-//! of each image.
+//! c_in, tiles]`, `m [16, c_out, tiles]`, a weight gradient's `du [16, c_out, c_in]`. A product
+//! takes the tiles of several whole images side by side where an image has few ([`images_per_product`]),
+//! else a block of tile rows of one image ([`rows_per_product`]), so that its buffers stay
+//! within [`MAX_FLOATS`] and near the cache.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use super::gemm::{Mat, sgemm};
 use super::profile::{self, Family};
@@ -30,7 +34,8 @@ pub const MIN_CHANNELS: usize = 16;
 
 /// Tiles one product aims at (the multiplies' columns): enough that packing `U_e` is repaid.
 const TILES_PER_PRODUCT: usize = 256;
-/// Most floats of one product's transformed input or output (8 MiB).
+/// Most floats of one product's transformed input or output (8 MiB), unless a single tile row
+/// of one image is more.
 const MAX_FLOATS: usize = 1 << 21;
 
 /// Whether a convolution runs through Winograd F(2×2, 3×3) here.
@@ -52,24 +57,22 @@ fn tiles(h: usize, w: usize) -> (usize, usize) {
     (h.div_ceil(2), w.div_ceil(2))
 }
 
-/// Where one `h × w` plane's tiles sit in a transformed buffer: tile `j`'s element `e` at
-/// `e·stride + at + j`.
+/// Where tile rows `ty0..ty1` of one `h × w` plane sit in a transformed buffer: tile `j` of
+/// the block (row by row) has its element `e` at `e·stride + at + j`.
 #[derive(Clone, Copy)]
 struct Place {
     at: usize,
     stride: usize,
     h: usize,
     w: usize,
-}
-
-impl Place {
-    fn new(at: usize, stride: usize, h: usize, w: usize) -> Self {
-        Place { at, stride, h, w }
-    }
+    ty0: usize,
+    ty1: usize,
 }
 
 /// Images one product takes (their tiles side by side): [`TILES_PER_PRODUCT`] tiles or more,
-/// within [`MAX_FLOATS`]. Fixed by the shape alone, so results do not depend on threads.
+/// as long as they stay within [`MAX_FLOATS`]; 1 where one image's tiles are enough or too
+/// many (then [`rows_per_product`] blocks them). Fixed by the shape alone, so results do not
+/// depend on threads.
 pub fn images_per_product(g: &Conv2dGeom) -> usize {
     let (th, tw) = tiles(g.h_in, g.w_in);
     let t = (th * tw).max(1);
@@ -77,6 +80,56 @@ pub fn images_per_product(g: &Conv2dGeom) -> usize {
         .div_ceil(t)
         .min(MAX_FLOATS / (16 * g.c_in.max(g.c_out) * t))
         .max(1)
+}
+
+/// Tile rows of one image per product: all of them where products take whole images, else
+/// blocks of [`TILES_PER_PRODUCT`] tiles or more (whole tile rows), within [`MAX_FLOATS`]
+/// (at least one tile row).
+pub fn rows_per_product(g: &Conv2dGeom) -> usize {
+    let (th, tw) = tiles(g.h_in, g.w_in);
+    let row = 16 * g.c_in.max(g.c_out) * tw.max(1);
+    if th * tw < TILES_PER_PRODUCT && th * row <= MAX_FLOATS {
+        return th.max(1);
+    }
+    TILES_PER_PRODUCT
+        .div_ceil(tw.max(1))
+        .min(MAX_FLOATS / row)
+        .clamp(1, th.max(1))
+}
+
+/// Floats of the buffers Winograd's passes over `g` hold: each thread's (one product's
+/// transformed input and output, a weight gradient's transformed sums) and the calling
+/// thread's (the transformed weights). `None` where Winograd does not apply.
+pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
+    if !applies(g) {
+        return None;
+    }
+    let (th, tw) = tiles(g.h_in, g.w_in);
+    let rows = rows_per_product(g);
+    let t = if rows >= th {
+        images_per_product(g) * th * tw
+    } else {
+        rows * tw
+    };
+    let weights = 16 * g.c_in * g.c_out;
+    Some((16 * (g.c_in + g.c_out) * t + weights, weights))
+}
+
+/// The products over `k` images, in order: (images, tile rows) of each, whole images side by
+/// side ([`images_per_product`] at a time) or one image's blocks of tile rows
+/// ([`rows_per_product`]).
+fn products(g: &Conv2dGeom, k: usize) -> impl Iterator<Item = (Range<usize>, Range<usize>)> {
+    let th = tiles(g.h_in, g.w_in).0;
+    let rows = rows_per_product(g);
+    let blocks = th.div_ceil(rows);
+    let step = if blocks == 1 {
+        images_per_product(g)
+    } else {
+        1
+    };
+    (0..k).step_by(step).flat_map(move |i| {
+        (0..blocks).map(move |b| (i..(i + step).min(k), b * rows..((b + 1) * rows).min(th)))
+    })
 }
 
 /// Which pass the transformed weights serve.
@@ -148,66 +201,73 @@ fn transform_kernel(k: &[f32; 9]) -> [f32; 16] {
     u
 }
 
-/// The convolution of the images `xs` (`[k, cin, h, w]`, `k` = as many as `out` holds) with
-/// the transformed weights `u` (from [`with_weights`]): `out` (`[k, cout, h, w]`) is written or
-/// added to, as `write` says. `(cin, cout)` are the pass's own: the layer's `(c_in, c_out)`
-/// forward, `(c_out, c_in)` for the input gradient.
-#[allow(clippy::too_many_arguments)]
+/// The convolution of the images `xs` (`[k, cin, h, w]`, `k` = as many as `out` holds; `h × w`
+/// is `g`'s plane) with the transformed weights `u` (from [`with_weights`]): `out` (`[k, cout,
+/// h, w]`) is written or added to, as `write` says. `(cin, cout)` are the pass's own: the
+/// layer's `(c_in, c_out)` forward, `(c_out, c_in)` for the input gradient.
 pub fn conv(
     out: &mut [f32],
     xs: &[f32],
     u: &[f32],
     cin: usize,
     cout: usize,
-    h: usize,
-    w: usize,
+    g: &Conv2dGeom,
     write: GradWrite,
 ) {
+    let (h, w) = (g.h_in, g.w_in);
     let hw = h * w;
     let k = out.len() / (cout * hw);
-    let (th, tw) = tiles(h, w);
-    let per_image = th * tw;
-    let t = k * per_image;
-    par::with_scratch(&V, 16 * cin * t, |v| {
-        {
-            let _l = profile::leaf(Family::Im2col);
-            for (i, xi) in xs.chunks_exact(cin * hw).take(k).enumerate() {
-                for (ci, plane) in xi.chunks_exact(hw).enumerate() {
-                    transform_input(v, Place::new(ci * t + i * per_image, cin * t, h, w), plane);
+    debug_assert!(out.len() == k * cout * hw && xs.len() >= k * cin * hw);
+    let tw = tiles(h, w).1;
+    for (images, ty) in products(g, k) {
+        let per_image = ty.len() * tw;
+        let t = images.len() * per_image;
+        let place = |i: usize, c: usize, stride: usize| Place {
+            at: c * t + (i - images.start) * per_image,
+            stride,
+            h,
+            w,
+            ty0: ty.start,
+            ty1: ty.end,
+        };
+        par::with_scratch(&V, 16 * cin * t, |v| {
+            {
+                let _l = profile::leaf(Family::Im2col);
+                for i in images.clone() {
+                    let xi = &xs[i * cin * hw..(i + 1) * cin * hw];
+                    for (ci, plane) in xi.chunks_exact(hw).enumerate() {
+                        transform_input(v, place(i, ci, cin * t), plane);
+                    }
                 }
             }
-        }
-        par::with_scratch(&M, 16 * cout * t, |m| {
-            for e in 0..16 {
-                let ue = Mat {
-                    data: &u[e * cin..],
-                    rows: cout,
-                    cols: cin,
-                    rs: 16 * cin,
-                    cs: 1,
-                };
-                let ve = Mat::rm(&v[e * cin * t..(e + 1) * cin * t], cin, t);
-                sgemm(ue, ve, &mut m[e * cout * t..(e + 1) * cout * t], t, false);
-            }
-            let _l = profile::leaf(Family::Im2col);
-            for (i, oi) in out.chunks_exact_mut(cout * hw).enumerate() {
-                for (co, plane) in oi.chunks_exact_mut(hw).enumerate() {
-                    transform_output(
-                        plane,
-                        m,
-                        Place::new(co * t + i * per_image, cout * t, h, w),
-                        write,
-                    );
+            par::with_scratch(&M, 16 * cout * t, |m| {
+                for e in 0..16 {
+                    let ue = Mat {
+                        data: &u[e * cin..],
+                        rows: cout,
+                        cols: cin,
+                        rs: 16 * cin,
+                        cs: 1,
+                    };
+                    let ve = Mat::rm(&v[e * cin * t..(e + 1) * cin * t], cin, t);
+                    sgemm(ue, ve, &mut m[e * cout * t..(e + 1) * cout * t], t, false);
                 }
-            }
+                let _l = profile::leaf(Family::Im2col);
+                for i in images.clone() {
+                    let oi = &mut out[i * cout * hw..(i + 1) * cout * hw];
+                    for (co, plane) in oi.chunks_exact_mut(hw).enumerate() {
+                        transform_output(plane, m, place(i, co, cout * t), write);
+                    }
+                }
+            });
         });
-    });
+    }
 }
 
 /// The weight gradient over the images of `ds` (output gradients `[k, c_out, h, w]`, `k` = as
 /// many as it holds) and `xs` (their inputs): `pw (+)= Σ dout ⋆ x` (`[c_out, c_in, 3, 3]`), as
 /// `acc` says. The adjoint of [`conv`]: `dU_e [c_out, c_in] = Σ_tiles (A dY Aᵀ)_e · (Bᵀ d B)_eᵀ`,
-/// summed over the images [`images_per_product`] at a time, then `Gᵀ dU G` per kernel.
+/// summed over the products ([`products`]) in order, then `Gᵀ dU G` per kernel.
 pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
     let (cin, cout, h, w) = (g.c_in, g.c_out, g.h_in, g.w_in);
     let hw = h * w;
@@ -218,33 +278,31 @@ pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
         }
         return;
     }
-    let (th, tw) = tiles(h, w);
-    let per_image = th * tw;
-    let nb = images_per_product(g);
+    let tw = tiles(h, w).1;
     par::with_scratch(&DU, 16 * cout * cin, |du| {
-        for first in (0..k).step_by(nb) {
-            let kk = nb.min(k - first);
-            let t = kk * per_image;
+        for (p, (images, ty)) in products(g, k).enumerate() {
+            let per_image = ty.len() * tw;
+            let t = images.len() * per_image;
+            let place = |i: usize, c: usize, stride: usize| Place {
+                at: c * t + (i - images.start) * per_image,
+                stride,
+                h,
+                w,
+                ty0: ty.start,
+                ty1: ty.end,
+            };
             par::with_scratch(&V, 16 * cin * t, |v| {
                 par::with_scratch(&M, 16 * cout * t, |m| {
                     {
                         let _l = profile::leaf(Family::Im2col);
-                        for i in 0..kk {
-                            let xi = &xs[(first + i) * cin * hw..][..cin * hw];
+                        for i in images.clone() {
+                            let xi = &xs[i * cin * hw..(i + 1) * cin * hw];
                             for (ci, plane) in xi.chunks_exact(hw).enumerate() {
-                                transform_input(
-                                    v,
-                                    Place::new(ci * t + i * per_image, cin * t, h, w),
-                                    plane,
-                                );
+                                transform_input(v, place(i, ci, cin * t), plane);
                             }
-                            let di = &ds[(first + i) * cout * hw..][..cout * hw];
+                            let di = &ds[i * cout * hw..(i + 1) * cout * hw];
                             for (co, plane) in di.chunks_exact(hw).enumerate() {
-                                transform_output_grad(
-                                    m,
-                                    Place::new(co * t + i * per_image, cout * t, h, w),
-                                    plane,
-                                );
+                                transform_output_grad(m, place(i, co, cout * t), plane);
                             }
                         }
                     }
@@ -252,7 +310,7 @@ pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
                         let me = Mat::rm(&m[e * cout * t..(e + 1) * cout * t], cout, t);
                         let ve = Mat::rm(&v[e * cin * t..(e + 1) * cin * t], cin, t);
                         let due = &mut du[e * cout * cin..(e + 1) * cout * cin];
-                        sgemm(me, ve.t(), due, cin, first > 0);
+                        sgemm(me, ve.t(), due, cin, p > 0);
                     }
                 });
             });
@@ -300,7 +358,7 @@ fn transform_output_grad(m: &mut [f32], p: Place, dy: &[f32]) {
     let tw = tiles(p.h, p.w).1;
     par::with_scratch(
         &PAD,
-        12 * tw,
+        10 * tw,
         |buf| dispatch!(active_backend() => output_grad_body(m: &mut [f32], p: Place, dy: &[f32], buf: &mut [f32]) -> ()),
     )
 }
@@ -309,15 +367,22 @@ fn transform_output_grad(m: &mut [f32], p: Place, dy: &[f32]) {
 /// [`input_body`]); `buf` is scratch.
 #[inline(always)]
 fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &mut [f32]) {
-    let Place { at, stride, h, w } = p;
-    let (th, tw) = tiles(h, w);
+    let Place {
+        at,
+        stride,
+        h,
+        w,
+        ty0,
+        ty1,
+    } = p;
+    let tw = tiles(h, w).1;
     // The tile row's two rows, even and odd columns apart (zero past the plane), then the four
     // rows of A·dy, each its even and odd columns.
-    let [e0, o0, e1, o1, xe1, xo1, xe2, xo2, xe3, xo3, _, _]: [&mut [f32]; 12] = {
+    let [e0, o0, e1, o1, xe1, xo1, xe2, xo2, xe3, xo3]: [&mut [f32]; 10] = {
         let mut it = buf.chunks_exact_mut(tw);
         std::array::from_fn(|_| it.next().unwrap())
     };
-    for ty in 0..th {
+    for ty in ty0..ty1 {
         for (r, (e, o)) in [(&mut *e0, &mut *o0), (&mut *e1, &mut *o1)]
             .into_iter()
             .enumerate()
@@ -346,7 +411,7 @@ fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &
             *d = -s;
         }
         // (A dy) Aᵀ: columns x0, x0 + x1, x0 − x1, −x1 of each row.
-        let base = at + ty * tw;
+        let base = at + (ty - ty0) * tw;
         for (i, (xe, xo)) in [(&*e0, &*o0), (&*xe1, &*xo1), (&*xe2, &*xo2), (&*xe3, &*xo3)]
             .into_iter()
             .enumerate()
@@ -366,10 +431,11 @@ fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &
 /// −1]`: tile `j`'s element `e` goes to `v[e·stride + at + j]`. Tile (ty, tx) reads the 4×4
 /// patch from input row `2ty − 1` and column `2tx − 1`, zero outside the plane.
 fn transform_input(v: &mut [f32], p: Place, plane: &[f32]) {
-    let (th, tw) = tiles(p.h, p.w);
+    let n = tiles(p.h, p.w).1 + 1;
+    let rows = 2 * (p.ty1 - p.ty0) + 2;
     par::with_scratch(
         &PAD,
-        2 * (2 * th + 2) * (tw + 1) + 8 * (tw + 1),
+        2 * rows * n + 8 * n,
         |buf| dispatch!(active_backend() => input_body(v: &mut [f32], p: Place, plane: &[f32], buf: &mut [f32]) -> ()),
     )
 }
@@ -378,27 +444,35 @@ fn transform_input(v: &mut [f32], p: Place, plane: &[f32]) {
 /// compiles them for the widest one; `buf` is scratch.
 #[inline(always)]
 fn input_body<S: VecF32>(_: S, v: &mut [f32], p: Place, plane: &[f32], buf: &mut [f32]) {
-    let Place { at, stride, h, w } = p;
-    let (th, tw) = tiles(h, w);
-    // The plane with a border of zeros (1 above and left, enough below and right for whole
-    // tiles: 2·th + 2 rows of 2·tw + 2), its even and odd columns apart: a tile's four columns
-    // are even[tx], odd[tx], even[tx + 1], odd[tx + 1], so every step below is a run of
-    // consecutive floats.
-    let (ph, n) = (2 * th + 2, tw + 1);
+    let Place {
+        at,
+        stride,
+        h,
+        w,
+        ty0,
+        ty1,
+    } = p;
+    let tw = tiles(h, w).1;
+    // The block's input rows with a border of zeros (padded row r is input row r − 1: 1 above
+    // and left, enough below and right for whole tiles; padded rows 2·ty0 to 2·ty1 + 1, of
+    // 2·tw + 2 columns), their even and odd columns apart: a tile's four columns are even[tx],
+    // odd[tx], even[tx + 1], odd[tx + 1], so every step below is a run of consecutive floats.
+    let (ph, n) = (2 * (ty1 - ty0) + 2, tw + 1);
     {
         let (even, rest) = buf.split_at_mut(ph * n);
         let (odd, rows) = rest.split_at_mut(ph * n);
-        // Rows 0 and below the plane are zero; a plane row y is row y + 1, its even columns
-        // from input column 2x − 1 (0 at x = 0), its odd ones from 2x, zero past the plane.
-        even[..n].fill(0.0);
-        odd[..n].fill(0.0);
-        even[(h + 1) * n..].fill(0.0);
-        odd[(h + 1) * n..].fill(0.0);
         let half = w / 2;
-        for (y, src) in plane.chunks_exact(w).take(h).enumerate() {
-            let e = &mut even[(y + 1) * n..(y + 2) * n];
-            let o = &mut odd[(y + 1) * n..(y + 2) * n];
-            let pairs = src.chunks_exact(2);
+        for lr in 0..ph {
+            let e = &mut even[lr * n..(lr + 1) * n];
+            let o = &mut odd[lr * n..(lr + 1) * n];
+            let Some(y) = (2 * ty0 + lr).checked_sub(1).filter(|&y| y < h) else {
+                e.fill(0.0);
+                o.fill(0.0);
+                continue;
+            };
+            // Even columns from input column 2x − 1 (0 at x = 0), odd ones from 2x, zero past
+            // the plane.
+            let pairs = plane[y * w..(y + 1) * w].chunks_exact(2);
             let last = pairs.remainder().first().copied();
             for ((oc, ec), p) in o[..half].iter_mut().zip(&mut e[1..=half]).zip(pairs) {
                 *oc = p[0];
@@ -415,7 +489,7 @@ fn input_body<S: VecF32>(_: S, v: &mut [f32], p: Place, plane: &[f32], buf: &mut
             let mut it = rows.chunks_exact_mut(n);
             std::array::from_fn(|_| it.next().unwrap())
         };
-        for ty in 0..th {
+        for ty in 0..ty1 - ty0 {
             // Bᵀ d: the four rows' combinations, even and odd columns.
             for (half, [a, b, c, d]) in
                 [(&*even, [&mut *t0, t1, t2, t3]), (&*odd, [t4, t5, t6, t7])]
@@ -506,16 +580,23 @@ fn output_body<S: VecF32>(
     write: GradWrite,
     rows: &mut [f32],
 ) {
-    let Place { at, stride, h, w } = p;
-    let (th, tw) = tiles(h, w);
+    let Place {
+        at,
+        stride,
+        h,
+        w,
+        ty0,
+        ty1,
+    } = p;
+    let tw = tiles(h, w).1;
     let (y0, rest) = rows.split_at_mut(2 * tw);
     let (y1, rest) = rest.split_at_mut(2 * tw);
     let [s0, s1, s2, s3, d0, d1, d2, d3, a0, a1, b0, b1]: [&mut [f32]; 12] = {
         let mut it = rest.chunks_exact_mut(tw);
         std::array::from_fn(|_| it.next().unwrap())
     };
-    for ty in 0..th {
-        let base = at + ty * tw;
+    for ty in ty0..ty1 {
+        let base = at + (ty - ty0) * tw;
         let r = |e: usize| &m[e * stride + base..][..tw];
         // Aᵀ m: two rows of four.
         for (j, (s, d)) in [(&mut *s0, &mut *d0), (s1, d1), (s2, d2), (s3, d3)]

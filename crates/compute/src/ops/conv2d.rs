@@ -162,7 +162,9 @@ fn each_col_block(g: &Conv2dGeom, mut f: impl FnMut(Range<usize>, Range<usize>, 
 /// a 7×7 layer's product has 49 columns and the matrix multiply packs the whole weight matrix
 /// (2.4 M floats at 512 channels) for each 49 of them: one thread, `gemm` crate, the input
 /// gradient's product of ResNet-18's layer4 ran at 59 GFLOP/s with 49 columns and 120 with 392,
-/// the forward's at 122 and 157; layer3's (14×14) at 122 / 143 and 145 / 152.
+/// the forward's at 122 and 157; layer3's (14×14) at 122 / 143 and 145 / 152 (those 3×3 layers
+/// now run Winograd's products, which batch images by their own rule; the 1×1 and stride-2
+/// ones still come here).
 const BATCH_BELOW: usize = 256;
 /// Columns a product over several images aims at ([`BATCH_BELOW`]).
 const BATCH_COLS: usize = 384;
@@ -438,8 +440,9 @@ fn with_forward_weights<R>(w: &[f32], g: &Conv2dGeom, f: impl FnOnce(Weights) ->
     }
 }
 
-/// Images of one task of the forward pass and of the input gradient: one Winograd product's
-/// ([`winograd::images_per_product`]) or one im2col product's ([`images_per_product`]).
+/// Images of one task of the forward pass and of the input gradient, and the unit a weight
+/// gradient's chunk is a multiple of: one Winograd product's ([`winograd::images_per_product`])
+/// or one im2col product's ([`images_per_product`]).
 fn images_per_task(g: &Conv2dGeom) -> usize {
     if winograd::applies(g) {
         winograd::images_per_product(g)
@@ -448,9 +451,9 @@ fn images_per_task(g: &Conv2dGeom) -> usize {
     }
 }
 
-/// [`conv2d_forward_act`] of the images of `o` (as many as it holds, from `xs`): one product
-/// over their column matrices side by side where [`images_per_product`] says so, else image by
-/// image.
+/// [`conv2d_forward_act`] of the images of `o` (as many as it holds, from `xs`): Winograd's
+/// products with transformed weights, else one product over their column matrices side by side
+/// where [`images_per_product`] says so, else image by image.
 fn forward_images(
     o: &mut [f32],
     xs: &[f32],
@@ -461,16 +464,7 @@ fn forward_images(
 ) {
     let w = match w {
         Weights::Winograd(u) => {
-            winograd::conv(
-                o,
-                xs,
-                u,
-                g.c_in,
-                g.c_out,
-                g.h_in,
-                g.w_in,
-                GradWrite::Overwrite,
-            );
+            winograd::conv(o, xs, u, g.c_in, g.c_out, g, GradWrite::Overwrite);
             for oi in o.chunks_exact_mut(g.out_len()) {
                 finish_image(oi, b, g, relu);
             }
@@ -582,7 +576,7 @@ fn check_pool_of(op: &'static str, g: &Conv2dGeom, pg: &PoolGeom) -> Result<()> 
 }
 
 /// [`conv2d_forward_act`] followed by [`pool::max_pool_forward`] of its output, a product's
-/// images at a time (one image, or several where [`images_per_product`] puts them side by
+/// images at a time (one image, or several where [`images_per_task`] puts them side by
 /// side): their planes are pooled as soon as they are computed, while they are in cache,
 /// instead of in a pass of their own over the whole batch's output read back from memory. `out`
 /// still gets the convolution's output (the ReLU's backward reads it); `pooled` and `argmax` get
@@ -675,11 +669,11 @@ pub fn conv2d_backward_input(
     g.check(OP, "dout", dout.len(), n * g.out_len())?;
     g.check(OP, "w", w.len(), g.weight_len())?;
     if winograd::applies(g) {
-        let nb = winograd::images_per_product(g);
+        let nb = images_per_task(g);
         winograd::with_weights(w, g, Pass::InputGrad, |u| {
             par::for_each_chunk_mut(dx, nb * g.in_len(), |c, dxs| {
                 let ds = &dout[c * nb * g.out_len()..];
-                winograd::conv(dxs, ds, u, g.c_out, g.c_in, g.h_in, g.w_in, write);
+                winograd::conv(dxs, ds, u, g.c_out, g.c_in, g, write);
             })
         });
         return Ok(());
@@ -742,8 +736,8 @@ fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, wri
 }
 
 /// `pw (+)= dout · colᵀ` over the images of `ds` (as many as it holds; their inputs from `xs`):
-/// one product over them side by side where [`images_per_product`] says so, else image by image
-/// (the thin kernel or the matrix multiply).
+/// Winograd's products where it applies, else one product over them side by side where
+/// [`images_per_product`] says so, else image by image (the thin kernel or the matrix multiply).
 fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
     if winograd::applies(g) {
         winograd::weight_grad(pw, ds, xs, g, acc);
@@ -800,7 +794,7 @@ pub fn conv2d_backward_weight(
 
 /// [`conv2d_backward_weight`] of a convolution with a fused ReLU whose output is `y`: `dout`
 /// is first set to 0 where `y ≤ 0` (the ReLU's backward, left in `dout` for the input's
-/// gradient), a few images at a time just before their product reads them, instead of in a
+/// gradient), a chunk of images at a time just before their product reads them, instead of in a
 /// pass over the whole batch of its own.
 pub fn conv2d_backward_weight_relu(
     dw: &mut [f32],
@@ -816,7 +810,7 @@ pub fn conv2d_backward_weight_relu(
 }
 
 /// [`conv2d_backward_weight_relu`] of a convolution whose ReLU'd output is max-pooled: `dout`
-/// is first written, a few images at a time just before the product reads them, as the pool's
+/// is first written, a chunk of images at a time just before the product reads them, as the pool's
 /// backward routes `route.dy` through the ReLU ([`PoolRoute::write_relu_input_grad`]), instead
 /// of in two passes of their own over the whole batch (the pool's backward, the mask). `dout`
 /// is left holding that gradient, for the input's gradient; what it held before is not read.
@@ -1124,6 +1118,15 @@ mod tests {
             .map(|c| winograd::applies(&geom(c)).then(|| winograd::images_per_product(&geom(c))))
             .collect();
         assert_eq!(per_product, [Some(22), Some(256), Some(6), Some(1)]);
+        let rows: Vec<_> = winograd
+            .iter()
+            .map(|c| winograd::rows_per_product(&geom(c)))
+            .collect();
+        assert_eq!(
+            rows,
+            [4, 1, 7, 16],
+            "the last in blocks of 16 and 1 tile rows"
+        );
         let beside: [Case; 4] = [
             ([16, 8, 8], 16, 3, 2, Padding::Same, 1, 2),
             ([16, 8, 8], 16, 3, 1, Padding::Same, 2, 2),
@@ -1221,6 +1224,9 @@ mod tests {
         all.push(([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 2));
         // 11 + 2 images per product.
         all.push(([6, 6, 6], 8, 3, 1, Padding::Same, 1, 13));
+        // Winograd: 4 + 3 images per product; blocks of 16 and 2 tile rows of one image.
+        all.push(([16, 15, 15], 16, 3, 1, Padding::Same, 1, 7));
+        all.push(([16, 36, 34], 16, 3, 1, Padding::Same, 1, 2));
         for c in &all {
             let (g, n, x, w, b) = inputs(c, &mut rng);
             let pools = [(2, 2, Padding::Valid), (3, 2, Padding::Same)];
@@ -1276,7 +1282,10 @@ mod tests {
     #[test]
     fn weight_gradient_through_the_pool_equals_the_three_passes() {
         let mut rng = Rng::new(14);
-        let shapes: [Case; 5] = [
+        let shapes: [Case; 7] = [
+            // Winograd: weight-gradient chunks of 4 images (4 + 4 + 1), and blocks of tile rows.
+            ([16, 15, 15], 16, 3, 1, Padding::Same, 1, 9),
+            ([16, 36, 34], 16, 3, 1, Padding::Same, 1, 2),
             ([1, 20, 19], 8, 3, 1, Padding::Valid, 1, 6),
             ([16, 15, 15], 24, 3, 1, Padding::Valid, 1, 5),
             // Weight-gradient chunks of 11 images (images_per_product), the last one of 2.
