@@ -115,11 +115,12 @@ pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
     Some((16 * (g.c_in + g.c_out) * t + weights, weights))
 }
 
-/// The products over `k` images, in order: (images, tile rows) of each, whole images side by
+/// The products over `k` images, in order: whole images side by
 /// side ([`images_per_product`] at a time) or one image's blocks of tile rows
 /// ([`rows_per_product`]).
-fn products(g: &Conv2dGeom, k: usize) -> impl Iterator<Item = (Range<usize>, Range<usize>)> {
-    let th = tiles(g.h_in, g.w_in).0;
+fn products(g: &Conv2dGeom, k: usize) -> impl Iterator<Item = Product> {
+    let (h, w) = (g.h_in, g.w_in);
+    let (th, tw) = tiles(h, w);
     let rows = rows_per_product(g);
     let blocks = th.div_ceil(rows);
     let step = if blocks == 1 {
@@ -128,8 +129,58 @@ fn products(g: &Conv2dGeom, k: usize) -> impl Iterator<Item = (Range<usize>, Ran
         1
     };
     (0..k).step_by(step).flat_map(move |i| {
-        (0..blocks).map(move |b| (i..(i + step).min(k), b * rows..((b + 1) * rows).min(th)))
+        (0..blocks).map(move |b| {
+            let (images, ty) = (i..(i + step).min(k), b * rows..((b + 1) * rows).min(th));
+            let per_image = ty.len() * tw;
+            Product {
+                t: images.len() * per_image,
+                images,
+                ty,
+                per_image,
+                h,
+                w,
+            }
+        })
     })
+}
+
+/// One product: its images, their tile rows `ty`, and its tiles `t` (`per_image` of each
+/// image) of `h × w` planes.
+struct Product {
+    images: Range<usize>,
+    ty: Range<usize>,
+    per_image: usize,
+    t: usize,
+    h: usize,
+    w: usize,
+}
+
+impl Product {
+    /// Where image `i`'s plane `c` goes in a buffer of `stride` floats per element.
+    fn place(&self, i: usize, c: usize, stride: usize) -> Place {
+        Place {
+            at: c * self.t + (i - self.images.start) * self.per_image,
+            stride,
+            h: self.h,
+            w: self.w,
+            ty0: self.ty.start,
+            ty1: self.ty.end,
+        }
+    }
+
+    /// `Bᵀ d B` of the product's tiles of every plane of the images `xs` (`[_, c, h, w]`)
+    /// into `v` (`[16, c, t]`).
+    fn transform_inputs(&self, v: &mut [f32], xs: &[f32], c: usize) {
+        let hw = self.h * self.w;
+        for i in self.images.clone() {
+            for (ci, plane) in xs[i * c * hw..(i + 1) * c * hw]
+                .chunks_exact(hw)
+                .enumerate()
+            {
+                transform_input(v, self.place(i, ci, c * self.t), plane);
+            }
+        }
+    }
 }
 
 /// Which pass the transformed weights serve.
@@ -218,27 +269,12 @@ pub fn conv(
     let hw = h * w;
     let k = out.len() / (cout * hw);
     debug_assert!(out.len() == k * cout * hw && xs.len() >= k * cin * hw);
-    let tw = tiles(h, w).1;
-    for (images, ty) in products(g, k) {
-        let per_image = ty.len() * tw;
-        let t = images.len() * per_image;
-        let place = |i: usize, c: usize, stride: usize| Place {
-            at: c * t + (i - images.start) * per_image,
-            stride,
-            h,
-            w,
-            ty0: ty.start,
-            ty1: ty.end,
-        };
+    for p in products(g, k) {
+        let t = p.t;
         par::with_scratch(&V, 16 * cin * t, |v| {
             {
                 let _l = profile::leaf(Family::Im2col);
-                for i in images.clone() {
-                    let xi = &xs[i * cin * hw..(i + 1) * cin * hw];
-                    for (ci, plane) in xi.chunks_exact(hw).enumerate() {
-                        transform_input(v, place(i, ci, cin * t), plane);
-                    }
-                }
+                p.transform_inputs(v, xs, cin);
             }
             par::with_scratch(&M, 16 * cout * t, |m| {
                 for e in 0..16 {
@@ -253,10 +289,10 @@ pub fn conv(
                     sgemm(ue, ve, &mut m[e * cout * t..(e + 1) * cout * t], t, false);
                 }
                 let _l = profile::leaf(Family::Im2col);
-                for i in images.clone() {
+                for i in p.images.clone() {
                     let oi = &mut out[i * cout * hw..(i + 1) * cout * hw];
                     for (co, plane) in oi.chunks_exact_mut(hw).enumerate() {
-                        transform_output(plane, m, place(i, co, cout * t), write);
+                        transform_output(plane, m, p.place(i, co, cout * t), write);
                     }
                 }
             });
@@ -278,31 +314,18 @@ pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
         }
         return;
     }
-    let tw = tiles(h, w).1;
     par::with_scratch(&DU, 16 * cout * cin, |du| {
-        for (p, (images, ty)) in products(g, k).enumerate() {
-            let per_image = ty.len() * tw;
-            let t = images.len() * per_image;
-            let place = |i: usize, c: usize, stride: usize| Place {
-                at: c * t + (i - images.start) * per_image,
-                stride,
-                h,
-                w,
-                ty0: ty.start,
-                ty1: ty.end,
-            };
+        for (n, p) in products(g, k).enumerate() {
+            let t = p.t;
             par::with_scratch(&V, 16 * cin * t, |v| {
                 par::with_scratch(&M, 16 * cout * t, |m| {
                     {
                         let _l = profile::leaf(Family::Im2col);
-                        for i in images.clone() {
-                            let xi = &xs[i * cin * hw..(i + 1) * cin * hw];
-                            for (ci, plane) in xi.chunks_exact(hw).enumerate() {
-                                transform_input(v, place(i, ci, cin * t), plane);
-                            }
+                        p.transform_inputs(v, xs, cin);
+                        for i in p.images.clone() {
                             let di = &ds[i * cout * hw..(i + 1) * cout * hw];
                             for (co, plane) in di.chunks_exact(hw).enumerate() {
-                                transform_output_grad(m, place(i, co, cout * t), plane);
+                                transform_output_grad(m, p.place(i, co, cout * t), plane);
                             }
                         }
                     }
@@ -310,7 +333,7 @@ pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
                         let me = Mat::rm(&m[e * cout * t..(e + 1) * cout * t], cout, t);
                         let ve = Mat::rm(&v[e * cin * t..(e + 1) * cin * t], cin, t);
                         let due = &mut du[e * cout * cin..(e + 1) * cout * cin];
-                        sgemm(me, ve.t(), due, cin, p > 0);
+                        sgemm(me, ve.t(), due, cin, n > 0);
                     }
                 });
             });
