@@ -104,13 +104,10 @@ pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
     if !applies(g) {
         return None;
     }
-    let (th, tw) = tiles(g.h_in, g.w_in);
-    let rows = rows_per_product(g);
-    let t = if rows >= th {
-        images_per_product(g) * th * tw
-    } else {
-        rows * tw
-    };
+    let t = products(g, images_per_product(g))
+        .map(|p| p.t)
+        .max()
+        .unwrap_or(0);
     let weights = 16 * g.c_in * g.c_out;
     Some((16 * (g.c_in + g.c_out) * t + weights, weights))
 }
@@ -374,7 +371,8 @@ fn transform_kernel_grad(d: &[f32; 16]) -> [f32; 9] {
     k
 }
 
-/// `A dy Aᵀ` of every 2×2 tile of one `h × w` output-gradient plane `dy` (zero outside it), with
+/// `A dy Aᵀ` of the 2×2 tiles in rows `p.ty0..p.ty1` of one `h × w` output-gradient plane `dy`
+/// (zero outside it), with
 /// `A = [1 0; 1 1; 1 −1; 0 −1]`: the adjoint of [`transform_output`]; tile `j`'s element `e`
 /// goes to `m[e·stride + at + j]`.
 fn transform_output_grad(m: &mut [f32], p: Place, dy: &[f32]) {
@@ -410,16 +408,12 @@ fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &
             .into_iter()
             .enumerate()
         {
-            e.fill(0.0);
-            o.fill(0.0);
             let y = 2 * ty + r;
             if y < h {
-                for (x, pair) in dy[y * w..(y + 1) * w].chunks(2).enumerate() {
-                    e[x] = pair[0];
-                    if let Some(&b) = pair.get(1) {
-                        o[x] = b;
-                    }
-                }
+                deinterleave(e, o, &dy[y * w..(y + 1) * w]);
+            } else {
+                e.fill(0.0);
+                o.fill(0.0);
             }
         }
         // A dy: rows dy0, dy0 + dy1, dy0 − dy1, −dy1.
@@ -427,12 +421,8 @@ fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &
         add(xo1, o0, o1);
         sub(xe2, e0, e1);
         sub(xo2, o0, o1);
-        for (d, s) in xe3.iter_mut().zip(&*e1) {
-            *d = -s;
-        }
-        for (d, s) in xo3.iter_mut().zip(&*o1) {
-            *d = -s;
-        }
+        neg(xe3, e1);
+        neg(xo3, o1);
         // (A dy) Aᵀ: columns x0, x0 + x1, x0 − x1, −x1 of each row.
         let base = at + (ty - ty0) * tw;
         for (i, (xe, xo)) in [(&*e0, &*o0), (&*xe1, &*xo1), (&*xe2, &*xo2), (&*xe3, &*xo3)]
@@ -443,14 +433,12 @@ fn output_grad_body<S: VecF32>(_: S, m: &mut [f32], p: Place, dy: &[f32], buf: &
             m[row(0)..][..tw].copy_from_slice(xe);
             add(&mut m[row(1)..][..tw], xe, xo);
             sub(&mut m[row(2)..][..tw], xe, xo);
-            for (d, s) in m[row(3)..][..tw].iter_mut().zip(xo) {
-                *d = -s;
-            }
+            neg(&mut m[row(3)..][..tw], xo);
         }
     }
 }
 
-/// `Bᵀ d B` of every tile of one `h × w` plane, with `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0
+/// `Bᵀ d B` of the tiles in rows `p.ty0..p.ty1` of one `h × w` plane, with `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0
 /// −1]`: tile `j`'s element `e` goes to `v[e·stride + at + j]`. Tile (ty, tx) reads the 4×4
 /// patch from input row `2ty − 1` and column `2tx − 1`, zero outside the plane.
 fn transform_input(v: &mut [f32], p: Place, plane: &[f32]) {
@@ -484,7 +472,6 @@ fn input_body<S: VecF32>(_: S, v: &mut [f32], p: Place, plane: &[f32], buf: &mut
     {
         let (even, rest) = buf.split_at_mut(ph * n);
         let (odd, rows) = rest.split_at_mut(ph * n);
-        let half = w / 2;
         for lr in 0..ph {
             let e = &mut even[lr * n..(lr + 1) * n];
             let o = &mut odd[lr * n..(lr + 1) * n];
@@ -493,20 +480,9 @@ fn input_body<S: VecF32>(_: S, v: &mut [f32], p: Place, plane: &[f32], buf: &mut
                 o.fill(0.0);
                 continue;
             };
-            // Even columns from input column 2x − 1 (0 at x = 0), odd ones from 2x, zero past
-            // the plane.
-            let pairs = plane[y * w..(y + 1) * w].chunks_exact(2);
-            let last = pairs.remainder().first().copied();
-            for ((oc, ec), p) in o[..half].iter_mut().zip(&mut e[1..=half]).zip(pairs) {
-                *oc = p[0];
-                *ec = p[1];
-            }
+            // Even columns from input column 2x − 1 (0 at x = 0), odd ones from 2x.
             e[0] = 0.0;
-            e[half + 1..].fill(0.0);
-            o[half..].fill(0.0);
-            if let Some(l) = last {
-                o[half] = l;
-            }
+            deinterleave(o, &mut e[1..], &plane[y * w..(y + 1) * w]);
         }
         let [t0, t1, t2, t3, t4, t5, t6, t7]: [&mut [f32]; 8] = {
             let mut it = rows.chunks_exact_mut(n);
@@ -537,6 +513,31 @@ fn input_body<S: VecF32>(_: S, v: &mut [f32], p: Place, plane: &[f32], buf: &mut
                 sub(&mut v[row(3)..][..tw], o0, o1);
             }
         }
+    }
+}
+
+/// `first[x] = src[2x]`, `second[x] = src[2x + 1]`, zero past `src`.
+#[inline(always)]
+fn deinterleave(first: &mut [f32], second: &mut [f32], src: &[f32]) {
+    let half = src.len() / 2;
+    let pairs = src.chunks_exact(2);
+    let last = pairs.remainder().first().copied();
+    for ((f, s), p) in first[..half].iter_mut().zip(&mut second[..half]).zip(pairs) {
+        *f = p[0];
+        *s = p[1];
+    }
+    first[half..].fill(0.0);
+    second[half..].fill(0.0);
+    if let Some(l) = last {
+        first[half] = l;
+    }
+}
+
+/// `dst = −a`, element by element.
+#[inline(always)]
+fn neg(dst: &mut [f32], a: &[f32]) {
+    for (d, a) in dst.iter_mut().zip(a) {
+        *d = -a;
     }
 }
 
@@ -581,7 +582,7 @@ fn interleave(dst: &mut [f32], a: &[f32], b: &[f32]) {
     }
 }
 
-/// `Aᵀ m A` of every tile of one `h × w` output plane, with `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: tile
+/// `Aᵀ m A` of the tiles in rows `p.ty0..p.ty1` of one `h × w` output plane, with `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: tile
 /// `j`'s element `e` is read from `m[e·stride + at + j]`; its 2×2 outputs are written to
 /// `plane` or added to it (`write`), the parts outside the plane (odd sides) dropped.
 fn transform_output(plane: &mut [f32], m: &[f32], p: Place, write: GradWrite) {

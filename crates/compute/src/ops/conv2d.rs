@@ -735,14 +735,23 @@ fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, wri
     });
 }
 
-/// `pw (+)= dout · colᵀ` over the images of `ds` (as many as it holds; their inputs from `xs`):
-/// Winograd's products where it applies, else one product over them side by side where
-/// [`images_per_product`] says so, else image by image (the thin kernel or the matrix multiply).
+/// `pw (+)= dout · colᵀ` over the images of `ds` (a weight gradient's chunk: as many as it
+/// holds; their inputs from `xs`): Winograd's products where it applies, else
+/// [`images_per_product`] images at a time through [`weight_grad_run`], in order.
 fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
     if winograd::applies(g) {
         winograd::weight_grad(pw, ds, xs, g, acc);
         return;
     }
+    let nb = images_per_product(g);
+    for (s, run) in ds.chunks(nb * g.out_len()).enumerate() {
+        weight_grad_run(pw, run, &xs[s * nb * g.in_len()..], g, acc || s > 0);
+    }
+}
+
+/// [`weight_grad_images`] of one run of images: one product over them side by side where
+/// [`images_per_product`] says so, else image by image (the thin kernel or the matrix multiply).
+fn weight_grad_run(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
     let k = ds.len() / g.out_len();
     if images_per_product(g) == 1 {
         for (j, (di, xi)) in ds
@@ -867,24 +876,14 @@ fn backward_weight(
     }
     let cols = g.col_cols();
     let part_len = g.weight_len() + g.c_out;
-    // Winograd takes a chunk's images in one call (its products inside, summed before one
-    // inverse transform per chunk).
     let per_chunk = weight_grad_chunk(g);
-    let nb = if winograd::applies(g) {
-        per_chunk
-    } else {
-        images_per_product(g)
-    };
     let chunks = n.div_ceil(per_chunk);
     let chunk_out = per_chunk * g.out_len();
     // Chunk c's partial sums from its images' output gradients `dc`.
     let chunk = |c: usize, part: &mut [f32], dc: &[f32]| {
         let (pw, pb) = part.split_at_mut(g.weight_len());
         pb.fill(0.0);
-        for (s, ds) in dc.chunks(nb * g.out_len()).enumerate() {
-            let i = c * per_chunk + s * nb;
-            weight_grad_images(pw, ds, &x[i * g.in_len()..], g, s > 0);
-        }
+        weight_grad_images(pw, dc, &x[c * per_chunk * g.in_len()..], g, false);
         let _l = profile::leaf(Family::Elementwise);
         for di in dc.chunks_exact(g.out_len()) {
             for (bc, plane) in pb.iter_mut().zip(di.chunks_exact(cols)) {
