@@ -464,7 +464,7 @@ fn forward_images(
 ) {
     let w = match w {
         Weights::Winograd(u) => {
-            winograd::conv(o, xs, u, g.c_in, g.c_out, g, GradWrite::Overwrite);
+            winograd::conv(o, xs, u, g, Pass::Forward, GradWrite::Overwrite);
             for oi in o.chunks_exact_mut(g.out_len()) {
                 finish_image(oi, b, g, relu);
             }
@@ -673,7 +673,7 @@ pub fn conv2d_backward_input(
         winograd::with_weights(w, g, Pass::InputGrad, |u| {
             par::for_each_chunk_mut(dx, nb * g.in_len(), |c, dxs| {
                 let ds = &dout[c * nb * g.out_len()..];
-                winograd::conv(dxs, ds, u, g.c_out, g.c_in, g, write);
+                winograd::conv(dxs, ds, u, g, Pass::InputGrad, write);
             })
         });
         return Ok(());
@@ -1104,8 +1104,8 @@ mod tests {
         assert_eq!(images_per_product(&geom(&cases()[3])), 1, "groups");
         all.extend(several);
         // Winograd F(2×2, 3×3): odd sides (the last tiles' outputs cut), a 1×1 plane (one tile,
-        // all padding), 6 + 3 images per product, one image per product, and shapes beside the
-        // rule that run im2col (stride 2, groups, no padding, too few channels).
+        // all padding), 6 + 3 images per product, one image per product. Beside the rule,
+        // im2col: stride 2, groups, too few channels, `valid` and padding 2.
         let winograd: [Case; 4] = [
             ([16, 7, 5], 16, 3, 1, Padding::Same, 1, 3),
             ([17, 1, 1], 20, 3, 1, Padding::Explicit(1), 1, 2),
@@ -1116,7 +1116,11 @@ mod tests {
             .iter()
             .map(|c| winograd::applies(&geom(c)).then(|| winograd::images_per_product(&geom(c))))
             .collect();
-        assert_eq!(per_product, [Some(22), Some(256), Some(6), Some(1)]);
+        assert_eq!(
+            per_product,
+            [22, 256, 6, 1].map(Some),
+            "a forward product's"
+        );
         let rows: Vec<_> = winograd
             .iter()
             .map(|c| winograd::rows_per_product(&geom(c)))
@@ -1129,11 +1133,12 @@ mod tests {
         let beside: [Case; 4] = [
             ([16, 8, 8], 16, 3, 2, Padding::Same, 1, 2),
             ([16, 8, 8], 16, 3, 1, Padding::Same, 2, 2),
-            ([16, 8, 8], 16, 3, 1, Padding::Valid, 1, 2),
             ([8, 8, 8], 16, 3, 1, Padding::Same, 1, 2),
+            ([16, 9, 8], 18, 3, 1, Padding::Valid, 1, 2),
         ];
         assert!(beside.iter().all(|c| !winograd::applies(&geom(c))));
         all.extend(winograd);
+        all.extend(beside);
         for c in &all {
             let (g, n, x, w, b) = inputs(c, &mut rng);
             let dout = random(n * g.out_len(), &mut rng);

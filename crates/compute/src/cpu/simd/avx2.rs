@@ -151,4 +151,29 @@ impl VecF32 for Avx2 {
             _mm_cvtss_f32(s)
         }
     }
+    #[inline(always)]
+    fn deinterleave(self, a: __m256, b: __m256) -> (__m256, __m256) {
+        // SAFETY: `self` proves AVX2+FMA are available (`Avx2::try_new`).
+        unsafe {
+            // Per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit pairs in order.
+            let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+            let odd = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+            let order = |v: __m256| {
+                _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+            };
+            (order(even), order(odd))
+        }
+    }
+    #[inline(always)]
+    fn interleave(self, a: __m256, b: __m256) -> (__m256, __m256) {
+        // SAFETY: `self` proves AVX2+FMA are available (`Avx2::try_new`).
+        unsafe {
+            // [a0 b0 a1 b1 | a4 b4 a5 b5] and [a2 b2 a3 b3 | a6 b6 a7 b7], then their halves.
+            let (lo, hi) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+            (
+                _mm256_permute2f128_ps::<0x20>(lo, hi),
+                _mm256_permute2f128_ps::<0x31>(lo, hi),
+            )
+        }
+    }
 }

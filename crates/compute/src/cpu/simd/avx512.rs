@@ -133,4 +133,29 @@ impl VecF32 for Avx512 {
         // SAFETY: `self` proves AVX-512F is available (`Avx512::try_new`).
         unsafe { _mm512_reduce_max_ps(v) }
     }
+    #[inline(always)]
+    fn deinterleave(self, a: __m512, b: __m512) -> (__m512, __m512) {
+        // SAFETY: `self` proves AVX-512F is available (`Avx512::try_new`).
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            (
+                _mm512_permutex2var_ps(a, even, b),
+                _mm512_permutex2var_ps(a, odd, b),
+            )
+        }
+    }
+    #[inline(always)]
+    fn interleave(self, a: __m512, b: __m512) -> (__m512, __m512) {
+        // SAFETY: `self` proves AVX-512F is available (`Avx512::try_new`).
+        unsafe {
+            let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let hi =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            (
+                _mm512_permutex2var_ps(a, lo, b),
+                _mm512_permutex2var_ps(a, hi, b),
+            )
+        }
+    }
 }

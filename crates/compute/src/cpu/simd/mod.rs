@@ -59,6 +59,11 @@ pub(crate) trait VecF32: Copy {
     fn reduce_sum(self, v: Self::V) -> f32;
     /// Maximum of the lanes; the lanes must not be NaN.
     fn reduce_max(self, v: Self::V) -> f32;
+    /// The even and the odd floats of the `2·STEP` floats `a` then `b`: `([a0, a2, …, b0, b2,
+    /// …], [a1, a3, …, b1, b3, …])`.
+    fn deinterleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
+    /// The inverse of [`VecF32::deinterleave`]: `[a0, b0, a1, b1, …]` as two vectors.
+    fn interleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
 
     #[inline(always)]
     fn zero(self) -> Self::V {

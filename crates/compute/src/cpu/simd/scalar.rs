@@ -68,4 +68,12 @@ impl VecF32 for Scalar {
     fn reduce_max(self, v: f32) -> f32 {
         v
     }
+    #[inline(always)]
+    fn deinterleave(self, a: f32, b: f32) -> (f32, f32) {
+        (a, b)
+    }
+    #[inline(always)]
+    fn interleave(self, a: f32, b: f32) -> (f32, f32) {
+        (a, b)
+    }
 }

@@ -94,4 +94,18 @@ impl VecF32 for Simd128 {
         let m = f32x4_pmax(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
         f32x4_extract_lane::<0>(m)
     }
+    #[inline(always)]
+    fn deinterleave(self, a: v128, b: v128) -> (v128, v128) {
+        (
+            i32x4_shuffle::<0, 2, 4, 6>(a, b),
+            i32x4_shuffle::<1, 3, 5, 7>(a, b),
+        )
+    }
+    #[inline(always)]
+    fn interleave(self, a: v128, b: v128) -> (v128, v128) {
+        (
+            i32x4_shuffle::<0, 4, 1, 5>(a, b),
+            i32x4_shuffle::<2, 6, 3, 7>(a, b),
+        )
+    }
 }
