@@ -279,3 +279,55 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, Isa, VecF32};
+
+    /// [`VecF32::deinterleave`] of the `2·STEP` floats of `src` into `even` and `odd`, then
+    /// [`VecF32::interleave`] of those into `back`; returns `STEP`.
+    #[inline(always)]
+    fn shuffles<S: VecF32>(
+        isa: S,
+        src: &[f32],
+        even: &mut [f32],
+        odd: &mut [f32],
+        back: &mut [f32],
+    ) -> usize {
+        let (e, o) = isa.deinterleave(isa.load(src), isa.load(&src[S::STEP..]));
+        isa.store(even, e);
+        isa.store(odd, o);
+        let (lo, hi) = isa.interleave(e, o);
+        isa.store(back, lo);
+        isa.store(&mut back[S::STEP..], hi);
+        S::STEP
+    }
+
+    /// The two permutes the Winograd transforms take a tile's columns apart and back with, on
+    /// every instruction set this build and CPU have (AVX2 is not the one `dispatch!` picks on
+    /// an AVX-512 machine, so nothing else runs its permutes).
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn deinterleave_and_interleave_on_every_isa() {
+        let src: Vec<f32> = (0..32).map(|i| i as f32 + 0.5).collect();
+        let mut seen = Vec::new();
+        for isa in Isa::supported() {
+            let b = Backend::new(isa).unwrap();
+            let (mut even, mut odd, mut back) = ([f32::NAN; 16], [f32::NAN; 16], [f32::NAN; 32]);
+            let (src, e, o, bk) = (&src[..], &mut even[..], &mut odd[..], &mut back[..]);
+            let step = dispatch!(b => shuffles(src: &[f32], e: &mut [f32], o: &mut [f32], bk: &mut [f32]) -> usize);
+            let want_even: Vec<f32> = src[..2 * step].iter().step_by(2).copied().collect();
+            let want_odd: Vec<f32> = src[1..2 * step].iter().step_by(2).copied().collect();
+            assert_eq!(even[..step], want_even[..], "{} even", isa.name());
+            assert_eq!(odd[..step], want_odd[..], "{} odd", isa.name());
+            assert_eq!(
+                back[..2 * step],
+                src[..2 * step],
+                "{} interleaved",
+                isa.name()
+            );
+            seen.push(step);
+        }
+        assert!(seen.contains(&1), "the scalar fallback too");
+    }
+}
