@@ -38,22 +38,31 @@ const TILES_PER_PRODUCT: usize = 256;
 /// of one image is more.
 const MAX_FLOATS: usize = 1 << 21;
 
-/// Whether a convolution runs through Winograd F(2×2, 3×3) here: 3×3, stride 1, one group,
-/// padding 1 (`same`), and [`MIN_CHANNELS`] in and out. The transforms take any padding up to
-/// 2 ([`Planes`]), but on `valid` layers (the lecture models') the weight gradient's sums,
-/// though within the tests' tolerance, turn gradients near zero often enough that Adam (which
-/// scales each to about its learning rate) steps visibly apart when a batch is split into
-/// shards: cnn-gap on 1 and 2 shards ends 4e-3 apart after 5 steps, 1e-4 allowed. Forward and
-/// input gradient alone did not pay there.
+/// Whether a convolution's forward and input gradient run through Winograd F(2×2, 3×3) here:
+/// 3×3, stride 1, one group, the same padding above and to the left (0 for `valid`, 1 for
+/// `same`, at most 2; whatever the output size leaves below and to the right), and
+/// [`MIN_CHANNELS`] in and out.
 pub fn applies(g: &Conv2dGeom) -> bool {
     g.kh == 3
         && g.kw == 3
         && g.stride == 1
         && g.groups == 1
-        && g.pad_top == 1
-        && g.pad_left == 1
+        && g.pad_top == g.pad_left
+        && g.pad_top <= 2
         && g.c_in >= MIN_CHANNELS
         && g.c_out >= MIN_CHANNELS
+}
+
+/// Whether the weight gradient runs through Winograd too: where it [`applies`] with padding 1
+/// (`same`). On the lecture models' `valid` layers im2col keeps it: with Winograd there, cnn-gap
+/// split into 1 and 2 shards ended 4e-3 apart after 5 Adam steps (1e-4 allowed,
+/// `a_k_shard_run_is_deterministic_and_tracks_one_shard`), though against an f64 sum its
+/// error was only 2–3 times im2col's (1e-8 against 4e-9 at gradients up to 2e-2). The likely
+/// cause: where every product `dout · x` of a weight is zero (sparse ReLU and pooled inputs),
+/// im2col's sum is exactly zero and Adam leaves the weight alone, while the transformed sums
+/// leave rounding noise of either sign, which Adam scales up to about its learning rate.
+pub fn applies_to_weight_grad(g: &Conv2dGeom) -> bool {
+    applies(g) && g.pad_top == 1
 }
 
 /// Tile rows and tile columns of an `h × w` plane.

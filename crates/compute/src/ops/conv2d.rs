@@ -440,9 +440,8 @@ fn with_forward_weights<R>(w: &[f32], g: &Conv2dGeom, f: impl FnOnce(Weights) ->
     }
 }
 
-/// Images of one task of the forward pass and of the input gradient, and the unit a weight
-/// gradient's chunk is a multiple of: one Winograd product's ([`winograd::images_per_product`])
-/// or one im2col product's ([`images_per_product`]).
+/// Images of one task of the forward pass and of the input gradient: one Winograd product's
+/// ([`winograd::images_per_product`]) or one im2col product's ([`images_per_product`]).
 fn images_per_task(g: &Conv2dGeom) -> usize {
     if winograd::applies(g) {
         winograd::images_per_product(g)
@@ -736,10 +735,11 @@ fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, wri
 }
 
 /// `pw (+)= dout · colᵀ` over the images of `ds` (a weight gradient's chunk: as many as it
-/// holds; their inputs from `xs`): Winograd's products where it applies, else
+/// holds; their inputs from `xs`): Winograd's products where
+/// [`winograd::applies_to_weight_grad`], else
 /// [`images_per_product`] images at a time through [`weight_grad_run`], in order.
 fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
-    if winograd::applies(g) {
+    if winograd::applies_to_weight_grad(g) {
         winograd::weight_grad(pw, ds, xs, g, acc);
         return;
     }
@@ -783,9 +783,14 @@ fn weight_grad_run(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
 }
 
 /// Images per partial sum of a weight gradient: [`WEIGHT_GRAD_CHUNK`], rounded up to a
-/// multiple of the images of one product ([`images_per_task`]).
+/// multiple of the images of one of its products (Winograd's where
+/// [`winograd::applies_to_weight_grad`], else im2col's).
 fn weight_grad_chunk(g: &Conv2dGeom) -> usize {
-    let nb = images_per_task(g);
+    let nb = if winograd::applies_to_weight_grad(g) {
+        winograd::images_per_product(g)
+    } else {
+        images_per_product(g)
+    };
     nb * WEIGHT_GRAD_CHUNK.div_ceil(nb)
 }
 
@@ -1104,13 +1109,20 @@ mod tests {
         assert_eq!(images_per_product(&geom(&cases()[3])), 1, "groups");
         all.extend(several);
         // Winograd F(2×2, 3×3): odd sides (the last tiles' outputs cut), a 1×1 plane (one tile,
-        // all padding), 6 + 3 images per product, one image per product. Beside the rule,
-        // im2col: stride 2, groups, too few channels, `valid` and padding 2.
-        let winograd: [Case; 4] = [
+        // all padding), 6 + 3 images per product, one image per product; `valid` (no padding:
+        // the input gradient's tiles, padded by 2, are not the forward's; its weight gradient
+        // on im2col) with odd and even sides, a 1×1 output and blocks of 15 + 4 tile rows;
+        // padding 2 (the input gradient unpadded). Beside the rule, im2col: stride 2, groups,
+        // too few channels.
+        let winograd: [Case; 8] = [
             ([16, 7, 5], 16, 3, 1, Padding::Same, 1, 3),
             ([17, 1, 1], 20, 3, 1, Padding::Explicit(1), 1, 2),
             ([24, 14, 14], 16, 3, 1, Padding::Same, 1, 9),
             ([16, 34, 33], 20, 3, 1, Padding::Same, 1, 2),
+            ([16, 9, 8], 18, 3, 1, Padding::Valid, 1, 25),
+            ([20, 3, 3], 16, 3, 1, Padding::Valid, 1, 2),
+            ([16, 40, 37], 16, 3, 1, Padding::Valid, 1, 2),
+            ([16, 6, 7], 17, 3, 1, Padding::Explicit(2), 1, 3),
         ];
         let per_product: Vec<_> = winograd
             .iter()
@@ -1118,7 +1130,7 @@ mod tests {
             .collect();
         assert_eq!(
             per_product,
-            [22, 256, 6, 1].map(Some),
+            [22, 256, 6, 1, 22, 256, 1, 13].map(Some),
             "a forward product's"
         );
         let rows: Vec<_> = winograd
@@ -1127,16 +1139,23 @@ mod tests {
             .collect();
         assert_eq!(
             rows,
-            [4, 1, 7, 16],
-            "the last in blocks of 16 and 1 tile rows"
+            [4, 1, 7, 16, 4, 1, 15, 4],
+            "the fourth in blocks of 16 and 1 tile rows, the seventh of 15 and 4"
         );
-        let beside: [Case; 4] = [
+        let beside: [Case; 3] = [
             ([16, 8, 8], 16, 3, 2, Padding::Same, 1, 2),
             ([16, 8, 8], 16, 3, 1, Padding::Same, 2, 2),
             ([8, 8, 8], 16, 3, 1, Padding::Same, 1, 2),
-            ([16, 9, 8], 18, 3, 1, Padding::Valid, 1, 2),
         ];
         assert!(beside.iter().all(|c| !winograd::applies(&geom(c))));
+        let weights: Vec<_> = winograd
+            .iter()
+            .map(|c| winograd::applies_to_weight_grad(&geom(c)))
+            .collect();
+        assert_eq!(
+            weights,
+            [true, true, true, true, false, false, false, false]
+        );
         all.extend(winograd);
         all.extend(beside);
         for c in &all {
