@@ -133,9 +133,9 @@ mod tests {
         // conv1's 3·7·7 × 112·112 unfolded input is the largest im2col buffer, one per thread.
         assert_eq!(get("im2col"), 2 * 147 * 112 * 112 * 4);
         // layer4's 3×3 layers (512 channels, 7×7: 16 tiles) take 16 images per Winograd
-        // product: 16·(512 + 512)·256 transformed floats and 16·512·512 gradient sums per
-        // thread, and 16·512·512 transformed weights.
-        let per_thread = 16 * 1024 * 256 + 16 * 512 * 512;
+        // product: 16·(512 + 512)·256 transformed floats, 4·256 of the output transform's
+        // sums and 16·512·512 gradient sums per thread, and 16·512·512 transformed weights.
+        let per_thread = 16 * 1024 * 256 + 4 * 256 + 16 * 512 * 512;
         assert_eq!(get("Winograd"), (2 * per_thread + 16 * 512 * 512) * 4);
         #[cfg(feature = "gpu")]
         {

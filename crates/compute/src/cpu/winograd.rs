@@ -1,7 +1,8 @@
 //! Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions, `same` (padding 1), `valid` (none) or
-//! padded by 2: the forward pass, the input gradient (itself such a convolution, of the output
-//! gradient with the weights flipped and transposed, padded by 2 − the padding) and the weight
-//! gradient (the adjoint of the forward's products).
+//! padded by 2: the forward pass and the input gradient (itself such a convolution, of the
+//! output gradient with the weights flipped and transposed, padded by 2 − the padding), and
+//! with padding 1 the weight gradient (the adjoint of the forward's products;
+//! [`applies_to_weight_grad`]).
 //!
 //! Each 2×2 block of outputs (a tile) comes from a 4×4 patch of input `d` as `Aᵀ [(G g Gᵀ) ⊙
 //! (Bᵀ d B)] A`, so a tile takes 16 multiplies per pair of channels where the direct
@@ -143,19 +144,22 @@ fn per_product(g: &Conv2dGeom, pass: Pass) -> (usize, usize) {
 }
 
 /// Floats of the buffers Winograd's passes over `g` hold: each thread's (one product's
-/// transformed input and output, a weight gradient's transformed sums) and the calling
-/// thread's (the transformed weights). `None` where Winograd does not apply.
+/// transformed input and output and the transforms' own scratch, a weight gradient's
+/// transformed sums) and the calling thread's (the transformed weights). `None` where Winograd
+/// does not apply.
 pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
     if !applies(g) {
         return None;
     }
-    let t = [Pass::Forward, Pass::InputGrad]
-        .into_iter()
-        .flat_map(|pass| products(g, pass, per_product(g, pass).0).map(|p| p.t))
-        .max()
-        .unwrap_or(0);
+    let all = || {
+        [Pass::Forward, Pass::InputGrad]
+            .into_iter()
+            .flat_map(|pass| products(g, pass, per_product(g, pass).0))
+    };
+    let t = all().map(|p| p.t).max().unwrap_or(0);
+    let pad = all().map(|p| p.scratch_floats()).max().unwrap_or(0);
     let weights = 16 * g.c_in * g.c_out;
-    Some((16 * (g.c_in + g.c_out) * t + weights, weights))
+    Some((16 * (g.c_in + g.c_out) * t + pad + weights, weights))
 }
 
 /// The products of `pass` over `k` images, in order: whole images side by side
@@ -403,13 +407,26 @@ fn staged_width(tw: usize) -> usize {
 }
 
 impl Product {
+    /// Floats of [`Product::transform_inputs`]' scratch: the block's staged rows and the
+    /// columns taken apart ([`inputs_body`]).
+    fn input_scratch(&self) -> usize {
+        let (rows, tw) = (self.ty.len(), self.s.tiles().1);
+        (2 * rows + 2) * staged_width(tw) + 8 * (rows + 1) * tw
+    }
+
+    /// Floats of the largest scratch of the product's transforms (the outputs' four rows of
+    /// sums, `4·t`, or the inputs').
+    fn scratch_floats(&self) -> usize {
+        self.input_scratch().max(4 * self.t)
+    }
+
     /// `Bᵀ d B` of the product's tiles of every plane of the images `xs` (`[_, c, hi, wi]`)
     /// into `v` (`[16, c, t]`).
     fn transform_inputs(&self, v: &mut [f32], xs: &[f32], c: usize) {
-        let (p, rows, tw) = (self, self.ty.len(), self.s.tiles().1);
+        let p = self;
         par::with_scratch(
             &PAD,
-            (2 * rows + 2) * staged_width(tw) + 8 * (rows + 1) * tw,
+            self.input_scratch(),
             |buf| dispatch!(active_backend() => inputs_body(v: &mut [f32], xs: &[f32], c: usize, p: &Product, buf: &mut [f32]) -> ()),
         )
     }

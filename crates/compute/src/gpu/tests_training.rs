@@ -19,8 +19,10 @@ use crate::train::{CpuInfer, ShardScratch, TrainSpec, Trainer, evaluate};
 /// dropout on, Adam 1e-3), checked two ways:
 /// - restarts: at the CPU run's weights after 0, 20, …, 180 steps, a fresh CPU trainer and a
 ///   fresh GPU trainer (those weights, a fresh optimizer, the same seed and so the same dropout
-///   masks) take the run's next 3 steps: losses within 1e-4 at each (measured on lavapipe: at
-///   most 2.4e-7, one ulp of the loss);
+///   masks as each other: those of a run's steps 1 to 3, not of the steps they stand in for)
+///   take the run's next 3 batches: losses within 1e-4 at each (measured on lavapipe: at most
+///   2.4e-7, one ulp of the loss). A fresh Adam's first steps move each weight by about its
+///   learning rate, harder than the run's own steps there, which the free run covers;
 /// - free-running: losses within 1e-3 at each of the first 20 steps, and every 20-step mean
 ///   within 5e-2 over all 200 while both learn.
 ///

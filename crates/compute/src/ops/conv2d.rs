@@ -9,9 +9,10 @@
 //! `col2im(w_gᵀ · dout_g)`; backward weight is `dw_g += dout_g · colᵀ`. A large layer's `col` is
 //! built and used a block of output rows at a time, to stay in cache. Images run in parallel;
 //! weight gradients are summed per fixed chunk of images, then chunks in order, so the result does
-//! not depend on the thread count. A 3×3 stride-1 convolution that keeps its size, with 16
-//! channels or more in and out, runs all three passes through Winograd F(2×2, 3×3) instead
-//! ([`crate::cpu::winograd`]).
+//! not depend on the thread count. A 3×3 stride-1 convolution with one group, 16 channels or
+//! more in and out and the same padding above and left (`same` or `valid`) runs its forward and
+//! input gradient through Winograd F(2×2, 3×3) instead, and with padding 1 its weight gradient
+//! too ([`crate::cpu::winograd`]).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -440,8 +441,9 @@ fn with_forward_weights<R>(w: &[f32], g: &Conv2dGeom, f: impl FnOnce(Weights) ->
     }
 }
 
-/// Images of one task of the forward pass and of the input gradient: one Winograd product's
-/// ([`winograd::images_per_product`]) or one im2col product's ([`images_per_product`]).
+/// Images of one task of the forward pass and of the input gradient: one forward Winograd
+/// product's ([`winograd::images_per_product`]; an input gradient's own products may take
+/// fewer, where its planes are larger) or one im2col product's ([`images_per_product`]).
 fn images_per_task(g: &Conv2dGeom) -> usize {
     if winograd::applies(g) {
         winograd::images_per_product(g)
