@@ -374,26 +374,6 @@ fn transform_kernel_grad(d: &[f32; 16]) -> [f32; 9] {
     k
 }
 
-/// Loads the first `n` (at most `S::STEP`) floats of `x`, zero in the other lanes.
-#[inline(always)]
-fn load_n<S: VecF32>(isa: S, x: &[f32], n: usize) -> S::V {
-    if n == S::STEP {
-        isa.load(x)
-    } else {
-        isa.load_partial(&x[..n])
-    }
-}
-
-/// Stores the first `n` (at most `S::STEP`) lanes of `x` into `y`.
-#[inline(always)]
-fn store_n<S: VecF32>(isa: S, y: &mut [f32], n: usize, x: S::V) {
-    if n == S::STEP {
-        isa.store(y, x)
-    } else {
-        isa.store_partial(&mut y[..n], x)
-    }
-}
-
 /// `−x`, as `−0 − x` so that a zero's sign flips too (as the scalar negation).
 #[inline(always)]
 fn neg<S: VecF32>(isa: S, x: S::V) -> S::V {
@@ -498,7 +478,7 @@ fn inputs_body<S: VecF32>(
                     let n = S::STEP.min(tw - ch);
                     let cs = tile_columns(isa, &staged[lr * sw + 2 * ch..]);
                     for (j, x) in cs.into_iter().enumerate() {
-                        store_n(isa, &mut cols[at + j * q + ch..], n, x);
+                        isa.store_chunk(&mut cols[at + j * q + ch..][..n], x);
                     }
                 }
             }
@@ -513,10 +493,17 @@ fn inputs_body<S: VecF32>(
                         let even = &cols[j * q + x..];
                         let odd = &cols[4 * q + j * q + x..];
                         *b = match k {
-                            0 => isa.sub(load_n(isa, even, n), load_n(isa, &even[tw..], n)),
-                            1 => isa.add(load_n(isa, odd, n), load_n(isa, &even[tw..], n)),
-                            2 => isa.sub(load_n(isa, &even[tw..], n), load_n(isa, odd, n)),
-                            _ => isa.sub(load_n(isa, odd, n), load_n(isa, &odd[tw..], n)),
+                            0 => isa
+                                .sub(isa.load_chunk(&even[..n]), isa.load_chunk(&even[tw..][..n])),
+                            1 => {
+                                isa.add(isa.load_chunk(&odd[..n]), isa.load_chunk(&even[tw..][..n]))
+                            }
+                            2 => {
+                                isa.sub(isa.load_chunk(&even[tw..][..n]), isa.load_chunk(&odd[..n]))
+                            }
+                            _ => {
+                                isa.sub(isa.load_chunk(&odd[..n]), isa.load_chunk(&odd[tw..][..n]))
+                            }
                         };
                     }
                     let outs = [
@@ -526,7 +513,7 @@ fn inputs_body<S: VecF32>(
                         isa.sub(bt[1], bt[3]),
                     ];
                     for (j, o) in outs.into_iter().enumerate() {
-                        store_n(isa, &mut vc[(4 * k + j) * stride + x..], n, o);
+                        isa.store_chunk(&mut vc[(4 * k + j) * stride + x..][..n], o);
                     }
                 }
             }
@@ -569,17 +556,17 @@ fn outputs_body<S: VecF32>(
             // Aᵀ m: two rows of four, then · A: two columns of each.
             let mut sd = [[isa.zero(); 2]; 4];
             for (j, sd) in sd.iter_mut().enumerate() {
-                let a = load_n(isa, &mc[j * stride + x..], n);
-                let b = load_n(isa, &mc[(4 + j) * stride + x..], n);
-                let c = load_n(isa, &mc[(8 + j) * stride + x..], n);
-                let d = load_n(isa, &mc[(12 + j) * stride + x..], n);
+                let a = isa.load_chunk(&mc[j * stride + x..][..n]);
+                let b = isa.load_chunk(&mc[(4 + j) * stride + x..][..n]);
+                let c = isa.load_chunk(&mc[(8 + j) * stride + x..][..n]);
+                let d = isa.load_chunk(&mc[(12 + j) * stride + x..][..n]);
                 *sd = [isa.add(isa.add(a, b), c), isa.sub(isa.sub(b, c), d)];
             }
             for k in 0..2 {
                 let y0 = isa.add(isa.add(sd[0][k], sd[1][k]), sd[2][k]);
                 let y1 = isa.sub(isa.sub(sd[1][k], sd[2][k]), sd[3][k]);
-                store_n(isa, &mut ys[2 * k * t + x..], n, y0);
-                store_n(isa, &mut ys[(2 * k + 1) * t + x..], n, y1);
+                isa.store_chunk(&mut ys[2 * k * t + x..][..n], y0);
+                isa.store_chunk(&mut ys[(2 * k + 1) * t + x..][..n], y1);
             }
         }
         for i in p.images.clone() {
@@ -594,8 +581,8 @@ fn outputs_body<S: VecF32>(
                     let row = &mut plane[oy * w..][..w];
                     for ch in (0..tw).step_by(S::STEP) {
                         let n = S::STEP.min(tw - ch);
-                        let y0 = load_n(isa, &ys[2 * k * t + tile + ch..], n);
-                        let y1 = load_n(isa, &ys[(2 * k + 1) * t + tile + ch..], n);
+                        let y0 = isa.load_chunk(&ys[2 * k * t + tile + ch..][..n]);
+                        let y1 = isa.load_chunk(&ys[(2 * k + 1) * t + tile + ch..][..n]);
                         let (lo, hi) = isa.interleave(y0, y1);
                         let seg = &mut row[2 * ch..][..(w - 2 * ch).min(2 * S::STEP)];
                         let (first, second) = seg.split_at_mut(seg.len().min(S::STEP));
@@ -611,16 +598,15 @@ fn outputs_body<S: VecF32>(
 /// `d = x` or `d += x` (`add`) on the first `d.len()` (at most `S::STEP`) lanes.
 #[inline(always)]
 fn put<S: VecF32>(isa: S, d: &mut [f32], x: S::V, add: bool) {
-    let k = d.len();
-    if k == 0 {
+    if d.is_empty() {
         return;
     }
     let x = if add {
-        isa.add(load_n(isa, d, k), x)
+        isa.add(isa.load_chunk(d), x)
     } else {
         x
     };
-    store_n(isa, d, k, x);
+    isa.store_chunk(d, x);
 }
 
 /// Row `y` of a `w`-wide plane from column `x0`, `2·S::STEP` floats (zero past the row), its
@@ -628,10 +614,11 @@ fn put<S: VecF32>(isa: S, d: &mut [f32], x: S::V, add: bool) {
 #[inline(always)]
 fn row_pairs<S: VecF32>(isa: S, plane: &[f32], w: usize, y: usize, x0: usize) -> (S::V, S::V) {
     let r = &plane[y * w + x0..(y + 1) * w];
-    let a = load_n(isa, r, r.len().min(S::STEP));
-    let b = match r.len().saturating_sub(S::STEP).min(S::STEP) {
-        0 => isa.zero(),
-        k => load_n(isa, &r[S::STEP..], k),
+    let a = isa.load_chunk(&r[..r.len().min(S::STEP)]);
+    let b = if r.len() > S::STEP {
+        isa.load_chunk(&r[S::STEP..r.len().min(2 * S::STEP)])
+    } else {
+        isa.zero()
     };
     isa.deinterleave(a, b)
 }
@@ -667,7 +654,7 @@ fn output_grads_body<S: VecF32>(
                         false => (isa.zero(), isa.zero()),
                     };
                     for (r, x) in [e0, o0, e1, o1].into_iter().enumerate() {
-                        store_n(isa, &mut xs[r * t + tile + ch..], n, x);
+                        isa.store_chunk(&mut xs[r * t + tile + ch..][..n], x);
                     }
                 }
             }
@@ -677,10 +664,10 @@ fn output_grads_body<S: VecF32>(
         for k in 0..4 {
             for x in (0..t).step_by(S::STEP) {
                 let n = S::STEP.min(t - x);
-                let e0 = load_n(isa, &xs[x..], n);
-                let o0 = load_n(isa, &xs[t + x..], n);
-                let e1 = load_n(isa, &xs[2 * t + x..], n);
-                let o1 = load_n(isa, &xs[3 * t + x..], n);
+                let e0 = isa.load_chunk(&xs[x..][..n]);
+                let o0 = isa.load_chunk(&xs[t + x..][..n]);
+                let e1 = isa.load_chunk(&xs[2 * t + x..][..n]);
+                let o1 = isa.load_chunk(&xs[3 * t + x..][..n]);
                 let (xe, xo) = match k {
                     0 => (e0, o0),
                     1 => (isa.add(e0, e1), isa.add(o0, o1)),
@@ -689,7 +676,7 @@ fn output_grads_body<S: VecF32>(
                 };
                 let outs = [xe, isa.add(xe, xo), isa.sub(xe, xo), neg(isa, xo)];
                 for (j, o) in outs.into_iter().enumerate() {
-                    store_n(isa, &mut mc[(4 * k + j) * stride + x..], n, o);
+                    isa.store_chunk(&mut mc[(4 * k + j) * stride + x..][..n], o);
                 }
             }
         }
