@@ -130,6 +130,15 @@ impl VecF32 for Avx2 {
         unsafe { _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(c, _mm256_setzero_ps()), v) }
     }
     #[inline(always)]
+    fn nonzero_bits(self, v: __m256) -> u32 {
+        // `_CMP_NEQ_UQ` is true for NaN, like `v != 0.0`.
+        // SAFETY: `self` proves AVX2+FMA are available (`Avx2::try_new`).
+        unsafe {
+            let ne = _mm256_cmp_ps::<_CMP_NEQ_UQ>(v, _mm256_setzero_ps());
+            _mm256_movemask_ps(ne) as u32
+        }
+    }
+    #[inline(always)]
     fn reduce_sum(self, v: __m256) -> f32 {
         // SAFETY: `self` proves AVX2+FMA are available (`Avx2::try_new`);
         // the 128-bit intrinsics only need SSE, part of the x86_64 baseline.

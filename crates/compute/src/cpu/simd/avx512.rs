@@ -124,6 +124,12 @@ impl VecF32 for Avx512 {
         }
     }
     #[inline(always)]
+    fn nonzero_bits(self, v: __m512) -> u32 {
+        // `_CMP_NEQ_UQ` is true for NaN, like `v != 0.0`.
+        // SAFETY: `self` proves AVX-512F is available (`Avx512::try_new`).
+        unsafe { u32::from(_mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, _mm512_setzero_ps())) }
+    }
+    #[inline(always)]
     fn reduce_sum(self, v: __m512) -> f32 {
         // SAFETY: `self` proves AVX-512F is available (`Avx512::try_new`).
         unsafe { _mm512_reduce_add_ps(v) }

@@ -55,6 +55,8 @@ pub(crate) trait VecF32: Copy {
     fn sqrt(self, a: Self::V) -> Self::V;
     /// Lane-wise `if c > 0.0 { v } else { 0.0 }` (NaN `c` yields `+0.0`).
     fn select_gt_zero(self, c: Self::V, v: Self::V) -> Self::V;
+    /// Bit `i` set where lane `i` is not zero, like `v != 0.0` (set for NaN, clear for `-0.0`).
+    fn nonzero_bits(self, v: Self::V) -> u32;
     /// Sum of the lanes, in an unspecified order.
     fn reduce_sum(self, v: Self::V) -> f32;
     /// Maximum of the lanes; the lanes must not be NaN.
@@ -329,5 +331,36 @@ mod tests {
             seen.push(step);
         }
         assert!(seen.contains(&1), "the scalar fallback too");
+    }
+
+    /// The masks of [`VecF32::nonzero_bits`] of the floats of `src`, a vector at a time.
+    #[inline(always)]
+    fn masks<S: VecF32>(isa: S, src: &[f32], out: &mut [u32]) -> usize {
+        for (o, chunk) in out.iter_mut().zip(src.chunks_exact(S::STEP)) {
+            *o = isa.nonzero_bits(isa.load(chunk));
+        }
+        S::STEP
+    }
+
+    /// Which floats are not zero, on every instruction set: zeros of both signs, NaN,
+    /// infinities, subnormals, in every lane.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn nonzero_bits_on_every_isa() {
+        let specials = [0.0, -0.0, f32::NAN, 1.0, -2.5, f32::INFINITY, 1e-40, -0.0];
+        let src: Vec<f32> = (0..64).map(|i| specials[(i * 7 + i / 8) % 8]).collect();
+        for isa in Isa::supported() {
+            let b = Backend::new(isa).unwrap();
+            let mut out = [u32::MAX; 64];
+            let (s, o) = (&src[..], &mut out[..]);
+            let step = dispatch!(b => masks(s: &[f32], o: &mut [u32]) -> usize);
+            for (v, chunk) in out.iter().zip(src.chunks_exact(step)) {
+                let want = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0, |m, (i, x)| m | u32::from(*x != 0.0) << i);
+                assert_eq!(*v, want, "{} {chunk:?}", isa.name());
+            }
+        }
     }
 }

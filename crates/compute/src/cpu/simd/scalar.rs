@@ -61,6 +61,10 @@ impl VecF32 for Scalar {
         if c > 0.0 { v } else { 0.0 }
     }
     #[inline(always)]
+    fn nonzero_bits(self, v: f32) -> u32 {
+        u32::from(v != 0.0)
+    }
+    #[inline(always)]
     fn reduce_sum(self, v: f32) -> f32 {
         v
     }

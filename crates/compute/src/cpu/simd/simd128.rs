@@ -84,6 +84,11 @@ impl VecF32 for Simd128 {
         v128_and(f32x4_gt(c, f32x4_splat(0.0)), v)
     }
     #[inline(always)]
+    fn nonzero_bits(self, v: v128) -> u32 {
+        // `f32x4_ne` is true for NaN, like `v != 0.0`.
+        u32::from(i32x4_bitmask(f32x4_ne(v, f32x4_splat(0.0))))
+    }
+    #[inline(always)]
     fn reduce_sum(self, v: v128) -> f32 {
         (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
             + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
