@@ -134,8 +134,12 @@ mod tests {
         assert_eq!(get("im2col"), 2 * 147 * 112 * 112 * 4);
         // layer4's 3×3 layers (512 channels, 7×7: 16 tiles) take 16 images per Winograd
         // product: 16·(512 + 512)·256 transformed floats, 4·256 of the output transform's
-        // sums and 16·512·512 gradient sums per thread, and 16·512·512 transformed weights.
-        let per_thread = 16 * 1024 * 256 + 4 * 256 + 16 * 512 * 512;
+        // sums, 16·512·512 gradient sums and 9·512·512 of them back per thread, the bits of a
+        // chunk of 16 images' planes (7 rows 9 bits apart: 1 word an output-gradient plane, 3
+        // an input plane with room for the shift) and a flag per plane, two floats a word; and
+        // 16·512·512 transformed weights.
+        let bits = 2 * (512 * 16 * (1 + 3) + 1024);
+        let per_thread = 16 * 1024 * 256 + 4 * 256 + 16 * 512 * 512 + 9 * 512 * 512 + bits;
         assert_eq!(get("Winograd"), (2 * per_thread + 16 * 512 * 512) * 4);
         #[cfg(feature = "gpu")]
         {

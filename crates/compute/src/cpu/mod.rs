@@ -8,5 +8,6 @@ pub mod gemm;
 mod gemm_simd128;
 pub mod profile;
 pub mod simd;
+pub mod taps;
 pub mod winograd;
 pub mod workspace;

@@ -1,8 +1,8 @@
 //! Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions, `same` (padding 1), `valid` (none) or
 //! padded by 2: the forward pass and the input gradient (itself such a convolution, of the
-//! output gradient with the weights flipped and transposed, padded by 2 − the padding), and
-//! with padding 1 the weight gradient (the adjoint of the forward's products;
-//! [`applies_to_weight_grad`]).
+//! output gradient with the weights flipped and transposed, padded by 2 − the padding), and the
+//! weight gradient (the adjoint of the forward's products), whose exact zeros are kept
+//! ([`super::taps`]).
 //!
 //! Each 2×2 block of outputs (a tile) comes from a 4×4 patch of input `d` as `Aᵀ [(G g Gᵀ) ⊙
 //! (Bᵀ d B)] A`, so a tile takes 16 multiplies per pair of channels where the direct
@@ -25,6 +25,7 @@ use std::ops::Range;
 use super::gemm::{Mat, sgemm};
 use super::profile::{self, Family};
 use super::simd::{VecF32, active_backend, dispatch};
+use super::taps;
 use crate::ops::GradWrite;
 use crate::ops::conv2d::Conv2dGeom;
 use crate::par;
@@ -52,18 +53,6 @@ pub fn applies(g: &Conv2dGeom) -> bool {
         && g.pad_top <= 2
         && g.c_in >= MIN_CHANNELS
         && g.c_out >= MIN_CHANNELS
-}
-
-/// Whether the weight gradient runs through Winograd too: where it [`applies`] with padding 1
-/// (`same`). On the lecture models' `valid` layers im2col keeps it: with Winograd there, cnn-gap
-/// split into 1 and 2 shards ended 4e-3 apart after 5 Adam steps (1e-4 allowed,
-/// `a_k_shard_run_is_deterministic_and_tracks_one_shard`), though against an f64 sum its
-/// error was only 2–3 times im2col's (1e-8 against 4e-9 at gradients up to 2e-2). The likely
-/// cause: where every product `dout · x` of a weight is zero (sparse ReLU and pooled inputs),
-/// im2col's sum is exactly zero and Adam leaves the weight alone, while the transformed sums
-/// leave rounding noise of either sign, which Adam scales up to about its learning rate.
-pub fn applies_to_weight_grad(g: &Conv2dGeom) -> bool {
-    applies(g) && g.pad_top == 1
 }
 
 /// Tile rows and tile columns of an `h × w` plane.
@@ -145,7 +134,7 @@ fn per_product(g: &Conv2dGeom, pass: Pass) -> (usize, usize) {
 
 /// Floats of the buffers Winograd's passes over `g` hold: each thread's (one product's
 /// transformed input and output and the transforms' own scratch, a weight gradient's
-/// transformed sums) and the calling thread's (the transformed weights). `None` where Winograd
+/// transformed and plain sums and [`taps`]' bits) and the calling thread's (the transformed weights). `None` where Winograd
 /// does not apply.
 pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
     if !applies(g) {
@@ -159,7 +148,14 @@ pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
     let t = all().map(|p| p.t).max().unwrap_or(0);
     let pad = all().map(|p| p.scratch_floats()).max().unwrap_or(0);
     let weights = 16 * g.c_in * g.c_out;
-    Some((16 * (g.c_in + g.c_out) * t + pad + weights, weights))
+    // The weight gradient's sums back from the transformed domain, and the bits its zeros are
+    // checked with (u64, two floats each) for a chunk of images.
+    let kernels = 9 * g.c_in * g.c_out;
+    let bits = 2 * taps::scratch_words(g, crate::ops::conv2d::weight_grad_chunk(g));
+    Some((
+        16 * (g.c_in + g.c_out) * t + pad + weights + kernels + bits,
+        weights,
+    ))
 }
 
 /// The products of `pass` over `k` images, in order: whole images side by side
@@ -211,6 +207,8 @@ thread_local! {
     static PAD: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// A weight gradient in the transformed domain, `[16, c_out, c_in]`.
     static DU: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// A weight gradient back from the transformed domain, `[c_out, c_in, 3, 3]`.
+    static DK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with the weights `w` (`[c_out, c_in, 3, 3]`) transformed for `pass`, in this
@@ -339,19 +337,21 @@ pub fn weight_grad(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
             });
         }
         let _l = profile::leaf(Family::Im2col);
-        for (co, pwo) in pw.chunks_exact_mut(cin * 9).enumerate() {
-            for (ci, kernel) in pwo.chunks_exact_mut(9).enumerate() {
+        par::with_scratch(&DK, cout * cin * 9, |dk| {
+            for (pair, kernel) in dk.chunks_exact_mut(9).enumerate() {
+                let (co, ci) = (pair / cin, pair % cin);
                 let d: [f32; 16] = std::array::from_fn(|e| du[(e * cout + co) * cin + ci]);
-                let dk = transform_kernel_grad(&d);
-                if acc {
-                    for (o, v) in kernel.iter_mut().zip(dk) {
-                        *o += v;
-                    }
-                } else {
-                    kernel.copy_from_slice(&dk);
-                }
+                kernel.copy_from_slice(&transform_kernel_grad(&d));
             }
-        }
+            taps::restore_zeros(dk, ds, xs, g);
+            if acc {
+                for (o, v) in pw.iter_mut().zip(dk.iter()) {
+                    *o += v;
+                }
+            } else {
+                pw.copy_from_slice(dk);
+            }
+        });
     });
 }
 

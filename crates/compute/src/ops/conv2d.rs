@@ -10,9 +10,8 @@
 //! built and used a block of output rows at a time, to stay in cache. Images run in parallel;
 //! weight gradients are summed per fixed chunk of images, then chunks in order, so the result does
 //! not depend on the thread count. A 3×3 stride-1 convolution with one group, 16 channels or
-//! more in and out and the same padding above and left (`same` or `valid`) runs its forward and
-//! input gradient through Winograd F(2×2, 3×3) instead, and with padding 1 its weight gradient
-//! too ([`crate::cpu::winograd`]).
+//! more in and out and the same padding above and left (`same` or `valid`) runs all three passes
+//! through Winograd F(2×2, 3×3) instead ([`crate::cpu::winograd`]).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -737,11 +736,10 @@ fn input_grad_images(dxs: &mut [f32], ds: &[f32], w: &[f32], g: &Conv2dGeom, wri
 }
 
 /// `pw (+)= dout · colᵀ` over the images of `ds` (a weight gradient's chunk: as many as it
-/// holds; their inputs from `xs`): Winograd's products where
-/// [`winograd::applies_to_weight_grad`], else
+/// holds; their inputs from `xs`): Winograd's products where [`winograd::applies`], else
 /// [`images_per_product`] images at a time through [`weight_grad_run`], in order.
 fn weight_grad_images(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: bool) {
-    if winograd::applies_to_weight_grad(g) {
+    if winograd::applies(g) {
         winograd::weight_grad(pw, ds, xs, g, acc);
         return;
     }
@@ -785,10 +783,10 @@ fn weight_grad_run(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
 }
 
 /// Images per partial sum of a weight gradient: [`WEIGHT_GRAD_CHUNK`], rounded up to a
-/// multiple of the images of one of its products (Winograd's where
-/// [`winograd::applies_to_weight_grad`], else im2col's).
-fn weight_grad_chunk(g: &Conv2dGeom) -> usize {
-    let nb = if winograd::applies_to_weight_grad(g) {
+/// multiple of the images of one of its products (Winograd's where [`winograd::applies`], else
+/// im2col's).
+pub(crate) fn weight_grad_chunk(g: &Conv2dGeom) -> usize {
+    let nb = if winograd::applies(g) {
         winograd::images_per_product(g)
     } else {
         images_per_product(g)
@@ -1150,14 +1148,6 @@ mod tests {
             ([8, 8, 8], 16, 3, 1, Padding::Same, 1, 2),
         ];
         assert!(beside.iter().all(|c| !winograd::applies(&geom(c))));
-        let weights: Vec<_> = winograd
-            .iter()
-            .map(|c| winograd::applies_to_weight_grad(&geom(c)))
-            .collect();
-        assert_eq!(
-            weights,
-            [true, true, true, true, false, false, false, false]
-        );
         all.extend(winograd);
         all.extend(beside);
         for c in &all {
@@ -1219,6 +1209,49 @@ mod tests {
             conv2d_backward_weight(&mut pw, Some(&mut pb), &masked, &x, &g, n).unwrap();
             assert_eq!((mw, mb, d), (pw, pb, masked), "{c:?} backward_weight_relu");
         }
+    }
+
+    /// Sparse planes (ReLU'd and max-pooled ones are) leave weights none of whose products is
+    /// non-zero: Winograd's weight gradient must give them the direct sum's exact 0, not its
+    /// rounding noise, and leave every other weight as close to the reference as before.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn winograd_weight_gradient_is_exactly_zero_where_every_product_is() {
+        let mut rng = Rng::new(11);
+        let mut zeros = 0;
+        for (input, pad, n) in [([16, 6, 6], 0, 2), ([16, 9, 8], 1, 3), ([16, 14, 14], 0, 4)] {
+            let g = Conv2dGeom::new(input, 16, 3, 1, Padding::Explicit(pad), 1).unwrap();
+            assert!(winograd::applies(&g));
+            let mut sparse = |len: usize, density: f32| -> Vec<f32> {
+                (0..len)
+                    .map(|_| match rng.next_f32() < density {
+                        true => rng.uniform(0.0, 1.0),
+                        false => 0.0,
+                    })
+                    .collect()
+            };
+            let x = sparse(n * g.in_len(), 0.3);
+            let dout = sparse(n * g.out_len(), 0.1);
+            let mut fast = vec![0.0; g.weight_len()];
+            let mut slow = fast.clone();
+            conv2d_backward_weight(&mut fast, None, &dout, &x, &g, n).unwrap();
+            reference::conv2d_backward_weight(&mut slow, None, &dout, &x, &g, n);
+            for (a, r) in fast.iter().zip(&slow) {
+                if *r == 0.0 {
+                    zeros += 1;
+                    assert_eq!(
+                        *a, 0.0,
+                        "{input:?} pad {pad}: an exact zero came out as {a}"
+                    );
+                } else {
+                    assert!((a - r).abs() <= 1e-5 * r.abs().max(1.0), "{a} vs {r}");
+                }
+            }
+        }
+        assert!(
+            zeros > 500,
+            "only {zeros} exact zeros: the case tests nothing"
+        );
     }
 
     #[test]
