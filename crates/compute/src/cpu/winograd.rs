@@ -469,7 +469,11 @@ fn inputs_body<S: VecF32>(
             let plane = &xs[(i * c + ci) * h * w..][..h * w];
             for lr in 0..ph {
                 if let Some(y) = (2 * ty0 + lr).checked_sub(off).filter(|&y| y < h) {
-                    staged[lr * sw + off..][..wc].copy_from_slice(&plane[y * w..][..wc]);
+                    copy_row(
+                        isa,
+                        &mut staged[lr * sw + off..][..wc],
+                        &plane[y * w..][..wc],
+                    );
                 }
             }
             for lr in 0..ph {
@@ -518,6 +522,15 @@ fn inputs_body<S: VecF32>(
                 }
             }
         }
+    }
+}
+
+/// `dst = src` a vector at a time (a row of a few dozen floats: `copy_from_slice` would call
+/// `memcpy`, which cost more than the copy).
+#[inline(always)]
+fn copy_row<S: VecF32>(isa: S, dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.chunks_mut(S::STEP).zip(src.chunks(S::STEP)) {
+        isa.store_chunk(d, isa.load_chunk(s));
     }
 }
 
