@@ -5,9 +5,9 @@
 use std::ops::Range;
 
 use crate::backend::{Backend, BatchNormAt, Param, Part, Tensor};
-use crate::cpu::elementwise;
 use crate::cpu::profile::{self, Family};
 use crate::cpu::workspace::{Mode, Workspace};
+use crate::cpu::{conv_thin, elementwise};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::walk;
@@ -233,6 +233,18 @@ impl Backend for CpuBackend<'_> {
             self.pending = None;
             let _p = profile::call(Family::Gemm);
             let (dw, db) = grad_pair(self.grads, w, b);
+            // The image's activation (`Layout`: value 0, slot 0) gets no gradient, so no input
+            // gradient will read `dy`: a thin first layer need not write it at all.
+            if x == Tensor::Act(0) && conv_thin::takes_weight_grad(g) {
+                let ws = &*self.ws;
+                let route = PoolRoute {
+                    dy: ws.get(p.dy),
+                    pooled: ws.get(p.y),
+                    argmax: &ws.argmax[p.node],
+                    g: &p.g,
+                };
+                return conv2d::conv2d_backward_weight_routed(dw, db, route, ws.get(x), g, n);
+            }
             return self.ws.write_grad(dy, |d, _, ws| {
                 let route = PoolRoute {
                     dy: ws.get(p.dy),

@@ -250,6 +250,105 @@ fn backward_weight_body<S: VecF32>(
     }
 }
 
+/// One image's weight and bias gradients of a thin convolution whose ReLU'd output is max-pooled,
+/// straight from the pool's backward: `dw (+)= Σ_windows g · x(winner + tap)` and `db (+)= Σ g`
+/// over the windows whose pooled value is > 0 (the ReLU passed it), `g` the window's output
+/// gradient. The same sum as [`backward_weight`] of the output gradient the pool and ReLU
+/// would write (zero but at the winners), without writing or reading that gradient: a first
+/// layer's is the largest of the network (cnn-gap's conv1: 32 × 62 × 62 floats an image) and
+/// only one float in four can be non-zero. Per image and filter, the windows that passed are
+/// listed first (no branch per window: half pass, at random), then their taps summed in f64.
+/// `dy`, `pooled`, `argmax`: the image's planes of the pool (`[c_out, windows]`); `xp` the
+/// image padded by [`pad_image`]; `passed` scratch of `windows + h_out·w_out`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_weight_routed(
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    dy: &[f32],
+    pooled: &[f32],
+    argmax: &[u32],
+    xp: &[f32],
+    g: &Conv2dGeom,
+    accumulate: bool,
+    passed: &mut [u32],
+) {
+    assert!(applies(g));
+    assert_eq!(xp.len(), padded_len(g));
+    assert_eq!(dw.len(), g.weight_len());
+    let windows = dy.len() / g.c_out.max(1);
+    assert_eq!(dy.len(), g.c_out * windows);
+    assert_eq!(pooled.len(), dy.len());
+    assert_eq!(argmax.len(), dy.len());
+    assert!(passed.len() >= windows + g.h_out * g.w_out);
+    let (_, wp) = padded_dims(g);
+    let (off, taps) = tap_offsets(g);
+    let mut db = db;
+    // The padded offset of each output cell (a winner), looked up: a division per window by the
+    // output's width cost more than the window's nine multiply-adds.
+    let (cells, base_of) = passed.split_at_mut(windows);
+    let base_of = &mut base_of[..g.h_out * g.w_out];
+    for (oy, row) in base_of.chunks_exact_mut(g.w_out.max(1)).enumerate() {
+        for (ox, b) in row.iter_mut().enumerate() {
+            *b = (oy * wp + ox) as u32;
+        }
+    }
+    let passed = cells;
+    for co in 0..g.c_out {
+        let r = co * windows..(co + 1) * windows;
+        // The windows the ReLU passed, in order.
+        let mut m = 0;
+        for (i, &v) in pooled[r.clone()].iter().enumerate() {
+            passed[m] = i as u32;
+            m += usize::from(v > 0.0);
+        }
+        let (dyc, amc) = (&dy[r.clone()], &argmax[r]);
+        let list = &passed[..m];
+        let sums = (dyc, amc, &*base_of, xp);
+        // A 3×3 kernel on one channel in registers; any other through the general table.
+        let (acc, bias) = if taps == 9 {
+            let (a, b) = window_sums::<9>(list, sums, &off);
+            let mut acc = [0.0f64; MAX_TAPS];
+            acc[..9].copy_from_slice(&a);
+            (acc, b)
+        } else {
+            window_sums::<MAX_TAPS>(list, sums, &off)
+        };
+        for (d, &v) in dw[co * taps..(co + 1) * taps].iter_mut().zip(&acc[..taps]) {
+            *d = if accumulate { *d + v as f32 } else { v as f32 };
+        }
+        if let Some(db) = db.as_deref_mut() {
+            db[co] = if accumulate {
+                db[co] + bias as f32
+            } else {
+                bias as f32
+            };
+        }
+    }
+}
+
+/// [`backward_weight_routed`]'s sums over the windows `list` of one filter: `Σ g · x(winner +
+/// tap)` for the first `N` taps of `off` (the rest of a shorter table are offset 0 and unused),
+/// and `Σ g`, in f64. `N` a constant so that nine sums stay in registers.
+#[inline(always)]
+fn window_sums<const N: usize>(
+    list: &[u32],
+    (dy, argmax, base_of, xp): (&[f32], &[u32], &[u32], &[f32]),
+    off: &[usize; MAX_TAPS],
+) -> ([f64; N], f64) {
+    let mut acc = [0.0f64; N];
+    let mut bias = 0.0f64;
+    let off: &[usize; N] = off[..N].try_into().expect("N <= MAX_TAPS");
+    for &i in list {
+        let (gv, a) = (f64::from(dy[i as usize]), argmax[i as usize] as usize);
+        let patch = &xp[base_of[a] as usize..];
+        for (acc, &o) in acc.iter_mut().zip(off) {
+            *acc += gv * f64::from(patch[o]);
+        }
+        bias += gv;
+    }
+    (acc, bias)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,6 +218,8 @@ thread_local! {
     static WIDE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// The weight gradient's per-chunk partial sums ([`conv2d_backward_weight`]).
     static PARTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The pooled windows a thin convolution's ReLU passed ([`conv2d_backward_weight_routed`]).
+    static PASSED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with this thread's reusable column buffer of `len` floats.
@@ -845,11 +847,42 @@ pub fn conv2d_backward_weight_pooled_relu(
     backward_weight(dw, db, Dout::Prepared(dout, Prepare::Pool(route)), x, g, n)
 }
 
+/// [`conv2d_backward_weight_pooled_relu`] of a thin convolution ([`conv_thin::takes_weight_grad`]:
+/// a first layer) for a caller that will not read the output gradient (the layer's input is the
+/// image: no input gradient follows): the weight and bias gradients are summed straight from
+/// the pool's backward through the ReLU ([`conv_thin::backward_weight_routed`]), over the
+/// windows the ReLU passed, and the output gradient is never written. cnn-gap's conv1 would
+/// write and read back 32 × 62 × 62 floats an image, of which at most one in four is not zero.
+/// Any other convolution is an error.
+pub fn conv2d_backward_weight_routed(
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    route: PoolRoute,
+    x: &[f32],
+    g: &Conv2dGeom,
+    n: usize,
+) -> Result<()> {
+    const OP: &str = "conv2d_backward_weight";
+    if !conv_thin::takes_weight_grad(g) {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            expected: "a thin convolution (at most 4 input channels, stride 1, one group)".into(),
+            got: format!("{g:?}"),
+        });
+    }
+    check_pool_of(OP, g, route.g)?;
+    route.check(OP, n)?;
+    backward_weight(dw, db, Dout::Routed(route), x, g, n)
+}
+
 /// The output gradient a weight gradient reads: as it is, or prepared in place a chunk of
 /// images at a time just before the product reads it.
 enum Dout<'a> {
     Plain(&'a [f32]),
     Prepared(&'a mut [f32], Prepare<'a>),
+    /// Never written: a thin convolution's weight gradient summed from the pool's backward
+    /// through the ReLU ([`conv_thin::backward_weight_routed`]).
+    Routed(PoolRoute<'a>),
 }
 
 /// How a [`Dout::Prepared`] output gradient is prepared.
@@ -872,6 +905,7 @@ fn backward_weight(
     let dout_len = match &dout {
         Dout::Plain(d) => d.len(),
         Dout::Prepared(d, _) => d.len(),
+        Dout::Routed(_) => n * g.out_len(),
     };
     g.check(OP, "dw", dw.len(), g.weight_len())?;
     g.check(OP, "dout", dout_len, n * g.out_len())?;
@@ -921,6 +955,35 @@ fn backward_weight(
                 chunk(c, part, dc);
             })
         }
+        Dout::Routed(route) => par::for_each_chunk_mut(parts, part_len, |c, part| {
+            let (pw, pb) = part.split_at_mut(g.weight_len());
+            let (pool, windows) = (route.g.out_len(), route.g.h_out * route.g.w_out);
+            let images = c * per_chunk..((c + 1) * per_chunk).min(n);
+            for (j, i) in images.enumerate() {
+                let r = i * pool..(i + 1) * pool;
+                let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+                with_padded(xi, g, |xp| {
+                    par::with_scratch(&PASSED, windows + g.h_out * g.w_out, |passed| {
+                        let (dy, pooled, argmax) = (
+                            &route.dy[r.clone()],
+                            &route.pooled[r.clone()],
+                            &route.argmax[r],
+                        );
+                        conv_thin::backward_weight_routed(
+                            pw,
+                            Some(&mut *pb),
+                            dy,
+                            pooled,
+                            argmax,
+                            xp,
+                            g,
+                            j > 0,
+                            passed,
+                        )
+                    })
+                });
+            }
+        }),
     };
     let mut db = db;
     // The chunks' partial sums added in chunk order, a span of the weights per task on every
@@ -1340,6 +1403,7 @@ mod tests {
     #[test]
     fn weight_gradient_through_the_pool_equals_the_three_passes() {
         let mut rng = Rng::new(14);
+        let mut thin = 0;
         let shapes: [Case; 7] = [
             // Winograd: weight-gradient chunks of 4 images (4 + 4 + 1), and blocks of tile rows.
             ([16, 15, 15], 16, 3, 1, Padding::Same, 1, 9),
@@ -1389,8 +1453,24 @@ mod tests {
                 assert_eq!(bits(&fdy), bits(&dy), "{c:?} {pg:?}: the output gradient");
                 assert_eq!(bits(&fdw), bits(&dw), "{c:?} {pg:?}: the weight gradient");
                 assert_eq!(bits(&fdb), bits(&db), "{c:?} {pg:?}: the bias gradient");
+
+                // A thin layer's sums straight from the pool, the output gradient unwritten.
+                let (mut rdw, mut rdb) = (vec![0.5; g.weight_len()], vec![0.5; g.c_out]);
+                let routed =
+                    conv2d_backward_weight_routed(&mut rdw, Some(&mut rdb), route, &x, &g, n);
+                if !conv_thin::takes_weight_grad(&g) {
+                    assert!(routed.is_err(), "{c:?}: only thin layers are routed");
+                    continue;
+                }
+                routed.unwrap();
+                thin += 1;
+                for (a, r) in rdw.iter().zip(&dw).chain(rdb.iter().zip(&db)) {
+                    let tol = 1e-5 * r.abs().max(1.0);
+                    assert!((a - r).abs() <= tol, "{c:?} {pg:?}: routed {a} vs {r}");
+                }
             }
         }
+        assert!(thin >= 4, "thin layers routed: {thin}");
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
