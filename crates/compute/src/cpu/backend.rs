@@ -235,7 +235,7 @@ impl Backend for CpuBackend<'_> {
             let (dw, db) = grad_pair(self.grads, w, b);
             // The image's activation (`Layout`: value 0, slot 0) gets no gradient, so no input
             // gradient will read `dy`: a thin first layer need not write it at all.
-            if x == Tensor::Act(0) && conv_thin::takes_weight_grad(g) {
+            if x == Tensor::Act(0) && conv_thin::applies(g) {
                 let ws = &*self.ws;
                 let route = PoolRoute {
                     dy: ws.get(p.dy),

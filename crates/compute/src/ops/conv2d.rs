@@ -847,7 +847,7 @@ pub fn conv2d_backward_weight_pooled_relu(
     backward_weight(dw, db, Dout::Prepared(dout, Prepare::Pool(route)), x, g, n)
 }
 
-/// [`conv2d_backward_weight_pooled_relu`] of a thin convolution ([`conv_thin::takes_weight_grad`]:
+/// [`conv2d_backward_weight_pooled_relu`] of a thin convolution ([`conv_thin::applies`]:
 /// a first layer) for a caller that will not read the output gradient (the layer's input is the
 /// image: no input gradient follows): the weight and bias gradients are summed straight from
 /// the pool's backward through the ReLU ([`conv_thin::backward_weight_routed`]), over the
@@ -863,7 +863,7 @@ pub fn conv2d_backward_weight_routed(
     n: usize,
 ) -> Result<()> {
     const OP: &str = "conv2d_backward_weight";
-    if !conv_thin::takes_weight_grad(g) {
+    if !conv_thin::applies(g) {
         return Err(Error::ShapeMismatch {
             op: OP,
             expected: "a thin convolution (at most 4 input channels, stride 1, one group)".into(),
@@ -1458,7 +1458,7 @@ mod tests {
                 let (mut rdw, mut rdb) = (vec![0.5; g.weight_len()], vec![0.5; g.c_out]);
                 let routed =
                     conv2d_backward_weight_routed(&mut rdw, Some(&mut rdb), route, &x, &g, n);
-                if !conv_thin::takes_weight_grad(&g) {
+                if !conv_thin::applies(&g) {
                     assert!(routed.is_err(), "{c:?}: only thin layers are routed");
                     continue;
                 }
