@@ -15,6 +15,8 @@
 //! Blocks that run past the last filter or tap compute a repeat of the last one and throw it
 //! away, so every block has the same shape. Generic over the ISA token ([`VecF32`]), like the
 //! element-wise kernels; the tests check them against the scalar reference convolution.
+//! [`backward_weight_routed`] (a first layer's weight gradient from its max pool's windows) is
+//! plain scalar code, checked against the three passes it replaces.
 
 #![deny(unsafe_code)] // only the `dispatch!` expansion may use `unsafe`
 
@@ -304,14 +306,13 @@ pub fn backward_weight_routed(
         let (dyc, amc) = (&dy[r.clone()], &argmax[r]);
         let list = &passed[..m];
         let sums = (dyc, amc, &*base_of, xp);
-        // A 3×3 kernel on one channel in registers; any other through the general table.
-        let (acc, bias) = if taps == 9 {
-            let (a, b) = window_sums::<9>(list, sums, &off);
-            let mut acc = [0.0f64; MAX_TAPS];
-            acc[..9].copy_from_slice(&a);
-            (acc, b)
-        } else {
-            window_sums::<MAX_TAPS>(list, sums, &off)
+        // Sums of a kernel's taps (the table's offsets past them are 0: those sums are
+        // thrown away) in as few registers as will hold them: 9 (3×3 on one channel), 27
+        // (on three), else all 64.
+        let (acc, bias) = match taps {
+            ..=9 => widen(window_sums::<9>(list, sums, &off)),
+            10..=27 => widen(window_sums::<27>(list, sums, &off)),
+            _ => window_sums::<MAX_TAPS>(list, sums, &off),
         };
         for (d, &v) in dw[co * taps..(co + 1) * taps].iter_mut().zip(&acc[..taps]) {
             *d = if accumulate { *d + v as f32 } else { v as f32 };
@@ -324,6 +325,13 @@ pub fn backward_weight_routed(
             };
         }
     }
+}
+
+/// [`window_sums`] of fewer than [`MAX_TAPS`] taps in a table of them.
+fn widen<const N: usize>((a, bias): ([f64; N], f64)) -> ([f64; MAX_TAPS], f64) {
+    let mut acc = [0.0f64; MAX_TAPS];
+    acc[..N].copy_from_slice(&a);
+    (acc, bias)
 }
 
 /// [`backward_weight_routed`]'s sums over the windows `list` of one filter: `Σ g · x(winner +

@@ -52,8 +52,9 @@ fn words(bits: usize) -> usize {
 /// x[ci, oy + ky − pad_top, ox + kx − pad_left]`: what the direct sum gives it.
 pub fn restore_zeros(dk: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom) {
     let tiny = TINY * elementwise::max_abs(dk);
-    // A NaN anywhere makes `tiny` NaN: nothing to restore then.
-    if tiny.is_nan() || tiny <= 0.0 || g.h_out == 0 || g.w_out == 0 {
+    // An infinite gradient (a diverging step) is left as the transforms made it: restoring
+    // zeros beside it could hide a NaN the direct sum would give (`inf · 0`).
+    if !tiny.is_finite() || tiny <= 0.0 || g.h_out == 0 || g.w_out == 0 {
         return;
     }
     let planes = Planes::new(g, ds.len() / g.out_len().max(1));
@@ -291,6 +292,7 @@ mod tests {
             (2, 5, 72, 1, 2, 0.05),
             (3, 31, 31, 0, 2, 0.6),
             (2, 4, 4, 1, 1, 0.0),
+            (3, 5, 9, 2, 2, 0.3),
         ] {
             let g = Conv2dGeom::new([c, h, w], c + 1, 3, 1, Padding::Explicit(pad), 1).unwrap();
             let mut sparse = |len: usize| -> Vec<f32> {
@@ -325,6 +327,47 @@ mod tests {
                 let want = if hit || was.abs() > TINY { was } else { 0.0 };
                 assert_eq!(now, want, "{c} {h}x{w} pad {pad}: weight {i}");
             }
+        }
+    }
+
+    /// [`plane_bits`] on every instruction set this build and CPU have (the vector widths
+    /// carry bits across words differently): bits at a row stride and offset, across words.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
+    fn plane_bits_on_every_isa() {
+        use crate::cpu::simd::{Backend, Isa};
+        let mut rng = Rng::new(9);
+        let (rows, cols, width, images) = (7, 45, 47, 2);
+        let src: Vec<f32> = (0..images * rows * width)
+            .map(|_| if rng.next_f32() < 0.4 { 1.0 } else { 0.0 })
+            .collect();
+        // Bit rows 2..9, 50 bits apart: 450 bits, 8 words.
+        let p = PlaneShape {
+            words: 8,
+            step: rows * width,
+            width,
+            rows,
+            cols,
+            at: (2, 3),
+            stride: 50,
+        };
+        let mut want = vec![0u64; images * p.words];
+        for n in 0..images {
+            for y in 0..rows {
+                for x in 0..cols {
+                    if src[n * p.step + y * width + x] != 0.0 {
+                        let b = (p.at.0 + y) * p.stride + p.at.1 + x;
+                        want[n * p.words + b / 64] |= 1 << (b % 64);
+                    }
+                }
+            }
+        }
+        for isa in Isa::supported() {
+            let b = Backend::new(isa).unwrap();
+            let mut out = vec![u64::MAX; images * p.words];
+            let (o, s) = (&mut out[..], &src[..]);
+            dispatch!(b => plane_bits(o: &mut [u64], s: &[f32], p: PlaneShape) -> ());
+            assert_eq!(out, want, "{}", isa.name());
         }
     }
 }

@@ -134,8 +134,8 @@ fn per_product(g: &Conv2dGeom, pass: Pass) -> (usize, usize) {
 
 /// Floats of the buffers Winograd's passes over `g` hold: each thread's (one product's
 /// transformed input and output and the transforms' own scratch, a weight gradient's
-/// transformed and plain sums and [`taps`]' bits) and the calling thread's (the transformed weights). `None` where Winograd
-/// does not apply.
+/// transformed and plain sums and [`taps`]' bits) and the calling thread's (the transformed
+/// weights). `None` where Winograd does not apply.
 pub fn scratch_floats(g: &Conv2dGeom) -> Option<(usize, usize)> {
     if !applies(g) {
         return None;

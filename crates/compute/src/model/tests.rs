@@ -408,3 +408,77 @@ fn fused_relu_matches_a_separate_relu_layer() {
     }
     assert_eq!(fused.grads, split.grads);
 }
+
+/// A thin first layer under a fused ReLU and a max pool: the CPU backend sums its weight
+/// gradient from the pool's windows and never writes its output gradient
+/// (`conv2d_backward_weight_routed`); with the ReLU as a layer of its own the same model takes
+/// the dense path (the pool's backward, the mask, the thin kernel). The gradients agree, and so
+/// do the ones of every layer after it.
+#[test]
+fn a_routed_first_layer_matches_the_dense_path() {
+    let conv = |name: &str, filters, activation| LayerSpec::Conv2d {
+        name: name.into(),
+        filters,
+        kernel: 3,
+        stride: 1,
+        padding: Padding::Valid,
+        padding_mode: crate::ops::pad::PadMode::Zeros,
+        groups: 1,
+        activation,
+        bias: true,
+        init: Init::HeUniform,
+    };
+    let pool = |name: &str| LayerSpec::MaxPool {
+        name: name.into(),
+        size: 2,
+        stride: None,
+        padding: Padding::Valid,
+    };
+    let fused_spec = ModelSpec {
+        name: "routed".into(),
+        input: [1, 14, 13],
+        layers: vec![
+            conv("c1", 5, Activation::Relu),
+            pool("p1"),
+            conv("c2", 4, Activation::Relu),
+            LayerSpec::Flatten {
+                name: "flat".into(),
+            },
+            LayerSpec::Dense {
+                name: "out".into(),
+                units: 3,
+                activation: Activation::Linear,
+                bias: true,
+                init: Init::GlorotUniform,
+            },
+        ],
+    };
+    let split_spec = ModelSpec {
+        layers: unfuse(&fused_spec.layers),
+        ..fused_spec.clone()
+    };
+    let (mut fused, mut split) = (
+        Model::new(fused_spec, 4).unwrap(),
+        Model::new(split_spec, 4).unwrap(),
+    );
+    assert_eq!(fused.params, split.params);
+    let n = 3;
+    let x = random(n * fused.input_len(), &mut Rng::new(6));
+    let r = random(n * 3, &mut Rng::new(7));
+    for m in [&mut fused, &mut split] {
+        let mut ws = Workspace::new();
+        m.forward(&mut ws, &x, n, Mode::Train(&mut Rng::new(1)))
+            .unwrap();
+        m.zero_grad();
+        m.backward(&mut ws, &r).unwrap();
+    }
+    assert!(fused.grads.iter().any(|g| *g != 0.0));
+    for (i, (a, b)) in fused.grads.iter().zip(&split.grads).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "gradient {i}: {a} vs {b}"
+        );
+    }
+    // c1's sums are the routed kernel's (f64, window by window), not the dense one's.
+    assert_ne!(fused.grads, split.grads, "the first layer did not route");
+}

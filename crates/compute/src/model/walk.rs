@@ -164,7 +164,10 @@ pub fn forward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize, train: bo
 
 /// Accumulates parameter gradients (and every value's gradient but the input's) for the last
 /// training forward of `n` images, given the gradients already seeded into the values that feed
-/// the loss (the logits, auxiliary heads' logits).
+/// the loss (the logits, auxiliary heads' logits). A backend may leave unwritten the gradient
+/// of a layer that reads the input: nothing reads it after that layer's weight gradient, since
+/// the input gets no gradient (the CPU's thin first layer under a max pool does, computing its
+/// weight gradient from the pool's windows: `conv2d::conv2d_backward_weight_routed`).
 pub fn backward<B: Backend>(b: &mut B, g: &Graph, l: &Layout, n: usize) -> Result<()> {
     for (k, node) in g.nodes.iter().enumerate().rev() {
         let xi = node.inputs[0];
