@@ -73,6 +73,18 @@ struct PoolCall {
     n: usize,
 }
 
+impl PoolCall {
+    /// What the pool's backward reads, for a weight gradient that routes it as it goes.
+    fn route<'a>(&'a self, ws: &'a Workspace) -> PoolRoute<'a> {
+        PoolRoute {
+            dy: ws.get(self.dy),
+            pooled: ws.get(self.y),
+            argmax: &ws.argmax[self.node],
+            g: &self.g,
+        }
+    }
+}
+
 /// The arguments of a [`Backend::conv2d_forward`] call.
 #[derive(Clone, Copy)]
 struct ConvCall {
@@ -237,22 +249,10 @@ impl Backend for CpuBackend<'_> {
             // gradient will read `dy`: a thin first layer need not write it at all.
             if x == Tensor::Act(0) && conv_thin::applies(g) {
                 let ws = &*self.ws;
-                let route = PoolRoute {
-                    dy: ws.get(p.dy),
-                    pooled: ws.get(p.y),
-                    argmax: &ws.argmax[p.node],
-                    g: &p.g,
-                };
-                return conv2d::conv2d_backward_weight_routed(dw, db, route, ws.get(x), g, n);
+                return conv2d::conv2d_backward_weight_routed(dw, db, p.route(ws), ws.get(x), g, n);
             }
             return self.ws.write_grad(dy, |d, _, ws| {
-                let route = PoolRoute {
-                    dy: ws.get(p.dy),
-                    pooled: ws.get(p.y),
-                    argmax: &ws.argmax[p.node],
-                    g: &p.g,
-                };
-                conv2d::conv2d_backward_weight_pooled_relu(dw, db, d, route, ws.get(x), g, n)
+                conv2d::conv2d_backward_weight_pooled_relu(dw, db, d, p.route(ws), ws.get(x), g, n)
             });
         }
         if let Some(Pending::Mask { dy: masked, y }) = self.pending

@@ -246,37 +246,15 @@ mod tests {
     use crate::ops::conv2d::Conv2dGeom;
     use crate::rng::Rng;
 
-    /// The taps with a non-zero product, by the plain loops.
+    /// The taps (bits of `[c_out, c_in]`) with a non-zero product, from the reference
+    /// convolution's own multiply-adds.
     fn reference(ds: &[f32], xs: &[f32], g: &Conv2dGeom, k: usize) -> Vec<u16> {
         let mut seen = vec![0u16; g.c_out * g.c_in];
-        for n in 0..k {
-            for co in 0..g.c_out {
-                for ci in 0..g.c_in {
-                    for tap in 0..9 {
-                        let (ky, kx) = (tap / 3, tap % 3);
-                        for oy in 0..g.h_out {
-                            for ox in 0..g.w_out {
-                                let iy = (oy + ky) as isize - g.pad_top as isize;
-                                let ix = (ox + kx) as isize - g.pad_left as isize;
-                                if iy < 0
-                                    || ix < 0
-                                    || iy >= g.h_in as isize
-                                    || ix >= g.w_in as isize
-                                {
-                                    continue;
-                                }
-                                let d = ds[((n * g.c_out + co) * g.h_out + oy) * g.w_out + ox];
-                                let x = xs[((n * g.c_in + ci) * g.h_in + iy as usize) * g.w_in
-                                    + ix as usize];
-                                if d != 0.0 && x != 0.0 {
-                                    seen[co * g.c_in + ci] |= 1 << tap;
-                                }
-                            }
-                        }
-                    }
-                }
+        crate::ops::conv2d::reference::each_mac(g, k, |o, xi, wi| {
+            if ds[o] != 0.0 && xs[xi] != 0.0 {
+                seen[wi / 9] |= 1 << (wi % 9);
             }
-        }
+        });
         seen
     }
 

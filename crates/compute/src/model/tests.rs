@@ -383,20 +383,20 @@ fn unfuse(layers: &[LayerSpec]) -> Vec<LayerSpec> {
     out
 }
 
-#[test]
-fn fused_relu_matches_a_separate_relu_layer() {
-    let fused_spec = kitchen_sink(Activation::Relu);
+/// `spec` (3 classes) and the same with each ReLU a layer of its own ([`unfuse`]), from the same
+/// parameters, after one training forward and backward of the same `n` random images: `(fused,
+/// split)`.
+fn fused_and_split(spec: ModelSpec, n: usize) -> (Model, Model) {
     let split_spec = ModelSpec {
-        layers: unfuse(&fused_spec.layers),
-        ..fused_spec.clone()
+        layers: unfuse(&spec.layers),
+        ..spec.clone()
     };
     let (mut fused, mut split) = (
-        Model::new(fused_spec, 4).unwrap(),
+        Model::new(spec, 4).unwrap(),
         Model::new(split_spec, 4).unwrap(),
     );
     assert!(split.graph.nodes.len() > fused.graph.nodes.len());
     assert_eq!(fused.params, split.params);
-    let n = 2;
     let x = random(n * fused.input_len(), &mut Rng::new(6));
     let r = random(n * 3, &mut Rng::new(7));
     for m in [&mut fused, &mut split] {
@@ -406,6 +406,12 @@ fn fused_relu_matches_a_separate_relu_layer() {
         m.zero_grad();
         m.backward(&mut ws, &r).unwrap();
     }
+    (fused, split)
+}
+
+#[test]
+fn fused_relu_matches_a_separate_relu_layer() {
+    let (fused, split) = fused_and_split(kitchen_sink(Activation::Relu), 2);
     assert_eq!(fused.grads, split.grads);
 }
 
@@ -453,25 +459,7 @@ fn a_routed_first_layer_matches_the_dense_path() {
             },
         ],
     };
-    let split_spec = ModelSpec {
-        layers: unfuse(&fused_spec.layers),
-        ..fused_spec.clone()
-    };
-    let (mut fused, mut split) = (
-        Model::new(fused_spec, 4).unwrap(),
-        Model::new(split_spec, 4).unwrap(),
-    );
-    assert_eq!(fused.params, split.params);
-    let n = 3;
-    let x = random(n * fused.input_len(), &mut Rng::new(6));
-    let r = random(n * 3, &mut Rng::new(7));
-    for m in [&mut fused, &mut split] {
-        let mut ws = Workspace::new();
-        m.forward(&mut ws, &x, n, Mode::Train(&mut Rng::new(1)))
-            .unwrap();
-        m.zero_grad();
-        m.backward(&mut ws, &r).unwrap();
-    }
+    let (fused, split) = fused_and_split(fused_spec, 3);
     assert!(fused.grads.iter().any(|g| *g != 0.0));
     for (i, (a, b)) in fused.grads.iter().zip(&split.grads).enumerate() {
         assert!(

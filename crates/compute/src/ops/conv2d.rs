@@ -442,9 +442,10 @@ fn with_forward_weights<R>(w: &[f32], g: &Conv2dGeom, f: impl FnOnce(Weights) ->
     }
 }
 
-/// Images of one task of the forward pass and of the input gradient: one forward Winograd
-/// product's ([`winograd::images_per_product`]; an input gradient's own products may take
-/// fewer, where its planes are larger) or one im2col product's ([`images_per_product`]).
+/// Images of one task of the forward pass and of the input gradient, and the unit a weight
+/// gradient's chunk is a multiple of: one forward Winograd product's
+/// ([`winograd::images_per_product`]; an input gradient's own products may take fewer, where
+/// its planes are larger) or one im2col product's ([`images_per_product`]).
 fn images_per_task(g: &Conv2dGeom) -> usize {
     if winograd::applies(g) {
         winograd::images_per_product(g)
@@ -785,14 +786,9 @@ fn weight_grad_run(pw: &mut [f32], ds: &[f32], xs: &[f32], g: &Conv2dGeom, acc: 
 }
 
 /// Images per partial sum of a weight gradient: [`WEIGHT_GRAD_CHUNK`], rounded up to a
-/// multiple of the images of one of its products (Winograd's where [`winograd::applies`], else
-/// im2col's).
+/// multiple of the images of one product ([`images_per_task`]).
 pub(crate) fn weight_grad_chunk(g: &Conv2dGeom) -> usize {
-    let nb = if winograd::applies(g) {
-        winograd::images_per_product(g)
-    } else {
-        images_per_product(g)
-    };
+    let nb = images_per_task(g);
     nb * WEIGHT_GRAD_CHUNK.div_ceil(nb)
 }
 
@@ -1019,7 +1015,7 @@ pub mod reference {
     }
 
     /// Calls `f(out_index, x_index, w_index)` for every multiply-add of the convolution.
-    fn each_mac(g: &Conv2dGeom, n: usize, mut f: impl FnMut(usize, usize, usize)) {
+    pub(crate) fn each_mac(g: &Conv2dGeom, n: usize, mut f: impl FnMut(usize, usize, usize)) {
         let (cig, cog) = (g.c_in_g(), g.c_out_g());
         for b in 0..n {
             for co in 0..g.c_out {
@@ -1173,8 +1169,7 @@ mod tests {
         all.extend(several);
         // Winograd F(2×2, 3×3): odd sides (the last tiles' outputs cut), a 1×1 plane (one tile,
         // all padding), 6 + 3 images per product, one image per product; `valid` (no padding:
-        // the input gradient's tiles, padded by 2, are not the forward's; its weight gradient
-        // on im2col) with odd and even sides, a 1×1 output and blocks of 15 + 4 tile rows;
+        // the input gradient's tiles, padded by 2, are not the forward's) with odd and even sides, a 1×1 output and blocks of 15 + 4 tile rows;
         // padding 2 (the input gradient unpadded). Beside the rule, im2col: stride 2, groups,
         // too few channels.
         let winograd: [Case; 8] = [
